@@ -1,0 +1,3 @@
+from xbarsim.cli import main
+
+raise SystemExit(main())

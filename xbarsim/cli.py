@@ -1,0 +1,158 @@
+"""Command-line interface (DESIGN section 8): thin wrappers that parse, call the library and
+write results. User-input errors print one line ``error: ...`` and exit 2; bugs exit 1."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from xbarsim import __version__
+from xbarsim.config import is_arch_document, load_arch, read_yaml
+from xbarsim.config.loader import arch_from_dict
+from xbarsim.errors import XbarsimError
+from xbarsim.mapping.blocks import map_workload
+from xbarsim.mapping.encoding import Encoding
+from xbarsim.dataflow.plan import Dataflow
+from xbarsim.report import table, write_csv
+from xbarsim.simulate import LAYER_COLUMNS, SUMMARY_COLUMNS, Granularity, RunOptions, simulate
+from xbarsim.workload import ZOO, is_workload_document, load_workload, workload_from_dict, write_zoo
+
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``xbarsim`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except XbarsimError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # a bug: show it so it can be reported
+        traceback.print_exc()
+        print("internal error: please report this with the command that caused it", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with one subcommand per verb."""
+    parser = argparse.ArgumentParser(prog="xbarsim", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"xbarsim {__version__}")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    validate = verbs.add_parser("validate", help="check architecture or workload files")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.set_defaults(handler=cmd_validate)
+
+    info = verbs.add_parser("info", help="per-layer crossbar footprint of a workload")
+    add_arch_args(info)
+    info.add_argument("--workload", required=True, metavar="W")
+    info.set_defaults(handler=cmd_info)
+
+    run = verbs.add_parser("run", help="simulate one dataflow; write summary.csv and layers.csv")
+    add_arch_args(run)
+    run.add_argument("--workload", required=True, metavar="W")
+    run.add_argument("--dataflow", required=True, choices=[d.value for d in Dataflow])
+    run.add_argument("--crossbars", type=int, metavar="N", help="chip crossbars (default: config)")
+    run.add_argument("--batch", type=int, default=1, metavar="B")
+    run.add_argument("--seed", type=int, default=0, metavar="S")
+    run.add_argument("--granularity", default=Granularity.WORK_ITEM.value,
+                     choices=[g.value for g in Granularity])
+    run.add_argument("--overlap", action="store_true",
+                     help="reprogram: half the crossbars compute while the other half is written")
+    run.add_argument("--out", metavar="DIR", help="directory for summary.csv and layers.csv")
+    run.set_defaults(handler=cmd_run)
+
+    zoo = verbs.add_parser("zoo", help="regenerate the standard workloads")
+    zoo.add_argument("--out", default="workloads", metavar="DIR")
+    zoo.set_defaults(handler=cmd_zoo)
+    return parser
+
+
+def add_arch_args(parser: argparse.ArgumentParser) -> None:
+    """``--arch`` and repeatable ``--set key.path=value``."""
+    parser.add_argument("--arch", required=True, metavar="A", help="architecture YAML")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+        help="override a config value, e.g. crossbar.adc.bits=6 (repeatable)",
+    )
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Validate each file as an architecture or a workload, detected by content."""
+    for file in args.files:
+        data = read_yaml(file)
+        if is_workload_document(data):
+            workload = workload_from_dict(data, file=file)
+            print(f"{file}: ok (workload {workload.name}, {len(workload.layers)} layers)")
+        elif is_arch_document(data):
+            arch = arch_from_dict(data, file=file)
+            print(f"{file}: ok (architecture {arch.name})")
+        else:
+            raise XbarsimError(
+                "not an architecture (needs a 'crossbar' key) nor a workload "
+                "(needs a 'layers' key)",
+                file=file,
+            )
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """Print the per-layer footprint table and totals."""
+    arch = load_arch(args.arch, args.overrides)
+    workload = load_workload(args.workload)
+    enc = Encoding.from_arch(arch)
+    maps = map_workload(workload, enc)
+    rows = [(m.name, m.K, m.O * m.G, m.G, m.P, m.blocks, m.cells, m.macs) for m in maps]
+    header = ("layer", "K", "out", "G", "P", "blocks", "cells", "MACs")
+    total_blocks = sum(m.blocks for m in maps)
+    rows.append(("total", "", "", "", "", total_blocks, sum(m.cells for m in maps),
+                 sum(m.macs for m in maps)))
+    print(f"{workload.name} on {arch.name}: {enc.rows}x{enc.cols} crossbars, "
+          f"{enc.s} slices x {enc.d} per weight, {enc.t} reads per vector")
+    print(table(rows, header))
+    fits = "fits" if total_blocks <= arch.chip.crossbars else "does not fit"
+    print(f"crossbars needed to hold the whole network: {total_blocks:,} "
+          f"(chip has {arch.chip.crossbars:,}: {fits})")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Simulate one run and write its CSVs atomically."""
+    arch = load_arch(args.arch, args.overrides)
+    workload = load_workload(args.workload)
+    options = RunOptions(
+        dataflow=Dataflow(args.dataflow), crossbars=args.crossbars, batch=args.batch,
+        seed=args.seed, granularity=Granularity(args.granularity), overlap=args.overlap,
+    )
+    result = simulate(arch, workload, options)
+    if args.out:
+        out = Path(args.out)
+        write_csv(out / "summary.csv", [result.summary], SUMMARY_COLUMNS)
+        write_csv(out / "layers.csv", result.layers, LAYER_COLUMNS)
+    s = result.summary
+    shown = ("cycles_per_inference", "latency_s", "energy_per_inference_j",
+             "edp_per_inference_js", "compute_cycles", "program_cycles", "stall_cycles",
+             "setup_cycles", "cells_written", "write_pulses", "xbar_reads", "adc_conversions")
+    print(f"{s['workload']} on {s['arch']} ({s['crossbars']:,} crossbars), "
+          f"dataflow {s['dataflow']}, batch {s['batch']}")
+    print(table([(k, s[k]) for k in shown], ("metric", "value")))
+    if args.out:
+        print(f"wrote {args.out}/summary.csv and {args.out}/layers.csv")
+    return 0
+
+
+def cmd_zoo(args: argparse.Namespace) -> int:
+    """Regenerate the zoo workloads as YAML files."""
+    paths = write_zoo(Path(args.out))
+    print(f"wrote {len(paths)} workloads to {args.out}/ ({', '.join(sorted(ZOO))})")
+    return 0

@@ -1,0 +1,244 @@
+"""Strict YAML -> frozen dataclass loading for architecture configs, with ``--set`` overrides.
+
+Everything the model reads is validated here, once: types, ranges (from field metadata),
+unknown keys (with the nearest valid key suggested) and cross-field rules. Every error names the
+file and the dotted key path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from xbarsim.config.schema import Arch
+from xbarsim.errors import XbarsimError, suggest
+
+T = TypeVar("T")
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file with ``safe_load``; missing files and syntax errors name the file."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise XbarsimError("file not found", file=file) from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise XbarsimError(f"cannot read file ({exc.__class__.__name__})", file=file) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise XbarsimError(f"YAML syntax error at {where}: {problem}", file=file) from None
+
+
+def load_arch(path: str | Path, overrides: typing.Sequence[str] = ()) -> Arch:
+    """Load and validate an architecture YAML, applying ``key.path=value`` overrides."""
+    data = read_yaml(path)
+    return arch_from_dict(data, file=str(path), overrides=overrides)
+
+
+def arch_from_dict(data: Any, *, file: str, overrides: typing.Sequence[str] = ()) -> Arch:
+    """Build a validated ``Arch`` from parsed YAML (a mapping) plus overrides."""
+    if not isinstance(data, dict):
+        raise XbarsimError(
+            f"expected a mapping of architecture keys, got {_kind(data)}", file=file
+        )
+    for item in overrides:
+        data = apply_override(data, item, file=file)
+    arch = build(Arch, data, file=file, path="")
+    check_arch(arch, file=file)
+    return arch
+
+
+def is_arch_document(data: Any) -> bool:
+    """Whether parsed YAML looks like an architecture (for ``xbarsim validate``)."""
+    return isinstance(data, dict) and "crossbar" in data and "layers" not in data
+
+
+def apply_override(data: dict[str, Any], item: str, *, file: str) -> dict[str, Any]:
+    """Return a copy of ``data`` with ``key.path=value`` set; the path must exist in the schema."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise XbarsimError(f"--set '{item}': expected key.path=value", file="--set")
+    cls: Any = Arch
+    parts = key.split(".")
+    for depth, part in enumerate(parts):
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        if part not in fields:
+            where = ".".join(parts[:depth]) or "top level"
+            raise XbarsimError(
+                f"no such key '{part}' under {where}{suggest(part, fields)}", file="--set", key=key
+            )
+        hint = _hints(cls)[part]
+        if depth < len(parts) - 1:
+            if not _is_dataclass_type(hint):
+                raise XbarsimError(f"'{part}' is a value, not a group", file="--set", key=key)
+            cls = hint
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    copy = _deep_copy(data)
+    node = copy
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+    return copy
+
+
+def build(cls: type[T], data: Any, *, file: str, path: str) -> T:
+    """Recursively build dataclass ``cls`` from a mapping, checking keys, types and ranges."""
+    if not isinstance(data, dict):
+        raise XbarsimError(f"expected a mapping, got {_kind(data)}", file=file, key=path or None)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    for key in data:
+        if key not in fields:
+            raise XbarsimError(
+                f"unknown key{suggest(str(key), fields)}; valid keys: {', '.join(fields)}",
+                file=file,
+                key=_join(path, str(key)),
+            )
+    hints = _hints(cls)
+    values: dict[str, Any] = {}
+    for name, fld in fields.items():
+        key = _join(path, name)
+        if name not in data:
+            no_default = fld.default is dataclasses.MISSING
+            if no_default and fld.default_factory is dataclasses.MISSING:
+                raise XbarsimError("missing required key", file=file, key=key)
+            continue
+        value = _convert(hints[name], data[name], file=file, key=key)
+        _check_range(value, fld.metadata, file=file, key=key)
+        values[name] = value
+    return cls(**values)
+
+
+def _convert(hint: Any, value: Any, *, file: str, key: str) -> Any:
+    """Convert one YAML value to the annotated type, or raise a keyed error."""
+    if _is_dataclass_type(hint):
+        return build(hint, value, file=file, path=key)
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _convert(inner, value, file=file, key=key)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        choices = [m.value for m in hint]
+        if value not in choices:
+            raise XbarsimError(
+                f"got {value!r}{suggest(str(value), choices)} (expected one of {', '.join(choices)})",
+                file=file,
+                key=key,
+            )
+        return hint(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise XbarsimError(f"got {value!r} (expected true or false)", file=file, key=key)
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise XbarsimError(f"got {value!r} (expected an integer)", file=file, key=key)
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise XbarsimError(f"got {value!r} (expected a number)", file=file, key=key)
+        if not math.isfinite(value):
+            raise XbarsimError(f"got {value!r} (expected a finite number)", file=file, key=key)
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str) or not value:
+            raise XbarsimError(f"got {value!r} (expected a non-empty string)", file=file, key=key)
+        return value
+    raise TypeError(f"unsupported config type {hint!r} at {key}")  # a schema bug, not user input
+
+
+def _check_range(value: Any, limits: typing.Mapping[str, Any], *, file: str, key: str) -> None:
+    if value is None or isinstance(value, (bool, enum.Enum, str)) or not limits:
+        return
+    if "gt" in limits and not value > limits["gt"]:
+        raise XbarsimError(f"got {value} (expected > {limits['gt']})", file=file, key=key)
+    if "ge" in limits and not value >= limits["ge"]:
+        raise XbarsimError(f"got {value} (expected >= {limits['ge']})", file=file, key=key)
+    if "le" in limits and not value <= limits["le"]:
+        raise XbarsimError(f"got {value} (expected <= {limits['le']})", file=file, key=key)
+
+
+def check_arch(arch: Arch, *, file: str) -> None:
+    """Cross-field rules that no single field can check."""
+    p, xb = arch.precision, arch.crossbar
+    if xb.cell_bits > p.weight_bits:
+        raise XbarsimError(
+            f"{xb.cell_bits} is greater than precision.weight_bits={p.weight_bits} "
+            "(expected cell_bits <= weight_bits)",
+            file=file,
+            key="crossbar.cell_bits",
+        )
+    if xb.differential and p.weight_bits < 2:
+        raise XbarsimError(
+            "differential pairs need a sign bit plus at least one magnitude bit "
+            "(expected weight_bits >= 2)",
+            file=file,
+            key="precision.weight_bits",
+        )
+    if xb.dac.bits > p.input_bits:
+        raise XbarsimError(
+            f"{xb.dac.bits} is greater than precision.input_bits={p.input_bits} "
+            "(expected dac.bits <= input_bits)",
+            file=file,
+            key="crossbar.dac.bits",
+        )
+    if xb.g_min_us >= xb.g_max_us:
+        raise XbarsimError(
+            f"{xb.g_min_us} is not below g_max_us={xb.g_max_us} (expected g_min_us < g_max_us)",
+            file=file,
+            key="crossbar.g_min_us",
+        )
+    if xb.adc.count > xb.cols:
+        raise XbarsimError(
+            f"{xb.adc.count} ADCs for {xb.cols} columns (expected count <= cols)",
+            file=file,
+            key="crossbar.adc.count",
+        )
+    if arch.write_verify.rows_parallel > xb.rows:
+        raise XbarsimError(
+            f"{arch.write_verify.rows_parallel} rows for a {xb.rows}-row crossbar "
+            "(expected rows_parallel <= crossbar.rows)",
+            file=file,
+            key="write_verify.rows_parallel",
+        )
+
+
+def _hints(cls: Any) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _is_dataclass_type(hint: Any) -> bool:
+    return isinstance(hint, type) and dataclasses.is_dataclass(hint)
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _kind(value: Any) -> str:
+    return "nothing (empty document)" if value is None else type(value).__name__
+
+
+def _deep_copy(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in data.items()}

@@ -1,0 +1,355 @@
+"""Typed, frozen dataclasses for an accelerator architecture (DESIGN section 3).
+
+Each field carries its unit in its name and a docstring; range constraints sit in the field
+metadata (``ge``/``gt``/``le``) and are enforced by ``xbarsim.config.loader`` at the edge, so the
+model never sees an invalid or raw-dict configuration.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def bounded(default: Any, **limits: float) -> Any:
+    """A dataclass field with a default and range limits (``ge``, ``gt``, ``le``) for the loader."""
+    return field(default=default, metadata=limits)
+
+
+def required(**limits: float) -> Any:
+    """A dataclass field without default, with range limits for the loader."""
+    return field(metadata=limits)
+
+
+class WritePolicy(enum.Enum):
+    """How the write controller programs a cell."""
+
+    PROGRAM_VERIFY = "program_verify"
+    """Iterative pulse + verify-read until the cell is inside its tolerance window."""
+    SINGLE_PASS = "single_pass"
+    """One look-up-table-chosen pulse per cell and no verify loop (LUT-based programming)."""
+
+
+class PulseModel(enum.Enum):
+    """Where the number of program-verify pulses per cell comes from."""
+
+    FIXED = "fixed"
+    """Every cell needs exactly ``fixed_pulses`` pulses."""
+    MEASURED = "measured"
+    """Per-cell pulse counts sampled from measured RRAM histograms (RADAR, IEEE TED 2021)."""
+
+
+class MeasuredAlgorithm(enum.Enum):
+    """Which measured program-verify algorithm's pulse histogram to sample."""
+
+    FPPV = "fppv"
+    """Fixed-pulse program-verify."""
+    ISPP = "ispp"
+    """Incremental-step pulse programming."""
+    SDR = "sdr"
+    """The RADAR paper's scheme."""
+
+
+class AdcRange(enum.Enum):
+    """How the ADC full-scale range is chosen (functional model)."""
+
+    FIXED = "fixed"
+    """Full scale = largest possible column sum of the block."""
+    CALIBRATED = "calibrated"
+    """Full scale per column = largest sum its programmed weights can produce."""
+
+
+class Combine(enum.Enum):
+    """How the basis dataflow combines projections with coefficients."""
+
+    DIGITAL = "digital"
+    """One MAC per nonzero coefficient in the tile's coefficient combiner."""
+    ANALOG = "analog"
+    """Per coefficient bit-plane, summed bitlines converted once per output group."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Precision:
+    """Operand precisions of the network as run on the chip."""
+
+    weight_bits: int = required(ge=1, le=16)
+    """Bits per weight (two's complement)."""
+    input_bits: int = required(ge=1, le=16)
+    """Bits per activation entering a crossbar (unsigned)."""
+    psum_bits: int = bounded(32, ge=1, le=64)
+    """Bits of a partial sum moved between row blocks before the final reduction."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class GlobalBuffer:
+    """On-chip global buffer between DRAM and the tiles."""
+
+    kib: int = required(gt=0)
+    """Capacity in KiB."""
+    bytes_per_cycle: int = required(gt=0)
+    """Port width: bytes read or written per clock cycle."""
+    energy_pj_per_byte: float = required(ge=0)
+    """Dynamic energy per byte read or written."""
+    static_mw: float = bounded(0.0, ge=0)
+    """Leakage power."""
+    area_mm2: float = bounded(0.0, ge=0)
+    """Silicon area."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Noc:
+    """Network-on-chip between the global buffer and tiles, and tile to tile."""
+
+    bytes_per_cycle: int = required(gt=0)
+    """Link width: bytes a link moves per cycle."""
+    hop_cycles: int = required(ge=0)
+    """Router + link latency per hop."""
+    energy_pj_per_byte: float = required(ge=0)
+    """Dynamic energy per byte per hop."""
+    static_mw_per_router: float = bounded(0.0, ge=0)
+    """Leakage power of one router (one router per tile)."""
+    area_mm2_per_router: float = bounded(0.0, ge=0)
+    """Area of one router (one router per tile)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dram:
+    """Off-chip memory channel."""
+
+    gbytes_per_s: float = required(gt=0)
+    """Sustained bandwidth in GB/s (1e9 bytes per second)."""
+    latency_ns: float = required(ge=0)
+    """Access latency of one transfer."""
+    energy_pj_per_bit: float = required(ge=0)
+    """Energy per bit transferred."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Chip:
+    """Chip-level organisation and shared resources."""
+
+    crossbars: int = required(gt=0)
+    """Total crossbars on the chip (the usual sweep axis)."""
+    crossbars_per_tile: int = required(gt=0)
+    """Crossbars sharing one tile buffer, shift-add units and combiner."""
+    global_buffer: GlobalBuffer = required()
+    """Global buffer."""
+    noc: Noc = required()
+    """Network-on-chip."""
+    dram: Dram = required()
+    """Off-chip DRAM channel."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TileBuffer:
+    """Per-tile activation/partial-sum buffer (eDRAM in ISAAC)."""
+
+    kib: int = required(gt=0)
+    """Capacity in KiB."""
+    port_bytes_per_cycle: int = required(gt=0)
+    """Bytes the port reads or writes per cycle."""
+    read_energy_pj_per_byte: float = required(ge=0)
+    """Dynamic read energy per byte."""
+    write_energy_pj_per_byte: float = required(ge=0)
+    """Dynamic write energy per byte."""
+    static_mw: float = bounded(0.0, ge=0)
+    """Leakage power."""
+    area_mm2: float = bounded(0.0, ge=0)
+    """Area."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShiftAdd:
+    """Shift-and-add units that merge ADC outputs across reads, slices and row blocks."""
+
+    units: int = required(gt=0)
+    """Shift-add units per tile."""
+    ops_per_cycle: float = bounded(1.0, gt=0)
+    """Shift-add operations one unit completes per cycle."""
+    energy_pj_per_op: float = required(ge=0)
+    """Energy per shift-add operation."""
+    static_mw: float = bounded(0.0, ge=0)
+    """Leakage power of all units of a tile."""
+    area_mm2: float = bounded(0.0, ge=0)
+    """Area of all units of a tile."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Combiner:
+    """Coefficient combiner of the basis dataflow (digital MAC lanes + coefficient buffer)."""
+
+    lanes: int = required(gt=0)
+    """MACs per cycle per tile."""
+    energy_pj_per_mac: float = required(ge=0)
+    """Energy per multiply-accumulate."""
+    coeff_buffer_kib: int = required(gt=0)
+    """Coefficient buffer capacity in KiB."""
+    coeff_read_energy_pj_per_byte: float = required(ge=0)
+    """Energy per coefficient byte read."""
+    static_mw: float = bounded(0.0, ge=0)
+    """Leakage power."""
+    area_mm2: float = bounded(0.0, ge=0)
+    """Area."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tile:
+    """Per-tile digital resources shared by the tile's crossbars."""
+
+    buffer: TileBuffer = required()
+    """Activation and partial-sum buffer."""
+    shift_add: ShiftAdd = required()
+    """Shift-and-add units."""
+    combiner: Combiner = required()
+    """Basis coefficient combiner."""
+    write_controllers: int = bounded(1, gt=0)
+    """Write-verify controllers per tile (crossbars programmed at once)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dac:
+    """Row drivers: one DAC per row."""
+
+    bits: int = required(ge=1, le=16)
+    """Input bits applied per read."""
+    energy_pj_per_row: float = required(ge=0)
+    """Energy of one DAC conversion (one row, one read)."""
+    area_mm2_per_crossbar: float = bounded(0.0, ge=0)
+    """Area of all DACs of one crossbar."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Adc:
+    """Column ADCs, shared by the crossbar's columns."""
+
+    bits: int = required(ge=1, le=16)
+    """Resolution."""
+    count: int = required(gt=0)
+    """ADCs per crossbar."""
+    conversion_ns: float = required(gt=0)
+    """Time of one conversion (1 / sample rate)."""
+    power_mw: float = required(ge=0)
+    """Active power; energy per conversion = power x conversion time unless given."""
+    energy_pj: float | None = bounded(None, ge=0)
+    """Energy per conversion; overrides power x conversion time when set."""
+    area_mm2: float = bounded(0.0, ge=0)
+    """Area of one ADC."""
+    static_mw: float = bounded(0.0, ge=0)
+    """Leakage power of one ADC."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Crossbar:
+    """One RRAM crossbar array with its peripherals."""
+
+    rows: int = required(gt=0)
+    """Word lines."""
+    cols: int = required(gt=0)
+    """Bit lines."""
+    cell_bits: int = required(ge=1, le=16)
+    """Bits stored per cell."""
+    differential: bool = required()
+    """Signed weights as differential column pairs (else offset encoding)."""
+    read_ns: float = required(gt=0)
+    """Analog read (settle + sample-and-hold) of one input slice."""
+    read_energy_pj: float = required(ge=0)
+    """Array energy of one full read."""
+    g_min_us: float = required(ge=0)
+    """Lowest programmable conductance in microsiemens."""
+    g_max_us: float = required(gt=0)
+    """Highest programmable conductance in microsiemens."""
+    read_v: float = required(gt=0)
+    """Read voltage."""
+    dac: Dac = required()
+    """Row drivers."""
+    adc: Adc = required()
+    """Column ADCs."""
+    area_mm2: float = bounded(0.0, ge=0)
+    """Area of the array with sample-and-hold (not DACs/ADCs)."""
+    static_mw: float = bounded(0.0, ge=0)
+    """Leakage power of array and row/column drivers."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class WriteVerify:
+    """RRAM write-verify controller (programming the crossbars)."""
+
+    policy: WritePolicy = required()
+    """Programming policy."""
+    pulse_ns: float = required(gt=0)
+    """Width of one programming pulse."""
+    verify_ns: float = required(ge=0)
+    """One verify read after a pulse."""
+    pulse_model: PulseModel = required()
+    """Where per-cell pulse counts come from (program_verify only)."""
+    fixed_pulses: int = bounded(1, ge=1)
+    """Pulses per cell for the ``fixed`` model."""
+    measured_algorithm: MeasuredAlgorithm = bounded(MeasuredAlgorithm.SDR)
+    """Measured histogram to sample for the ``measured`` model."""
+    rows_parallel: int = bounded(1, gt=0)
+    """Rows of one crossbar written at the same time by one controller."""
+    cells_per_row_parallel: int = required(gt=0)
+    """Cells of a row pulsed at once; a row needs ceil(cells / this) passes."""
+    pulse_energy_pj: float = required(ge=0)
+    """Energy of one pulse on one cell."""
+    verify_energy_pj: float = required(ge=0)
+    """Energy of one verify read of one cell."""
+    tolerance: float = required(gt=0, le=0.5)
+    """Acceptance window half-width as a fraction of the conductance range."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Analog:
+    """Device non-idealities for the functional model; all zero in an ideal chip."""
+
+    read_noise_sigma: float = bounded(0.0, ge=0)
+    """Read-noise std-dev per read, as a fraction of the conductance range."""
+    stuck_on_rate: float = bounded(0.0, ge=0, le=1)
+    """Fraction of cells stuck at g_max."""
+    stuck_off_rate: float = bounded(0.0, ge=0, le=1)
+    """Fraction of cells stuck at g_min."""
+    drift_nu: float = bounded(0.0, ge=0)
+    """Power-law drift exponent: G(t) = G0 (t / t0)^-nu."""
+    drift_t_s: float = bounded(1.0, gt=0)
+    """Time since programming, seconds."""
+    drift_t0_s: float = bounded(1.0, gt=0)
+    """Reference time of the drift law, seconds."""
+    wire_ohm: float = bounded(0.0, ge=0)
+    """Wire resistance per cell segment for the first-order IR-drop model."""
+    programming_error: bool = bounded(True)
+    """Apply the residual programming error implied by write_verify.tolerance."""
+    adc_range: AdcRange = bounded(AdcRange.FIXED)
+    """ADC full-scale policy."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Basis:
+    """Basis-combination dataflow options."""
+
+    combine: Combine = bounded(Combine.DIGITAL)
+    """Where projections are combined with coefficients."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Arch:
+    """A whole accelerator architecture."""
+
+    name: str = required()
+    """Short name used in reports."""
+    clock_ghz: float = required(gt=0)
+    """Digital clock; every latency is converted once, with ceil, to these cycles."""
+    precision: Precision = required()
+    """Operand precisions."""
+    chip: Chip = required()
+    """Chip organisation."""
+    tile: Tile = required()
+    """Per-tile resources."""
+    crossbar: Crossbar = required()
+    """Crossbar arrays."""
+    write_verify: WriteVerify = required()
+    """Programming controller."""
+    analog: Analog = field(default_factory=Analog)
+    """Functional non-idealities."""
+    basis: Basis = field(default_factory=Basis)
+    """Basis dataflow options."""

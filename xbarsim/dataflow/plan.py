@@ -1,0 +1,92 @@
+"""Placing crossbar blocks on the chip: the static (resident) plan and reprogramming rounds.
+
+DESIGN section 6: blocks are packed, in layer order, into rounds of at most ``capacity`` blocks;
+block k of a round sits on crossbar slot ``offset + k``. A layer larger than a round spans
+several rounds (its *parts*); its partial sums meet in the buffers.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+
+from xbarsim.errors import XbarsimError
+from xbarsim.mapping.blocks import LayerMap, block_table
+from xbarsim.mapping.encoding import Encoding
+
+
+class Dataflow(enum.Enum):
+    """How weights reach the crossbars."""
+
+    STATIC = "static"
+    """All blocks resident; programmed once (setup)."""
+    REPROGRAM = "reprogram"
+    """Rounds of blocks written by write-verify for every batch when the network does not fit."""
+    BASIS = "basis"
+    """A global basis written once; layers combine its projections with coefficients."""
+
+
+@dataclass(frozen=True)
+class Part:
+    """The blocks of one layer that share a round."""
+
+    lmap: LayerMap
+    blocks: dict[str, np.ndarray]
+    """Block records (see ``mapping.blocks.BLOCK_FIELDS``) of this part."""
+    slots: np.ndarray
+    """Crossbar slot of each block."""
+    last: bool
+    """Whether this is the layer's final part."""
+
+    @property
+    def size(self) -> int:
+        """Blocks in the part."""
+        return int(self.slots.size)
+
+
+@dataclass(frozen=True)
+class Round:
+    """Blocks resident on the chip at the same time."""
+
+    index: int
+    parts: tuple[Part, ...]
+
+
+def plan_rounds(maps: list[LayerMap], enc: Encoding, crossbars: int,
+                overlap: bool = False) -> list[Round]:
+    """Pack all blocks in layer order into rounds; with ``overlap`` each round uses one half."""
+    capacity = crossbars // 2 if overlap else crossbars
+    if capacity < 1:
+        raise XbarsimError(
+            f"--overlap needs at least 2 crossbars (got {crossbars})", key="--crossbars"
+        )
+    rounds: list[list[Part]] = [[]]
+    used = 0
+    for lmap in maps:
+        table = block_table(lmap, enc)
+        start = 0
+        while start < lmap.blocks:
+            if used == capacity:
+                rounds.append([])
+                used = 0
+            take = min(capacity - used, lmap.blocks - start)
+            offset = (len(rounds) - 1) % 2 * capacity if overlap else 0
+            chunk = {k: v[start:start + take] for k, v in table.items()}
+            slots = offset + used + np.arange(take)
+            start += take
+            rounds[-1].append(Part(lmap, chunk, slots, last=start == lmap.blocks))
+            used += take
+    return [Round(i, tuple(parts)) for i, parts in enumerate(rounds)]
+
+
+def check_static_fits(maps: list[LayerMap], crossbars: int) -> None:
+    """The static dataflow needs every block resident."""
+    needed = sum(m.blocks for m in maps)
+    if needed > crossbars:
+        raise XbarsimError(
+            f"static needs {needed:,} crossbars to hold every block but the chip has "
+            f"{crossbars:,} (use --dataflow reprogram or basis)",
+            key="--crossbars",
+        )

@@ -1,0 +1,101 @@
+"""Per-cell program-verify pulse counts: fixed, or sampled from measured RRAM histograms.
+
+The measured table (``xbarsim/data/write_verify_pulses.csv``) is the histogram of pulses-to-target
+per cell from Levy, Le et al., "RADAR: A Fast and Energy-Efficient Programming Technique for
+Multiple Bits-per-Cell RRAM Arrays", IEEE TED 2021, doi:10.1109/TED.2021.3097975 (SkyWater
+130 nm 1T1R). Sampling is exact but never draws every cell: a row's slowest cell is drawn from the
+distribution of the maximum (CDF ** cells), and the total pulses of many cells from a multinomial
+over the histogram bins.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+
+from xbarsim.config.schema import MeasuredAlgorithm, PulseModel, WriteVerify
+from xbarsim.errors import XbarsimError
+
+
+@dataclass(frozen=True)
+class PulseDistribution:
+    """Pulses-per-cell distribution for each target level (rows of ``probs``)."""
+
+    values: np.ndarray
+    """Distinct pulse counts, ascending, shape [V]."""
+    probs: np.ndarray
+    """probs[level, v] = P(a cell at this level needs values[v] pulses), shape [levels, V]."""
+
+    @property
+    def levels(self) -> int:
+        """Number of target levels."""
+        return int(self.probs.shape[0])
+
+    def mixture(self, level_weights: np.ndarray | None = None) -> np.ndarray:
+        """Pulse distribution of a cell whose level is drawn with ``level_weights`` (uniform)."""
+        if level_weights is None:
+            return np.asarray(self.probs.mean(axis=0))
+        w = np.asarray(level_weights, dtype=np.float64)
+        return np.asarray(w @ self.probs / w.sum())
+
+    def sample_row_max(self, cells: np.ndarray, rng: np.random.Generator,
+                       probs: np.ndarray | None = None) -> np.ndarray:
+        """Slowest cell of each row of ``cells[i]`` iid cells: inverse CDF of CDF ** cells."""
+        p = self.mixture() if probs is None else probs
+        cdf = np.minimum(np.cumsum(p), 1.0)
+        cdf[-1] = 1.0
+        u = rng.random(cells.shape)
+        # max <= v  <=>  every cell <= v: P = cdf[v] ** n; invert with u ** (1/n)
+        with np.errstate(divide="ignore"):
+            threshold = u ** (1.0 / np.maximum(cells, 1))
+        idx = np.searchsorted(cdf, threshold, side="left")
+        out = self.values[np.minimum(idx, len(self.values) - 1)]
+        return np.where(cells > 0, out, 0)
+
+    def sample_total(self, cells: int, rng: np.random.Generator,
+                     probs: np.ndarray | None = None) -> int:
+        """Total pulses of ``cells`` iid cells: counts per bin ~ Multinomial(cells, p)."""
+        if cells <= 0:
+            return 0
+        p = self.mixture() if probs is None else probs
+        counts = rng.multinomial(cells, p / p.sum())
+        return int(counts @ self.values)
+
+
+@lru_cache(maxsize=8)
+def measured_distribution(algorithm: MeasuredAlgorithm, cell_bits: int) -> PulseDistribution:
+    """Load the measured histogram for one algorithm and bits per cell (cached)."""
+    table: dict[tuple[int, int], int] = {}
+    text = resources.files("xbarsim.data").joinpath("write_verify_pulses.csv").read_text()
+    rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
+    for row in rows:
+        if row["algorithm"] == algorithm.value and int(row["bits_per_cell"]) == cell_bits:
+            key = (int(row["level"]), int(row["pulses"]))
+            table[key] = table.get(key, 0) + int(row["count"])
+    if not table:
+        raise XbarsimError(
+            f"no measured pulse data for algorithm {algorithm.value} with {cell_bits} bits per "
+            "cell (data: fppv 2 and 3 bits, ispp 2 bits, sdr 2 bits; or use pulse_model: fixed)",
+            key="write_verify.measured_algorithm",
+        )
+    values = np.array(sorted({p for _, p in table}), dtype=np.int64)
+    column = {v: i for i, v in enumerate(values)}
+    probs = np.zeros((2**cell_bits, len(values)))
+    for (level, pulses), count in table.items():
+        probs[level, column[pulses]] += count
+    probs /= probs.sum(axis=1, keepdims=True)
+    return PulseDistribution(values=values, probs=probs)
+
+
+def pulse_distribution(wv: WriteVerify, cell_bits: int) -> PulseDistribution:
+    """The per-level pulse distribution a write-verify config implies."""
+    if wv.pulse_model is PulseModel.FIXED:
+        return PulseDistribution(
+            values=np.array([wv.fixed_pulses], dtype=np.int64),
+            probs=np.ones((2**cell_bits, 1)),
+        )
+    return measured_distribution(wv.measured_algorithm, cell_bits)

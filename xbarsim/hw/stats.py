@@ -1,0 +1,77 @@
+"""Action counters and the activity clock that splits run time into compute/program/stall."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+COUNTERS = (
+    "cells_written", "write_pulses", "verify_reads", "xbar_reads", "adc_conversions",
+    "dac_conversions", "shift_add_ops", "digital_macs", "tile_buffer_read_bytes",
+    "tile_buffer_write_bytes", "global_buffer_bytes", "coeff_buffer_bytes", "noc_bytes",
+    "noc_byte_hops", "dram_bytes",
+)
+"""Every action a component counts; energy.py prices exactly these."""
+
+
+class Counters:
+    """Action counts per layer (``None`` = not attributable to a layer, e.g. the input load)."""
+
+    def __init__(self) -> None:
+        self._by_layer: dict[str | None, dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTERS, 0))
+
+    def add(self, layer: str | None, counter: str, amount: int) -> None:
+        """Count ``amount`` actions of one kind for a layer."""
+        self._by_layer[layer][counter] += int(amount)
+
+    def layer(self, name: str | None) -> dict[str, int]:
+        """Counts of one layer (zeros if it did nothing)."""
+        return dict(self._by_layer[name])
+
+    def total(self) -> dict[str, int]:
+        """Counts summed over all layers."""
+        out = dict.fromkeys(COUNTERS, 0)
+        for counts in self._by_layer.values():
+            for key, value in counts.items():
+                out[key] += value
+        return out
+
+
+class Activity:
+    """Splits elapsed cycles into compute, program and stall (nothing active) time.
+
+    A cycle in which any layer computes counts as compute; otherwise, if any crossbar is being
+    programmed, as program; otherwise as stall (waiting on DRAM, the NoC or dependencies).
+    """
+
+    KINDS = ("compute", "program")
+
+    def __init__(self, env: Any) -> None:
+        self.env = env
+        self.active = dict.fromkeys(self.KINDS, 0)
+        self.cycles = {"compute": 0, "program": 0, "stall": 0}
+        self._last = 0
+
+    def _advance(self) -> None:
+        now = int(self.env.now)
+        state = next((k for k in self.KINDS if self.active[k]), "stall")
+        self.cycles[state] += now - self._last
+        self._last = now
+
+    @contextmanager
+    def busy(self, kind: str) -> Iterator[None]:
+        """Mark ``kind`` active for the duration of a ``with`` block inside a process."""
+        self._advance()
+        self.active[kind] += 1
+        try:
+            yield
+        finally:
+            self._advance()
+            self.active[kind] -= 1
+
+    def finish(self) -> dict[str, int]:
+        """Account up to now and return the split."""
+        self._advance()
+        return dict(self.cycles)

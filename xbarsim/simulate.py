@@ -1,0 +1,167 @@
+"""``simulate(arch, workload, options) -> Result``: one run of one dataflow on one chip.
+
+The run's counters come from the SimPy components; this module only assembles them into the
+summary and per-layer rows of DESIGN section 7 (no I/O).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from xbarsim import __version__
+from xbarsim.config.schema import Arch
+from xbarsim.dataflow.engine import Engine
+from xbarsim.dataflow.plan import Dataflow, check_static_fits, plan_rounds
+from xbarsim.energy import ENERGY_COLUMNS, ActionEnergies, area_mm2, dynamic_energy, static_power_w
+from xbarsim.errors import XbarsimError
+from xbarsim.hw.chip import Chip
+from xbarsim.hw.stats import COUNTERS
+from xbarsim.mapping.blocks import map_workload
+from xbarsim.mapping.encoding import Encoding
+from xbarsim.workload.graph import Workload
+
+SUMMARY_COLUMNS = (
+    "workload", "arch", "dataflow", "crossbars", "batch", "seed", "cycles", "latency_s",
+    "energy_j", "edp_js", "cycles_per_inference", "energy_per_inference_j",
+    "edp_per_inference_js", "compute_cycles", "program_cycles", "stall_cycles", "setup_cycles",
+    "setup_energy_j", "cells_written", "write_pulses", "verify_reads", "xbar_reads",
+    "adc_conversions", "dac_conversions", "digital_macs", "buffer_bytes", "noc_bytes",
+    "dram_bytes", *ENERGY_COLUMNS, "energy_static_j", "area_mm2", "wall_s", "version",
+)
+"""Exact columns of summary.csv (DESIGN section 7)."""
+
+LAYER_COLUMNS = (
+    "layer", "type", "start_cycle", "end_cycle", "cycles", "program_cycles", "blocks", "rounds",
+    *COUNTERS, "energy_j",
+)
+"""Columns of layers.csv: timing, footprint, every counter and the layer's dynamic energy."""
+
+
+class Granularity(enum.Enum):
+    """One simulation event per ..."""
+
+    WORK_ITEM = "work_item"
+    """... batch of vectors on a block, or block written (default; fast)."""
+    VECTOR = "vector"
+    """... input vector on a block."""
+    ROW = "row"
+    """... written row group (programming)."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What to simulate beyond the architecture and workload."""
+
+    dataflow: Dataflow
+    crossbars: int | None = None
+    """Chip crossbars; None keeps ``chip.crossbars`` of the config."""
+    batch: int = 1
+    seed: int = 0
+    granularity: Granularity = Granularity.WORK_ITEM
+    overlap: bool = False
+    """Reprogram: program one half of the crossbars while the other half computes."""
+
+
+@dataclass(frozen=True)
+class Result:
+    """Summary row and per-layer rows of one run."""
+
+    summary: dict[str, Any]
+    layers: list[dict[str, Any]]
+
+
+def with_crossbars(arch: Arch, crossbars: int | None) -> Arch:
+    """The architecture with ``chip.crossbars`` replaced (the sweep axis)."""
+    if crossbars is None:
+        return arch
+    if crossbars < 1:
+        raise XbarsimError(f"got {crossbars} (expected a positive count)", key="--crossbars")
+    return dataclasses.replace(arch, chip=dataclasses.replace(arch.chip, crossbars=crossbars))
+
+
+def simulate(arch: Arch, workload: Workload, options: RunOptions) -> Result:
+    """Simulate one batch of ``workload`` on ``arch`` with the chosen dataflow."""
+    began = time.perf_counter()
+    arch = with_crossbars(arch, options.crossbars)
+    if options.dataflow is Dataflow.BASIS:
+        raise XbarsimError("the basis dataflow needs --basis (not available yet)",
+                           key="--dataflow")
+    if options.batch < 1:
+        raise XbarsimError(f"got {options.batch} (expected >= 1)", key="--batch")
+    enc = Encoding.from_arch(arch)
+    maps = map_workload(workload, enc)
+    crossbars = arch.chip.crossbars
+    if options.dataflow is Dataflow.STATIC:
+        check_static_fits(maps, crossbars)
+    resident = sum(m.blocks for m in maps) <= crossbars
+    rounds = plan_rounds(maps, enc, crossbars, overlap=options.overlap and not resident)
+    per_row = options.granularity is Granularity.ROW
+    energies = ActionEnergies.from_arch(arch)
+
+    setup_cycles, setup_energy = 0, 0.0
+    if resident:  # weights written once, before inference: reported as setup
+        setup = Engine(Chip(arch, crossbars, options.seed, per_row), workload, enc, 1, False)
+        setup_cycles = _program_only(setup, rounds)
+        setup_energy = (sum(dynamic_energy(setup.chip.counters.total(), energies).values())
+                        + static_power_w(arch) * setup.chip.clock.seconds(setup_cycles))
+
+    chip = Chip(arch, crossbars, options.seed, per_row)
+    engine = Engine(chip, workload, enc, options.batch,
+                    options.granularity is Granularity.VECTOR)
+    cycles = engine.run(rounds, resident=resident, overlap=options.overlap and not resident)
+    split = chip.activity.finish()
+    counts = chip.counters.total()
+    energy = dynamic_energy(counts, energies)
+    latency = chip.clock.seconds(cycles)
+    static = static_power_w(arch) * latency
+    total = sum(energy.values()) + static
+    n = options.batch
+    summary: dict[str, Any] = {
+        "workload": workload.name, "arch": arch.name, "dataflow": options.dataflow.value,
+        "crossbars": crossbars, "batch": n, "seed": options.seed, "cycles": cycles,
+        "latency_s": latency, "energy_j": total, "edp_js": total * latency,
+        "cycles_per_inference": cycles / n, "energy_per_inference_j": total / n,
+        "edp_per_inference_js": (total / n) * (latency / n),
+        "compute_cycles": split["compute"], "program_cycles": split["program"],
+        "stall_cycles": split["stall"], "setup_cycles": setup_cycles,
+        "setup_energy_j": setup_energy,
+        **{k: counts[k] for k in ("cells_written", "write_pulses", "verify_reads", "xbar_reads",
+                                  "adc_conversions", "dac_conversions", "digital_macs",
+                                  "noc_bytes", "dram_bytes")},
+        "buffer_bytes": counts["tile_buffer_read_bytes"] + counts["tile_buffer_write_bytes"]
+        + counts["global_buffer_bytes"] + counts["coeff_buffer_bytes"],
+        **energy, "energy_static_j": static, "area_mm2": area_mm2(arch),
+        "wall_s": time.perf_counter() - began, "version": __version__,
+    }
+    summary = {k: summary[k] for k in SUMMARY_COLUMNS}
+    return Result(summary=summary, layers=_layer_rows(engine, maps, energies))
+
+
+def _program_only(engine: Engine, rounds: list[Any]) -> int:
+    """Simulate writing every block once; return the cycles it took."""
+    def program_all() -> Any:
+        for r in rounds:
+            yield from engine.program_round(r)
+    engine.env.process(program_all())
+    engine.env.run()
+    return int(engine.env.now)
+
+
+def _layer_rows(engine: Engine, maps: list[Any], energies: ActionEnergies) -> list[dict[str, Any]]:
+    blocks = {m.name: m.blocks for m in maps}
+    rows = []
+    for layer in engine.workload.layers:
+        counts = engine.chip.counters.layer(layer.name)
+        start, end = engine.start[layer.name], engine.end[layer.name]
+        rows.append({
+            "layer": layer.name, "type": layer.type.value, "start_cycle": start,
+            "end_cycle": end, "cycles": end - start,
+            "program_cycles": sum(b - a for a, b in engine.program_spans[layer.name]),
+            "blocks": blocks.get(layer.name, 0), "rounds": engine.rounds_of[layer.name],
+            **counts, "energy_j": sum(dynamic_energy(counts, energies).values()),
+        })
+    return rows
