@@ -52,12 +52,16 @@ class Activity:
         self.env = env
         self.active = dict.fromkeys(self.KINDS, 0)
         self.cycles = {"compute": 0, "program": 0, "stall": 0}
+        self.overlapped = 0
+        """Cycles in which compute and programming ran at the same time (within compute)."""
         self._last = 0
 
     def _advance(self) -> None:
         now = int(self.env.now)
         state = next((k for k in self.KINDS if self.active[k]), "stall")
         self.cycles[state] += now - self._last
+        if all(self.active.values()):
+            self.overlapped += now - self._last
         self._last = now
 
     @contextmanager

@@ -57,8 +57,13 @@ class LayerMap:
         return batch * self.P * self.G * self.row_blocks * self.O * enc.columns_per_weight * enc.t
 
     def expected_dac_conversions(self, enc: Encoding, batch: int = 1) -> int:
-        """N * P * G * K * t."""
-        return batch * self.P * self.G * self.K * enc.t
+        """N * P * G * K * ceil(O*s*d/cols) * t.
+
+        Every crossbar drives its rows with its own DACs, so a layer spread over several column
+        blocks converts each input once per column block. (DESIGN section 5 writes N*P*G*K*t,
+        which is the count only when a layer has a single column block.)
+        """
+        return batch * self.P * self.G * self.K * self.col_blocks * enc.t
 
 
 def map_layer(workload: Workload, index: int, enc: Encoding) -> LayerMap:

@@ -1,0 +1,228 @@
+"""The SimPy engine: hand-derived timelines and counts on the tiny chip, invariants, equivalences."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from xbarsim.config import load_arch
+from xbarsim.config.schema import PulseModel, WritePolicy
+from xbarsim.dataflow.plan import Dataflow
+from xbarsim.energy import ENERGY_COLUMNS, ActionEnergies, static_power_w
+from xbarsim.errors import XbarsimError
+from xbarsim.hw.stats import COUNTERS
+from xbarsim.mapping.blocks import map_workload
+from xbarsim.mapping.encoding import Encoding
+from xbarsim.simulate import Granularity, RunOptions, simulate
+from xbarsim.workload import load_workload, workload_from_dict
+
+TINY = load_arch("arch_configs/tiny.yaml")
+
+
+def chain(*sizes: int):
+    """Linear layers sizes[0] -> sizes[1] -> ... on an input of shape [sizes[0], 1, 1]."""
+    layers = [
+        {"name": f"fc{i + 1}", "type": "linear", "in_channels": a, "out_channels": b}
+        for i, (a, b) in enumerate(zip(sizes, sizes[1:]))
+    ]
+    return workload_from_dict({"name": "chain", "input": [sizes[0], 1, 1], "layers": layers})
+
+
+def run(workload, dataflow="static", **kw):
+    return simulate(TINY if "arch" not in kw else kw.pop("arch"), workload,
+                    RunOptions(Dataflow(dataflow), **kw))
+
+
+def test_static_single_block_timeline_by_hand():
+    # tiny: 1 GHz, 16x16, 8-bit weights as 4 slices x 2 (differential), 8-bit inputs, 2-bit DACs.
+    # Input load: DRAM 50 latency + 16 B / 8 B/cycle = 52; global buffer write 16/16 = 1 -> 53.
+    # Inputs to tile 0: gb read 1, NoC 16/8 = 2 + 1 hop, tile write 2 -> 59.
+    # Block: 4 reads; read 10 cycles, convert ceil(16 cols / 4 ADCs) x 1 = 4; pipelined:
+    # fill min(10, 4) + 4 x max(10, 4) = 44 -> 103. Output (no consumer) to DRAM: 50 + 1 -> 154.
+    s = run(chain(16, 2), crossbars=32).summary
+    assert s["cycles"] == 154
+    assert (s["compute_cycles"], s["program_cycles"], s["stall_cycles"]) == (101, 0, 53)
+    assert s["xbar_reads"] == 4 and s["dac_conversions"] == 64 and s["adc_conversions"] == 64
+    assert s["noc_bytes"] == 18 and s["dram_bytes"] == 18
+    # tile reads 16 + 2, tile writes 16 + 2, global buffer 16 + 16 + 2
+    assert s["buffer_bytes"] == 18 + 18 + 34
+    assert s["cells_written"] == 0 and s["write_pulses"] == 0
+    # Setup: fetch 64 B (50 + 8), NoC 8 + 1 hop, tile write 8 -> 75; 16 rows, each
+    # verify 10 + 3 pulses x (20 + 10) = 100 -> 1675.
+    assert s["setup_cycles"] == 1675
+    # Energy in pJ: xbar 4x2, dac 64x0.1, adc 64x(1 mW x 1 ns), buffer (18+18)x0.5 + 34x1,
+    # noc 18x0.5, dram 18x8x10, digital 64 shift-adds x 0.02
+    expected = {"energy_xbar_j": 8, "energy_dac_j": 6.4, "energy_adc_j": 64,
+                "energy_buffer_j": 52, "energy_noc_j": 9, "energy_dram_j": 1440,
+                "energy_digital_j": 1.28, "energy_write_j": 0}
+    for key, pj in expected.items():
+        assert s[key] == pytest.approx(pj * 1e-12), key
+    # leakage: 32 x (0.01 + 4 x 0.1) + 8 tiles x (0.5 + 0.05 + 0.1 + 0.5) + 1.0 = 23.32 mW
+    assert s["energy_static_j"] == pytest.approx(23.32e-3 * 154e-9)
+
+
+def test_reprogram_two_rounds_by_hand():
+    # Two one-block layers on one crossbar: two rounds.
+    # Round 0 program: as the setup above, but the weight fetch queues on the DRAM channel
+    # behind the input images (2 cycles): 1677. fc1 compute: inputs 6, block 44 -> 1727.
+    # Round 1: fetch 2x16 cells x 2 bits = 8 B: 50 + 1, NoC 1 + 1, tile 1 -> 54, program 2 rows
+    # x 100 = 200 -> 1981. fc2: inputs gb 1 + NoC 1 + 1 + tile 1 = 4, block 44 -> 2029,
+    # output to DRAM 51 -> 2080.
+    s = run(chain(16, 2, 2), "reprogram", crossbars=1).summary
+    assert s["cycles"] == 2080
+    assert s["program_cycles"] == 1677 + 254
+    assert s["compute_cycles"] == 50 + 99
+    assert s["stall_cycles"] == 0
+    assert s["setup_cycles"] == 0
+    assert s["cells_written"] == 16 * 16 + 2 * 16
+    assert s["write_pulses"] == 3 * s["cells_written"]
+    assert s["verify_reads"] == 4 * s["cells_written"]
+
+
+def test_static_that_does_not_fit_names_both_numbers():
+    with pytest.raises(XbarsimError, match=r"74 crossbars .* chip has 16"):
+        run(load_workload("workloads/mlp_digits.yaml"), "static", crossbars=16)
+
+
+@pytest.mark.parametrize("dataflow,crossbars", [("static", 2000), ("reprogram", 2000),
+                                                ("reprogram", 64), ("reprogram", 7)])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_counts_match_design_formulas(dataflow, crossbars, batch):
+    w = load_workload("workloads/lenet5_mnist.yaml")
+    enc = Encoding.from_arch(TINY)
+    maps = map_workload(w, enc)
+    s = run(w, dataflow, crossbars=crossbars, batch=batch).summary
+    assert s["xbar_reads"] == sum(m.expected_xbar_reads(enc, batch) for m in maps)
+    assert s["adc_conversions"] == sum(m.expected_adc_conversions(enc, batch) for m in maps)
+    assert s["dac_conversions"] == sum(m.expected_dac_conversions(enc, batch) for m in maps)
+    fits = sum(m.blocks for m in maps) <= crossbars
+    # reprogramming writes every cell once per batch: weights x slices x polarities
+    weights = sum(la.params for la in w.mvm_layers)
+    assert s["cells_written"] == (0 if fits else weights * enc.s * enc.d)
+    assert s["write_pulses"] == 3 * s["cells_written"]
+
+
+@pytest.mark.parametrize("dataflow,crossbars", [("static", 2000), ("reprogram", 50)])
+def test_energy_is_sum_of_parts_and_layers_sum_to_total(dataflow, crossbars):
+    w = load_workload("workloads/lenet5_mnist.yaml")
+    r = run(w, dataflow, crossbars=crossbars, batch=2)
+    s = r.summary
+    parts = sum(s[k] for k in ENERGY_COLUMNS) + s["energy_static_j"]
+    assert s["energy_j"] == pytest.approx(parts, rel=1e-12)
+    assert s["compute_cycles"] + s["program_cycles"] + s["stall_cycles"] == s["cycles"]
+    for counter in ("xbar_reads", "adc_conversions", "cells_written", "dram_bytes", "noc_bytes"):
+        assert sum(row[counter] for row in r.layers) == s[counter], counter
+    dynamic = sum(s[k] for k in ENERGY_COLUMNS)
+    assert sum(row["energy_j"] for row in r.layers) == pytest.approx(dynamic, rel=1e-9)
+    assert s["energy_static_j"] == pytest.approx(
+        static_power_w(dataclasses.replace(
+            TINY, chip=dataclasses.replace(TINY.chip, crossbars=crossbars))) * s["latency_s"])
+    assert s["edp_per_inference_js"] == pytest.approx(
+        s["energy_per_inference_j"] * s["latency_s"] / 2)
+
+
+def test_layers_run_in_dependency_order():
+    r = run(load_workload("workloads/lenet5_mnist.yaml"), "reprogram", crossbars=60)
+    end = {row["layer"]: row["end_cycle"] for row in r.layers}
+    start = {row["layer"]: row["start_cycle"] for row in r.layers}
+    w = load_workload("workloads/lenet5_mnist.yaml")
+    for layer in w.layers:
+        for src in layer.inputs:
+            if src != "input":
+                assert start[layer.name] >= end[src]
+
+
+def test_vector_granularity_equals_work_items_without_contention():
+    # one crossbar-bound block per layer: 32 vectors, each 4 pipelined reads of 10 cycles
+    w = workload_from_dict({"name": "convs", "input": [1, 4, 4], "layers": [
+        {"name": "c1", "type": "conv", "in_channels": 1, "out_channels": 2, "kernel": 3,
+         "padding": 1},
+        {"name": "c2", "type": "conv", "in_channels": 2, "out_channels": 1, "kernel": 2}]})
+    a = run(w, "static", crossbars=8, batch=2).summary
+    b = run(w, "static", crossbars=8, batch=2, granularity=Granularity.VECTOR).summary
+    for key in ("cycles", "xbar_reads", "adc_conversions", "dac_conversions", "compute_cycles"):
+        assert a[key] == b[key], key
+
+
+def test_row_granularity_equals_block_writes():
+    w = load_workload("workloads/lenet5_mnist.yaml")
+    arch = load_arch("arch_configs/tiny.yaml", ["write_verify.pulse_model=measured"])
+    a = run(w, "reprogram", arch=arch, crossbars=64, seed=3).summary
+    b = run(w, "reprogram", arch=arch, crossbars=64, seed=3, granularity=Granularity.ROW).summary
+    assert {k: v for k, v in a.items() if k != "wall_s"} == {
+        k: v for k, v in b.items() if k != "wall_s"}
+
+
+def test_same_seed_same_result_other_seed_differs():
+    w = load_workload("workloads/lenet5_mnist.yaml")
+    arch = load_arch("arch_configs/tiny.yaml", ["write_verify.pulse_model=measured"])
+    r1 = run(w, "reprogram", arch=arch, crossbars=64, seed=1)
+    r2 = run(w, "reprogram", arch=arch, crossbars=64, seed=1)
+    r3 = run(w, "reprogram", arch=arch, crossbars=64, seed=2)
+    drop = lambda d: {k: v for k, v in d.items() if k != "wall_s"}  # noqa: E731
+    assert drop(r1.summary) == drop(r2.summary) and r1.layers == r2.layers
+    assert r1.summary["write_pulses"] != r3.summary["write_pulses"]
+
+
+def test_overlap_programs_one_half_while_the_other_computes():
+    # Three one-block rounds either way: on one crossbar written in turn, or alternating
+    # between two halves of one crossbar each, where the next layer is written while the
+    # previous computes.
+    w = chain(16, 2, 2, 2)
+    serial = run(w, "reprogram", crossbars=1).summary
+    over = run(w, "reprogram", crossbars=2, overlap=True)
+    assert over.summary["cells_written"] == serial["cells_written"] == 16 * 16 + 2 * 2 * 16
+    assert [row["rounds"] for row in over.layers] == [1, 1, 1]
+    assert over.summary["cycles"] < serial["cycles"]
+    assert over.summary["program_cycles"] < serial["program_cycles"]
+
+
+def test_overlap_keeps_counts_and_overlaps_activity():
+    w = load_workload("workloads/lenet5_mnist.yaml")
+    plain = run(w, "reprogram", crossbars=64).summary
+    over = run(w, "reprogram", crossbars=64, overlap=True).summary
+    for key in ("cells_written", "write_pulses", "xbar_reads", "adc_conversions"):
+        assert over[key] == plain[key], key
+
+
+def test_single_pass_writes_one_pulse_per_cell_without_verify():
+    arch = load_arch("arch_configs/tiny.yaml", ["write_verify.policy=single_pass"])
+    assert arch.write_verify.policy is WritePolicy.SINGLE_PASS
+    s = run(chain(16, 2, 2), "reprogram", arch=arch, crossbars=1).summary
+    assert s["write_pulses"] == s["cells_written"] == 16 * 16 + 2 * 16
+    assert s["verify_reads"] == 0
+    # 16 + 2 rows, one 20-cycle pulse each, instead of 100 cycles per row
+    pv = run(chain(16, 2, 2), "reprogram", crossbars=1).summary
+    assert pv["program_cycles"] - s["program_cycles"] == (16 + 2) * (100 - 20)
+
+
+@settings(max_examples=20, deadline=None)
+@given(k=st.integers(1, 40), o=st.integers(1, 12), batch=st.integers(1, 3),
+       crossbars=st.integers(1, 12))
+def test_reprogram_counters_property(k, o, batch, crossbars):
+    w = chain(k, o)
+    enc = Encoding.from_arch(TINY)
+    (m,) = map_workload(w, enc)
+    s = run(w, "reprogram", crossbars=crossbars, batch=batch).summary
+    assert s["xbar_reads"] == m.expected_xbar_reads(enc, batch)
+    assert s["adc_conversions"] == m.expected_adc_conversions(enc, batch)
+    assert s["cells_written"] == (0 if m.blocks <= crossbars else k * o * enc.s * enc.d)
+    rounds = math.ceil(m.blocks / crossbars)
+    assert s["cycles"] > 0 and (rounds == 1 or s["program_cycles"] > 0)
+
+
+def test_action_energies_adc_from_power_or_given():
+    e = ActionEnergies.from_arch(TINY)
+    assert e.adc_conversion == pytest.approx(1.0)  # 1 mW x 1 ns
+    given_arch = load_arch("arch_configs/tiny.yaml", ["crossbar.adc.energy_pj=2.5"])
+    assert ActionEnergies.from_arch(given_arch).adc_conversion == 2.5
+
+
+def test_every_counter_is_reported_per_layer():
+    r = run(load_workload("workloads/mlp_digits.yaml"), "reprogram", crossbars=10)
+    for row in r.layers:
+        assert set(COUNTERS) <= set(row)

@@ -1,0 +1,57 @@
+"""Pulse-count sampling: exact distributions of the slowest cell and of the total."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xbarsim.config import load_arch
+from xbarsim.config.schema import MeasuredAlgorithm
+from xbarsim.errors import XbarsimError
+from xbarsim.hw.pulses import measured_distribution, pulse_distribution
+
+CSV = "xbarsim/data/write_verify_pulses.csv"
+
+
+def test_fixed_model_is_exact():
+    arch = load_arch("arch_configs/tiny.yaml")
+    dist = pulse_distribution(arch.write_verify, arch.crossbar.cell_bits)
+    rng = np.random.default_rng(0)
+    assert dist.sample_row_max(np.array([16, 3, 0]), rng).tolist() == [3, 3, 0]
+    assert dist.sample_total(100, rng) == 300
+
+
+@pytest.mark.parametrize("algorithm", list(MeasuredAlgorithm))
+def test_measured_table_matches_the_csv(algorithm):
+    dist = measured_distribution(algorithm, 2)
+    table = pd.read_csv(CSV, comment="#")
+    rows = table[(table.algorithm == algorithm.value) & (table.bits_per_cell == 2)]
+    for level, group in rows.groupby("level"):
+        mean = (group.pulses * group["count"]).sum() / group["count"].sum()
+        assert dist.probs[level] @ dist.values == pytest.approx(mean)
+    np.testing.assert_allclose(dist.probs.sum(axis=1), 1.0)
+
+
+def test_row_max_matches_brute_force_max_of_cells():
+    dist = measured_distribution(MeasuredAlgorithm.SDR, 2)
+    p = dist.mixture()
+    rng = np.random.default_rng(7)
+    fast = dist.sample_row_max(np.full(4000, 128), rng)
+    brute = rng.choice(dist.values, size=(4000, 128), p=p).max(axis=1)
+    # same distribution: medians and quartiles agree closely (fixed seeds: deterministic)
+    for q in (0.25, 0.5, 0.75):
+        assert np.quantile(fast, q) == pytest.approx(np.quantile(brute, q), rel=0.1)
+
+
+def test_total_matches_sum_of_cells_in_expectation():
+    dist = measured_distribution(MeasuredAlgorithm.ISPP, 2)
+    mean = dist.mixture() @ dist.values
+    rng = np.random.default_rng(1)
+    totals = [dist.sample_total(10_000, rng) for _ in range(200)]
+    assert np.mean(totals) == pytest.approx(10_000 * mean, rel=0.01)
+
+
+def test_missing_measured_data_is_a_clear_error():
+    with pytest.raises(XbarsimError, match="write_verify.measured_algorithm.*sdr with 3 bits"):
+        measured_distribution(MeasuredAlgorithm.SDR, 3)
