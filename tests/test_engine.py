@@ -1,4 +1,4 @@
-"""The SimPy engine: hand-derived timelines and counts on the tiny chip, invariants, equivalences."""
+"""The SimPy engine: hand-derived timelines and counts on the tiny chip, invariants."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xbarsim.config import load_arch
-from xbarsim.config.schema import PulseModel, WritePolicy
+from xbarsim.config.schema import WritePolicy
 from xbarsim.dataflow.plan import Dataflow
 from xbarsim.energy import ENERGY_COLUMNS, ActionEnergies, static_power_w
 from xbarsim.errors import XbarsimError

@@ -53,5 +53,5 @@ def test_total_matches_sum_of_cells_in_expectation():
 
 
 def test_missing_measured_data_is_a_clear_error():
-    with pytest.raises(XbarsimError, match="write_verify.measured_algorithm.*sdr with 3 bits"):
+    with pytest.raises(XbarsimError, match=r"write_verify\.measured_algorithm.*sdr with 3 bits"):
         measured_distribution(MeasuredAlgorithm.SDR, 3)

@@ -12,10 +12,10 @@ from pathlib import Path
 from xbarsim import __version__
 from xbarsim.config import is_arch_document, load_arch, read_yaml
 from xbarsim.config.loader import arch_from_dict
+from xbarsim.dataflow.plan import Dataflow
 from xbarsim.errors import XbarsimError
 from xbarsim.mapping.blocks import map_workload
 from xbarsim.mapping.encoding import Encoding
-from xbarsim.dataflow.plan import Dataflow
 from xbarsim.report import table, write_csv
 from xbarsim.simulate import LAYER_COLUMNS, SUMMARY_COLUMNS, Granularity, RunOptions, simulate
 from xbarsim.workload import ZOO, is_workload_document, load_workload, workload_from_dict, write_zoo

@@ -1,6 +1,12 @@
 """Architecture configuration: typed frozen dataclasses and their strict YAML loader."""
 
-from xbarsim.config.loader import apply_override, arch_from_dict, is_arch_document, load_arch, read_yaml
+from xbarsim.config.loader import (
+    apply_override,
+    arch_from_dict,
+    is_arch_document,
+    load_arch,
+    read_yaml,
+)
 from xbarsim.config.schema import (
     AdcRange,
     Arch,

@@ -53,10 +53,18 @@ def arch_from_dict(data: Any, *, file: str, overrides: typing.Sequence[str] = ()
         raise XbarsimError(
             f"expected a mapping of architecture keys, got {_kind(data)}", file=file
         )
+    overridden: list[str] = []
     for item in overrides:
         data = apply_override(data, item, file=file)
-    arch = build(Arch, data, file=file, path="")
-    check_arch(arch, file=file)
+        overridden.append(item.partition("=")[0].strip())
+    try:
+        arch = build(Arch, data, file=file, path="")
+        check_arch(arch, file=file)
+    except XbarsimError as err:
+        # A bad value that came from --set is reported against --set, not against the file.
+        if err.key and any(err.key == k or err.key.startswith(f"{k}.") for k in overridden):
+            raise XbarsimError(err.message, file="--set", key=err.key) from None
+        raise
     return arch
 
 
@@ -142,7 +150,8 @@ def _convert(hint: Any, value: Any, *, file: str, key: str) -> Any:
         choices = [m.value for m in hint]
         if value not in choices:
             raise XbarsimError(
-                f"got {value!r}{suggest(str(value), choices)} (expected one of {', '.join(choices)})",
+                f"got {value!r}{suggest(str(value), choices)} "
+                f"(expected one of {', '.join(choices)})",
                 file=file,
                 key=key,
             )

@@ -146,7 +146,7 @@ class Engine:
 
     def distribute_inputs(self, layer: Layer, part: Part) -> Iterable[Proc]:
         """One transfer per (tile, group, row block): the input channels those rows read."""
-        c, h, w = self.workload.input_shape_of(layer.name)
+        _, h, w = self.workload.input_shape_of(layer.name)
         spatial, window = (1, 1) if layer.type is LayerType.LINEAR else (
             h * w, layer.kernel[0] * layer.kernel[1])
         needed: dict[int, float] = {}

@@ -20,7 +20,8 @@ class Counters:
     """Action counts per layer (``None`` = not attributable to a layer, e.g. the input load)."""
 
     def __init__(self) -> None:
-        self._by_layer: dict[str | None, dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTERS, 0))
+        self._by_layer: dict[str | None, dict[str, int]] = defaultdict(
+            lambda: dict.fromkeys(COUNTERS, 0))
 
     def add(self, layer: str | None, counter: str, amount: int) -> None:
         """Count ``amount`` actions of one kind for a layer."""
