@@ -6,10 +6,12 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from xbarsim import __version__
+from xbarsim.cli_basis import register as register_basis
 from xbarsim.config import is_arch_document, load_arch, read_yaml
 from xbarsim.config.loader import arch_from_dict
 from xbarsim.dataflow.plan import Dataflow
@@ -34,6 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except XbarsimError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except OSError as err:  # an output path the user gave cannot be written
+        print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -43,9 +48,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL_ERROR
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors as one ``error: ...`` line and exit status 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(EXIT_USER_ERROR, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one subcommand per verb."""
-    parser = argparse.ArgumentParser(prog="xbarsim", description=__doc__)
+    parser = _Parser(prog="xbarsim", description=__doc__)
     parser.add_argument("--version", action="version", version=f"xbarsim {__version__}")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
@@ -75,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     zoo = verbs.add_parser("zoo", help="regenerate the standard workloads")
     zoo.add_argument("--out", default="workloads", metavar="DIR")
     zoo.set_defaults(handler=cmd_zoo)
+    register_basis(verbs)
     return parser
 
 

@@ -92,6 +92,8 @@ def simulate(arch: Arch, workload: Workload, options: RunOptions) -> Result:
                            key="--dataflow")
     if options.batch < 1:
         raise XbarsimError(f"got {options.batch} (expected >= 1)", key="--batch")
+    if options.seed < 0:
+        raise XbarsimError(f"got {options.seed} (expected >= 0)", key="--seed")
     enc = Encoding.from_arch(arch)
     maps = map_workload(workload, enc)
     crossbars = arch.chip.crossbars

@@ -69,8 +69,13 @@ def arch_from_dict(data: Any, *, file: str, overrides: typing.Sequence[str] = ()
 
 
 def is_arch_document(data: Any) -> bool:
-    """Whether parsed YAML looks like an architecture (for ``xbarsim validate``)."""
-    return isinstance(data, dict) and "crossbar" in data and "layers" not in data
+    """Whether parsed YAML looks like an architecture (for ``xbarsim validate``): a mapping
+    without ``layers`` that has at least two architecture keys (so one misspelt key still gets
+    the architecture's errors and suggestions)."""
+    if not isinstance(data, dict) or "layers" in data:
+        return False
+    arch_keys = {f.name for f in dataclasses.fields(Arch)} - {"name"}
+    return len(arch_keys & set(data)) >= 2
 
 
 def apply_override(data: dict[str, Any], item: str, *, file: str) -> dict[str, Any]:
