@@ -9,11 +9,13 @@ from __future__ import annotations
 import dataclasses
 import enum
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from xbarsim import __version__
 from xbarsim.config.schema import Arch
+from xbarsim.dataflow.basis import BasisEngine, BasisSpec
 from xbarsim.dataflow.engine import Engine
 from xbarsim.dataflow.plan import Dataflow, check_static_fits, plan_rounds
 from xbarsim.energy import ENERGY_COLUMNS, ActionEnergies, area_mm2, dynamic_energy, static_power_w
@@ -64,6 +66,8 @@ class RunOptions:
     granularity: Granularity = Granularity.WORK_ITEM
     overlap: bool = False
     """Reprogram: program one half of the crossbars while the other half computes."""
+    basis: BasisSpec | None = None
+    """Basis layout and coefficient counts, for the basis dataflow."""
 
 
 @dataclass(frozen=True)
@@ -87,9 +91,6 @@ def simulate(arch: Arch, workload: Workload, options: RunOptions) -> Result:
     """Simulate one batch of ``workload`` on ``arch`` with the chosen dataflow."""
     began = time.perf_counter()
     arch = with_crossbars(arch, options.crossbars)
-    if options.dataflow is Dataflow.BASIS:
-        raise XbarsimError("the basis dataflow needs --basis (not available yet)",
-                           key="--dataflow")
     if options.batch < 1:
         raise XbarsimError(f"got {options.batch} (expected >= 1)", key="--batch")
     if options.seed < 0:
@@ -97,24 +98,51 @@ def simulate(arch: Arch, workload: Workload, options: RunOptions) -> Result:
     enc = Encoding.from_arch(arch)
     maps = map_workload(workload, enc)
     crossbars = arch.chip.crossbars
+    if options.dataflow is Dataflow.BASIS:
+        return _simulate_basis(arch, workload, options, enc, maps, began)
     if options.dataflow is Dataflow.STATIC:
         check_static_fits(maps, crossbars)
     resident = sum(m.blocks for m in maps) <= crossbars
     rounds = plan_rounds(maps, enc, crossbars, overlap=options.overlap and not resident)
     per_row = options.granularity is Granularity.ROW
-    energies = ActionEnergies.from_arch(arch)
 
     setup_cycles, setup_energy = 0, 0.0
     if resident:  # weights written once, before inference: reported as setup
         setup = Engine(Chip(arch, crossbars, options.seed, per_row), workload, enc, 1, False)
-        setup_cycles = _program_only(setup, rounds)
-        setup_energy = (sum(dynamic_energy(setup.chip.counters.total(), energies).values())
-                        + static_power_w(arch) * setup.chip.clock.seconds(setup_cycles))
+        setup_cycles, setup_energy = _setup_cost(
+            setup, (proc for r in rounds for proc in [setup.program_round(r)]))
 
     chip = Chip(arch, crossbars, options.seed, per_row)
     engine = Engine(chip, workload, enc, options.batch,
                     options.granularity is Granularity.VECTOR)
     cycles = engine.run(rounds, resident=resident, overlap=options.overlap and not resident)
+    return _assemble(engine, cycles, options, maps, setup_cycles, setup_energy, began)
+
+
+def _simulate_basis(arch: Arch, workload: Workload, options: RunOptions, enc: Encoding,
+                    maps: list[Any], began: float) -> Result:
+    """The basis dataflow: write the basis copies (setup), then run the batch."""
+    if options.basis is None:
+        raise XbarsimError("the basis dataflow needs a basis file (--basis B.npz)",
+                           key="--basis")
+    per_row = options.granularity is Granularity.ROW
+    crossbars = arch.chip.crossbars
+    setup = BasisEngine(Chip(arch, crossbars, options.seed, per_row), workload, enc, 1, False)
+    setup.setup_units(options.basis)
+    setup_cycles, setup_energy = _setup_cost(setup, [setup.program_basis()])
+    engine = BasisEngine(Chip(arch, crossbars, options.seed, per_row), workload, enc,
+                         options.batch, options.granularity is Granularity.VECTOR)
+    engine.setup_units(options.basis)
+    cycles = engine.run([], resident=True, overlap=False)
+    return _assemble(engine, cycles, options, maps, setup_cycles, setup_energy, began)
+
+
+def _assemble(engine: Engine, cycles: int, options: RunOptions, maps: list[Any],
+              setup_cycles: int, setup_energy: float, began: float) -> Result:
+    """Summary and layer rows from a finished engine."""
+    chip, workload, arch = engine.chip, engine.workload, engine.chip.arch
+    crossbars = len(chip.xbars)
+    energies = ActionEnergies.from_arch(arch)
     split = chip.activity.finish()
     counts = chip.counters.total()
     energy = dynamic_energy(counts, energies)
@@ -143,14 +171,17 @@ def simulate(arch: Arch, workload: Workload, options: RunOptions) -> Result:
     return Result(summary=summary, layers=_layer_rows(engine, maps, energies))
 
 
-def _program_only(engine: Engine, rounds: list[Any]) -> int:
-    """Simulate writing every block once; return the cycles it took."""
+def _setup_cost(engine: Engine, programs: Iterable[Any]) -> tuple[int, float]:
+    """Cycles and energy (dynamic + leakage) of writing the weights once, one after another."""
     def program_all() -> Any:
-        for r in rounds:
-            yield from engine.program_round(r)
+        for program in programs:
+            yield from program
     engine.env.process(program_all())
     engine.env.run()
-    return int(engine.env.now)
+    cycles = int(engine.env.now)
+    arch = engine.chip.arch
+    dynamic = dynamic_energy(engine.chip.counters.total(), ActionEnergies.from_arch(arch))
+    return cycles, sum(dynamic.values()) + static_power_w(arch) * engine.chip.clock.seconds(cycles)
 
 
 def _layer_rows(engine: Engine, maps: list[Any], energies: ActionEnergies) -> list[dict[str, Any]]:
