@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from xbarsim.config import load_arch
+from xbarsim.config.schema import Combine
 from xbarsim.dataflow.basis import BasisSpec, even_split, proportional_split
 from xbarsim.dataflow.plan import Dataflow
 from xbarsim.errors import XbarsimError
+from xbarsim.mapping.analog_groups import analog_steps, bitplane_masks
 from xbarsim.mapping.basis_copies import BasisFootprint
 from xbarsim.mapping.encoding import Encoding
 from xbarsim.simulate import RunOptions, simulate
@@ -95,3 +101,85 @@ def test_splits_are_exact():
     assert proportional_split(10, [3, 3, 2, 2]) == [3, 3, 2, 2]
     assert sum(proportional_split(7, [1, 1, 1])) == 7
     assert proportional_split(5, [0, 0]) == [0, 0]
+
+
+# -- analog combination ----------------------------------------------------------------------
+
+def naive_groups(masks_column):
+    """First-fit colouring in plain Python: list of unions."""
+    unions = []
+    for m in masks_column:
+        if m == 0:
+            continue
+        for i, u in enumerate(unions):
+            if u & m == 0:
+                unions[i] |= m
+                break
+        else:
+            unions.append(m)
+    return unions
+
+
+def test_analog_groups_by_hand():
+    # 2-bit coefficients, S = 1, O = 4, B = 3; -1 is 0b11 in two's complement.
+    # plane 0 masks: {b0}, {b1}, {b0,b1}, {b0} -> groups {o0,o1}, {o2}, {o3}: 3 steps, 4 active
+    # plane 1 masks: -, -, -, {b0} -> 1 step, 1 active
+    coeff = np.array([[[1, 0, 0], [0, 1, 0], [1, 1, 0], [-1, 0, 0]]])
+    assert bitplane_masks(coeff, 2)[0].tolist() == [[1, 0], [2, 0], [3, 0], [1, 1]]
+    assert analog_steps(coeff, 2, groups=1) == (4, 5)
+    # as two groups of two outputs, each colours apart: {o0,o1} 1 step; {o2},{o3} 2 + 1 steps
+    assert analog_steps(coeff, 2, groups=2) == (4, 5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 9), st.integers(1, 6), st.integers(2, 4), st.data())
+def test_analog_groups_match_naive_first_fit(segments, outputs, size, bits, data):
+    lo, hi = -(2 ** (bits - 1)) + 1, 2 ** (bits - 1) - 1
+    values = data.draw(st.lists(st.integers(lo, hi), min_size=segments * outputs * size,
+                                max_size=segments * outputs * size))
+    coeff = np.array(values).reshape(segments, outputs, size)
+    masks = bitplane_masks(coeff, bits)
+    steps = active = 0
+    for s in range(segments):
+        for k in range(bits):
+            column = [int(m) for m in masks[s, :, k]]
+            unions = naive_groups(column)
+            steps += len(unions)
+            active += sum(1 for m in column if m)
+            # a step never needs more groups than outputs using it, nor fewer than the busiest
+            # basis vector's users
+            busiest = max(sum((m >> b) & 1 for m in column) for b in range(size))
+            assert busiest <= len(unions) <= sum(1 for m in column if m)
+    assert analog_steps(coeff, bits, 1) == (steps, active)
+
+
+def test_analog_combine_counts():
+    # K = 16, L = 4, B = 2, 4 outputs, 2-bit coefficients on tiny (t = 4, s*d = 8)
+    coeff = np.array([[[1, 0], [0, 1], [1, 1], [-1, 0]]] * 4)  # S = 4 segments alike
+    steps, active = analog_steps(coeff, 2, 1)
+    basis = BasisSpec(4, 2, 2, {"fc": 4}, {"fc": int(np.count_nonzero(coeff))},
+                      combine=Combine.ANALOG, analog_steps={"fc": steps},
+                      analog_active={"fc": active})
+    s = simulate(TINY, linear(16, 4), RunOptions(Dataflow.BASIS, crossbars=1, batch=2,
+                                                  basis=basis)).summary
+    assert s["digital_macs"] == 0
+    assert s["adc_conversions"] == 2 * 4 * 8 * active
+    assert s["xbar_reads"] == 2 * 4 * steps  # one copy per crossbar read at a time
+    assert s["dac_conversions"] == 2 * 4 * steps * 4
+
+
+def test_run_with_shipped_basis_counts_combination_macs(tmp_path):
+    from xbarsim.basis import load_basis
+    from xbarsim.cli import main
+    from xbarsim.workload import load_workload
+
+    out = tmp_path / "run"
+    assert main(["run", "--arch", "arch_configs/tiny.yaml", "--workload",
+                 "workloads/mlp_digits.yaml", "--dataflow", "basis", "--crossbars", "8",
+                 "--batch", "2", "--basis", "workloads/mlp_digits.basis.npz",
+                 "--out", str(out)]) == 0
+    w = load_workload("workloads/mlp_digits.yaml")
+    bs = load_basis("workloads/mlp_digits.basis.npz", w)
+    summary = pd.read_csv(out / "summary.csv").iloc[0]
+    assert summary["digital_macs"] == 2 * sum(bs.nnz_total(la.name) for la in w.mvm_layers)
+    assert summary["cells_written"] == 0

@@ -12,15 +12,26 @@ from pathlib import Path
 
 from xbarsim import __version__
 from xbarsim.cli_basis import register as register_basis
-from xbarsim.config import is_arch_document, load_arch, read_yaml
+from xbarsim.cli_sweep import register as register_sweep
+from xbarsim.config import Arch, is_arch_document, load_arch, read_yaml
 from xbarsim.config.loader import arch_from_dict
+from xbarsim.dataflow.basis import BasisSpec
 from xbarsim.dataflow.plan import Dataflow
 from xbarsim.errors import XbarsimError
+from xbarsim.inputs import load_run_inputs
+from xbarsim.mapping.basis_copies import BasisFootprint
 from xbarsim.mapping.blocks import map_workload
 from xbarsim.mapping.encoding import Encoding
 from xbarsim.report import table, write_csv
 from xbarsim.simulate import LAYER_COLUMNS, SUMMARY_COLUMNS, Granularity, RunOptions, simulate
-from xbarsim.workload import ZOO, is_workload_document, load_workload, workload_from_dict, write_zoo
+from xbarsim.workload import (
+    ZOO,
+    Workload,
+    is_workload_document,
+    load_workload,
+    workload_from_dict,
+    write_zoo,
+)
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
@@ -68,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     info = verbs.add_parser("info", help="per-layer crossbar footprint of a workload")
     add_arch_args(info)
     info.add_argument("--workload", required=True, metavar="W")
+    info.add_argument("--basis", metavar="B.npz", help="also show the basis dataflow's footprint")
     info.set_defaults(handler=cmd_info)
 
     run = verbs.add_parser("run", help="simulate one dataflow; write summary.csv and layers.csv")
@@ -81,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
                      choices=[g.value for g in Granularity])
     run.add_argument("--overlap", action="store_true",
                      help="reprogram: half the crossbars compute while the other half is written")
+    run.add_argument("--basis", metavar="B.npz",
+                     help="basis file for --dataflow basis (default: the workload's example)")
     run.add_argument("--out", metavar="DIR", help="directory for summary.csv and layers.csv")
     run.set_defaults(handler=cmd_run)
 
@@ -88,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     zoo.add_argument("--out", default="workloads", metavar="DIR")
     zoo.set_defaults(handler=cmd_zoo)
     register_basis(verbs)
+    register_sweep(verbs)
     return parser
 
 
@@ -136,16 +151,38 @@ def cmd_info(args: argparse.Namespace) -> int:
     fits = "fits" if total_blocks <= arch.chip.crossbars else "does not fit"
     print(f"crossbars needed to hold the whole network: {total_blocks:,} "
           f"(chip has {arch.chip.crossbars:,}: {fits})")
+    if args.basis:
+        _, _, basis = load_run_inputs(args.arch, args.workload, args.overrides, args.basis)
+        assert basis is not None
+        print_basis_info(arch, workload, enc, basis)
     return 0
+
+
+def print_basis_info(arch: Arch, workload: Workload, enc: Encoding, basis: BasisSpec) -> None:
+    """Basis copies on the chip and, per layer, projections and combination work."""
+    f = BasisFootprint(basis.length, basis.size, enc)
+    print(f"\nbasis L={f.length} x B={f.size}: a copy is {f.length} rows x {f.cols_per_copy} "
+          f"columns; {f.copies_per_crossbar} copies per crossbar "
+          f"({f.parallel_per_crossbar} read in parallel), {f.crossbars_per_copy} crossbar(s) "
+          f"per copy, {f.total_copies(arch.chip.crossbars):,} copies on the chip")
+    rows = []
+    for layer in workload.mvm_layers:
+        pixels = workload.out_pixels(layer.name)
+        rows.append((layer.name, basis.segments[layer.name],
+                     pixels * layer.groups * basis.segments[layer.name],
+                     pixels * basis.nnz[layer.name]))
+    rows.append(("total", "", sum(r[2] for r in rows), sum(r[3] for r in rows)))
+    print(table(rows, ("layer", "S", "projections", "combine MACs")))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Simulate one run and write its CSVs atomically."""
-    arch = load_arch(args.arch, args.overrides)
-    workload = load_workload(args.workload)
+    dataflow = Dataflow(args.dataflow)
+    arch, workload, basis = load_run_inputs(args.arch, args.workload, args.overrides,
+                                            args.basis, need_basis=dataflow is Dataflow.BASIS)
     options = RunOptions(
-        dataflow=Dataflow(args.dataflow), crossbars=args.crossbars, batch=args.batch,
-        seed=args.seed, granularity=Granularity(args.granularity), overlap=args.overlap,
+        dataflow=dataflow, crossbars=args.crossbars, batch=args.batch, seed=args.seed,
+        granularity=Granularity(args.granularity), overlap=args.overlap, basis=basis,
     )
     result = simulate(arch, workload, options)
     if args.out:

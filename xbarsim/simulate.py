@@ -38,9 +38,11 @@ SUMMARY_COLUMNS = (
 
 LAYER_COLUMNS = (
     "layer", "type", "start_cycle", "end_cycle", "cycles", "program_cycles", "blocks", "rounds",
-    *COUNTERS, "energy_j",
+    "analog_groups", *COUNTERS, "energy_j",
 )
-"""Columns of layers.csv: timing, footprint, every counter and the layer's dynamic energy."""
+"""Columns of layers.csv: timing, footprint, analog-combine output groups per input vector
+(summed over segments and bit-planes; 0 unless ``basis.combine: analog``), every counter and
+the layer's dynamic energy."""
 
 
 class Granularity(enum.Enum):
@@ -168,7 +170,7 @@ def _assemble(engine: Engine, cycles: int, options: RunOptions, maps: list[Any],
         "wall_s": time.perf_counter() - began, "version": __version__,
     }
     summary = {k: summary[k] for k in SUMMARY_COLUMNS}
-    return Result(summary=summary, layers=_layer_rows(engine, maps, energies))
+    return Result(summary=summary, layers=_layer_rows(engine, maps, energies, options.basis))
 
 
 def _setup_cost(engine: Engine, programs: Iterable[Any]) -> tuple[int, float]:
@@ -184,8 +186,10 @@ def _setup_cost(engine: Engine, programs: Iterable[Any]) -> tuple[int, float]:
     return cycles, sum(dynamic.values()) + static_power_w(arch) * engine.chip.clock.seconds(cycles)
 
 
-def _layer_rows(engine: Engine, maps: list[Any], energies: ActionEnergies) -> list[dict[str, Any]]:
+def _layer_rows(engine: Engine, maps: list[Any], energies: ActionEnergies,
+                basis: BasisSpec | None) -> list[dict[str, Any]]:
     blocks = {m.name: m.blocks for m in maps}
+    groups = basis.analog_steps if basis is not None else {}
     rows = []
     for layer in engine.workload.layers:
         counts = engine.chip.counters.layer(layer.name)
@@ -195,6 +199,7 @@ def _layer_rows(engine: Engine, maps: list[Any], energies: ActionEnergies) -> li
             "end_cycle": end, "cycles": end - start,
             "program_cycles": sum(b - a for a, b in engine.program_spans[layer.name]),
             "blocks": blocks.get(layer.name, 0), "rounds": engine.rounds_of[layer.name],
+            "analog_groups": groups.get(layer.name, 0),
             **counts, "energy_j": sum(dynamic_energy(counts, energies).values()),
         })
     return rows

@@ -1,12 +1,12 @@
 """RRAM device non-idealities: a frozen parameter set and per-array conductance sampling.
 
-Units. Conductances are in microsiemens (``*_us``). The kernel works in *level units*: one unit
-is the conductance step between adjacent programmed levels, ``(g_max - g_min) / (2**cell_bits - 1)``,
-and a cell's level is ``(G - g_min) / step``. The ``g_min`` baseline of a column
-(``g_min * sum(inputs)``) is known and removed before the ADC (a reference column in hardware,
-or the differential pair), so an ideal cell contributes exactly its integer level and every
-analog deviation becomes a fractional level deviation: a relative error ``e`` of the
-conductance range is ``e * (2**cell_bits - 1)`` levels.
+Units. Conductances are in microsiemens (``*_us``). The kernel works in *level units*: one
+unit is the conductance step between adjacent programmed levels,
+``step = (g_max - g_min) / (2**cell_bits - 1)``, and a cell's level is ``(G - g_min) / step``.
+The ``g_min`` baseline of a column (``g_min * sum(inputs)``) is known and removed before the
+ADC (a reference column in hardware, or the differential pair), so an ideal cell contributes
+exactly its integer level and every analog deviation becomes a fractional level deviation:
+a relative error ``e`` of the conductance range is ``e * (2**cell_bits - 1)`` levels.
 """
 
 from __future__ import annotations
@@ -52,36 +52,34 @@ class DeviceModel:
     stuck_off_rate: float = 0.0
     """Probability that a cell is stuck at g_min (level 0). MNSIM uses 0.1% faults in total."""
     drift_nu: float = 0.0
-    """Power-law drift exponent: G(t) = G0 * (t / t0)**-nu; 0 disables drift (aihwkit PCM: ~0.05)."""
+    """Power-law drift exponent, G(t) = G0 * (t / t0)**-nu; 0 disables drift.
+    aihwkit PCM uses nu ~0.05-0.1 (REFERENCES.md)."""
     drift_t_s: float = 1.0
     """Time since programming at which the array is read (s)."""
     drift_t0_s: float = 1.0
     """Reference time of the drift law, when G = G0 (s)."""
     r_wire_ohm: float = 0.0
-    """Wire resistance of one cell-to-cell segment of a word or bit line (Ohm); 0 disables IR drop."""
+    """Wire resistance of one cell-to-cell segment of a word or bit line (Ohm); 0: no IR drop."""
 
     def __post_init__(self) -> None:
+        stuck = self.stuck_on_rate + self.stuck_off_rate
         checks = [
-            (self.g_min_us >= 0, "g_min_us must be >= 0", self.g_min_us),
-            (self.g_max_us > self.g_min_us, "g_max_us must be > g_min_us", self.g_max_us),
-            (self.program_tolerance >= 0, "program_tolerance must be >= 0", self.program_tolerance),
-            (self.program_sigma >= 0, "program_sigma must be >= 0", self.program_sigma),
-            (self.read_sigma >= 0, "read_sigma must be >= 0", self.read_sigma),
-            (0 <= self.stuck_on_rate <= 1, "stuck_on_rate must be in [0, 1]", self.stuck_on_rate),
-            (0 <= self.stuck_off_rate <= 1, "stuck_off_rate must be in [0, 1]", self.stuck_off_rate),
-            (
-                self.stuck_on_rate + self.stuck_off_rate <= 1,
-                "stuck_on_rate + stuck_off_rate must be <= 1",
-                self.stuck_on_rate + self.stuck_off_rate,
-            ),
-            (self.drift_nu >= 0, "drift_nu must be >= 0", self.drift_nu),
-            (self.drift_t_s > 0, "drift_t_s must be > 0", self.drift_t_s),
-            (self.drift_t0_s > 0, "drift_t0_s must be > 0", self.drift_t0_s),
-            (self.r_wire_ohm >= 0, "r_wire_ohm must be >= 0", self.r_wire_ohm),
+            ("g_min_us", self.g_min_us, self.g_min_us >= 0, ">= 0"),
+            ("g_max_us", self.g_max_us, self.g_max_us > self.g_min_us, "> g_min_us"),
+            ("program_tolerance", self.program_tolerance, self.program_tolerance >= 0, ">= 0"),
+            ("program_sigma", self.program_sigma, self.program_sigma >= 0, ">= 0"),
+            ("read_sigma", self.read_sigma, self.read_sigma >= 0, ">= 0"),
+            ("stuck_on_rate", self.stuck_on_rate, 0 <= self.stuck_on_rate <= 1, "in [0, 1]"),
+            ("stuck_off_rate", self.stuck_off_rate, 0 <= self.stuck_off_rate <= 1, "in [0, 1]"),
+            ("stuck_on_rate + stuck_off_rate", stuck, stuck <= 1, "<= 1"),
+            ("drift_nu", self.drift_nu, self.drift_nu >= 0, ">= 0"),
+            ("drift_t_s", self.drift_t_s, self.drift_t_s > 0, "> 0"),
+            ("drift_t0_s", self.drift_t0_s, self.drift_t0_s > 0, "> 0"),
+            ("r_wire_ohm", self.r_wire_ohm, self.r_wire_ohm >= 0, ">= 0"),
         ]
-        for ok, message, value in checks:
+        for name, value, ok, expected in checks:
             if not (ok and math.isfinite(value)):
-                raise ValueError(f"{message} (got {value!r})")
+                raise ValueError(f"{name} must be {expected} (got {value!r})")
         object.__setattr__(self, "program_error", ProgramError(self.program_error))
         if (
             self.program_error is ProgramError.TRUNCATED_NORMAL

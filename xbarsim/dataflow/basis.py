@@ -13,12 +13,15 @@ Simplification: a vector whose projections land in several tiles is combined whe
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from xbarsim.basis.basis_set import BasisSet
+from xbarsim.config.schema import Combine
 from xbarsim.dataflow.engine import Engine, Proc, nbytes
+from xbarsim.mapping.analog_groups import analog_steps
 from xbarsim.mapping.basis_copies import BasisFootprint
 from xbarsim.mapping.encoding import ceil_div
+from xbarsim.workload.graph import Workload
 from xbarsim.workload.layer import Layer
 
 
@@ -35,6 +38,28 @@ class BasisSpec:
     """S per MVM layer."""
     nnz: dict[str, int]
     """Nonzero coefficients per MVM layer, summed over segments and outputs."""
+    combine: Combine = Combine.DIGITAL
+    analog_steps: dict[str, int] = field(default_factory=dict)
+    """Analog combine: conversion steps per input vector (groups x segments x bit-planes)."""
+    analog_active: dict[str, int] = field(default_factory=dict)
+    """Analog combine: (output, bit-plane) pairs with a nonempty mask, per input vector."""
+
+
+def basis_spec(bs: BasisSet, workload: Workload, combine: Combine) -> BasisSpec:
+    """Summarize a validated basis set for the timing model (analog groups from its coeffs)."""
+    layers = workload.mvm_layers
+    steps: dict[str, int] = {}
+    active: dict[str, int] = {}
+    if combine is Combine.ANALOG:
+        for layer in layers:
+            steps[layer.name], active[layer.name] = analog_steps(
+                bs.coeffs[layer.name], bs.coeff_bits, layer.groups)
+    return BasisSpec(
+        length=bs.length, size=bs.basis_size, coeff_bits=bs.coeff_bits,
+        segments={la.name: bs.segments(la.name) for la in layers},
+        nnz={la.name: bs.nnz_total(la.name) for la in layers},
+        combine=combine, analog_steps=steps, analog_active=active,
+    )
 
 
 def even_split(total: int, parts: int) -> list[int]:
@@ -106,41 +131,78 @@ class BasisEngine(Engine):
             vectors = self.batch * self.workload.out_pixels(name)
             projections = vectors * layer.groups * spec.segments[name]
             yield from self.chip.dram.transfer(name, nbytes(spec.nnz[name], spec.coeff_bits))
-            per_unit = even_split(projections, len(self.units))
-            macs = proportional_split(vectors * spec.nnz[name], per_unit)
-            outs = proportional_split(vectors * layer.out_channels, per_unit)
+            share = even_split(projections, len(self.units))
             in_bytes = nbytes(self.batch * math.prod(self.workload.input_shape_of(name)),
                               self.act_bits)
-            ins = proportional_split(in_bytes, per_unit)
-            yield self.all_of(
-                self.run_unit(name, self.units[u], per_unit[u], macs[u], outs[u], ins[u])
-                for u in range(len(self.units)) if per_unit[u]
-            )
+            work = zip(share,
+                       proportional_split(vectors * spec.nnz[name], share),
+                       proportional_split(vectors * layer.out_channels, share),
+                       proportional_split(in_bytes, share),
+                       *self.analog_work(name, vectors, share))
+            yield self.all_of(self.run_unit(name, self.units[u], *w)
+                              for u, w in enumerate(work) if w[0])
             yield from self.store_output(layer)
         self.finish(layer.name)
 
-    def run_unit(self, layer: str, slots: list[int], projections: int, macs: int,
-                 outputs: int, in_bytes: int) -> Proc:
+    def analog_work(self, name: str, vectors: int, share: list[int]) -> list[list[int]]:
+        """Per unit: analog-combine read steps and conversions (zeros for digital combine)."""
+        if self.spec.combine is not Combine.ANALOG:
+            return [[0] * len(share)] * 2
+        t, sd = self.enc.t, self.enc.columns_per_weight
+        return [proportional_split(vectors * t * self.spec.analog_steps[name], share),
+                proportional_split(vectors * t * sd * self.spec.analog_active[name], share)]
+
+    def run_unit(self, layer: str, slots: list[int], projections: int, macs: int, outputs: int,
+                 in_bytes: int, steps: int, conversions: int) -> Proc:
         """One unit's share: inputs in, projections, combination, outputs out."""
         tile = self.chip.tile_of(slots[0])
         yield from self.send_to_tile(layer, tile, in_bytes)
-        yield self.all_of(self.unit_stages(layer, tile, slots, projections, macs, outputs))
+        stages = [self.chip.tile_ports[tile].access(
+            layer, nbytes(projections * self.spec.length, self.act_bits), "read")]
+        if self.spec.combine is Combine.ANALOG:
+            stages += self.analog_stages(layer, tile, slots, projections, steps, conversions)
+            self.chip.counters.add(layer, "coeff_buffer_bytes",
+                                   nbytes(macs, self.spec.coeff_bits))
+        else:
+            stages += self.digital_stages(layer, tile, slots, projections, macs)
+        stages.append(self.drain(layer, tile, nbytes(outputs, self.act_bits)))
+        yield self.all_of(stages)
 
-    def unit_stages(self, layer: str, tile: int, slots: list[int], projections: int, macs: int,
-                    outputs: int) -> Iterable[Proc]:
-        """The pipelined stages of a unit's projections and their combination."""
-        spec, t = self.spec, self.enc.t
-        port = self.chip.tile_ports[tile]
-        proj_bytes = nbytes(projections * spec.size, self.psum_bits)
-        yield port.access(layer, nbytes(projections * spec.length, self.act_bits), "read")
+    def digital_stages(self, layer: str, tile: int, slots: list[int], projections: int,
+                       macs: int) -> list[Proc]:
+        """Project (B values per projection) then combine with one MAC per nonzero."""
+        t = self.enc.t
         par = max(1, self.footprint.parallel_per_crossbar)
         full, rem = divmod(projections, par)
-        for slot, (rows, cols) in zip(slots, self.pieces()):
-            yield self.crossbar_reads(layer, slot, tile, full * t, rows, cols,
+        proj_bytes = nbytes(projections * self.spec.size, self.psum_bits)
+        stages = [self.crossbar_reads(layer, slot, tile, full * t, rows, cols,
                                       rem * t, rows // par * rem, cols // par * rem)
-        yield port.access(layer, proj_bytes, "write")
-        yield self.combine(layer, tile, macs, proj_bytes)
-        yield self.drain(layer, tile, nbytes(outputs, self.act_bits))
+                  for slot, (rows, cols) in zip(slots, self.pieces())]
+        stages.append(self.chip.tile_ports[tile].access(layer, proj_bytes, "write"))
+        stages.append(self.combine(layer, tile, macs, proj_bytes))
+        return stages
+
+    def analog_stages(self, layer: str, tile: int, slots: list[int], projections: int,
+                      steps: int, conversions: int) -> list[Proc]:
+        """Summed bit lines converted once per output group and bit-plane, then shift-add.
+
+        Each step is a read of L rows; ``parallel_per_crossbar`` copies take steps side by
+        side; a copy split over crossbars converts its columns in proportion on each.
+        """
+        par = max(1, self.footprint.parallel_per_crossbar)
+        pieces = self.pieces()
+        cols = [c for _, c in pieces]
+        stages = []
+        for slot, (rows, _), conv in zip(slots, pieces, proportional_split(conversions, cols)):
+            stages.append(self.unit_reads(layer, slot, tile, ceil_div(steps, par),
+                                          steps * min(rows, self.spec.length), conv))
+        return stages
+
+    def unit_reads(self, layer: str, slot: int, tile: int, reads: int, dac: int,
+                   conversions: int) -> Proc:
+        """Crossbar reads with a given conversion count, then their shift-adds."""
+        yield from self.chip.xbars[slot].operate(layer, reads, dac, conversions, first=True)
+        yield from self.chip.shift_add[tile].run(layer, conversions)
 
     def crossbar_reads(self, layer: str, slot: int, tile: int, reads: int, rows: int, cols: int,
                        rem_reads: int, rem_rows: int, rem_cols: int) -> Proc:

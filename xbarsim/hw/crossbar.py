@@ -32,18 +32,26 @@ class CrossbarUnit:
         self.adcs = xbar.adc.count
         self.counters = counters
 
-    def read_time(self, reads: int, cols_used: int, first: bool) -> int:
-        """Cycles of ``reads`` pipelined reads of ``cols_used`` columns."""
-        convert = ceil_div(cols_used, self.adcs) * self.conversion_cycles
+    def read_time(self, reads: int, conversions_per_read: int, first: bool) -> int:
+        """Cycles of ``reads`` pipelined reads, each converting that many held values."""
+        convert = ceil_div(conversions_per_read, self.adcs) * self.conversion_cycles
         fill = min(self.read_cycles, convert) if first else 0
         return fill + reads * max(self.read_cycles, convert)
 
     def compute(self, layer: str, reads: int, rows_used: int, cols_used: int,
                 first: bool) -> Generator[Any, Any, None]:
         """Perform ``reads`` reads (vectors x input slices) of a block and count them."""
+        yield from self.operate(layer, reads, reads * rows_used, reads * cols_used, first)
+
+    def operate(self, layer: str, reads: int, dac: int, conversions: int,
+                first: bool) -> Generator[Any, Any, None]:
+        """``reads`` reads driving ``dac`` row inputs and converting ``conversions`` values in
+        all, spread evenly over the reads (the general form, for analog combination)."""
+        if reads <= 0:
+            return
         with self.array.request() as req:
             yield req
-            yield self.env.timeout(self.read_time(reads, cols_used, first))
+            yield self.env.timeout(self.read_time(reads, ceil_div(conversions, reads), first))
         self.counters.add(layer, "xbar_reads", reads)
-        self.counters.add(layer, "dac_conversions", reads * rows_used)
-        self.counters.add(layer, "adc_conversions", reads * cols_used)
+        self.counters.add(layer, "dac_conversions", dac)
+        self.counters.add(layer, "adc_conversions", conversions)

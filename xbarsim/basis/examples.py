@@ -1,0 +1,80 @@
+"""Example basis files for shipped workloads: fitted to deterministic random weights.
+
+Small ones are shipped next to the workload YAML (``workloads/<name>.basis.npz``); others are
+generated on first use into the cache directory (``$XBARSIM_CACHE`` or ``~/.cache/xbarsim``)
+under a name that hashes the workload graph and the fit parameters, so a stale file is never
+reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from xbarsim.basis.files import save_basis
+from xbarsim.basis.fit import fit_basis
+from xbarsim.basis.weights import random_weights
+from xbarsim.workload import Workload, load_workload
+
+DEFAULT_PARAMS: dict[str, Any] = {"length": 9, "basis_size": 8, "coeff_bits": 4,
+                                  "basis_bits": 8, "seed": 0}
+"""Fit of an example basis: kernel-slice segments (L = 3x3), random weights seed 0."""
+
+PARAMS: dict[str, dict[str, Any]] = {
+    "mlp_digits": {**DEFAULT_PARAMS, "length": 16},
+    "lenet5_mnist": {**DEFAULT_PARAMS, "length": 16},
+}
+"""Per-workload exceptions to ``DEFAULT_PARAMS`` (no 3x3 kernels: 16-long row segments)."""
+
+FORMAT_VERSION = 1
+"""Bumped when the fitting method changes, so cached files are regenerated."""
+
+
+def example_params(name: str) -> dict[str, Any]:
+    """Fit parameters of the example basis of workload ``name``."""
+    return dict(PARAMS.get(name, DEFAULT_PARAMS))
+
+
+def cache_dir() -> Path:
+    """Where generated example files go: ``$XBARSIM_CACHE`` or ``~/.cache/xbarsim``."""
+    return Path(os.environ.get("XBARSIM_CACHE") or Path.home() / ".cache" / "xbarsim")
+
+
+def write_example_basis(workload: Workload, path: str | os.PathLike[str]) -> dict[str, float]:
+    """Fit the example basis of ``workload``, write it to ``path``; return the layer errors."""
+    params = example_params(workload.name)
+    seed = params.pop("seed")
+    basis_set, errors = fit_basis(workload, random_weights(workload, seed), **params)
+    save_basis(path, basis_set, workload.name)
+    return errors
+
+
+def example_basis(workload_path: str | os.PathLike[str]) -> Path:
+    """Path of the example basis for a workload file: shipped beside it, else cached."""
+    workload = load_workload(workload_path)
+    shipped = Path(workload_path).with_name(f"{workload.name}.basis.npz")
+    if shipped.is_file():
+        return shipped
+    key = repr((FORMAT_VERSION, workload.input_shape, workload.layers,
+                sorted(example_params(workload.name).items())))
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    cached = cache_dir() / f"{workload.name}-{digest}.basis.npz"
+    if not cached.is_file():
+        write_example_basis(workload, cached)
+    return cached
+
+
+SHIPPED = ("mlp_digits", "lenet5_mnist")
+"""Workloads whose example basis is small enough to ship in ``workloads/``."""
+
+
+def write_shipped(directory: str | os.PathLike[str] = "workloads") -> list[Path]:
+    """Regenerate the shipped example files in ``directory`` (tests check they are current)."""
+    paths = []
+    for name in SHIPPED:
+        path = Path(directory) / f"{name}.basis.npz"
+        write_example_basis(load_workload(Path(directory) / f"{name}.yaml"), path)
+        paths.append(path)
+    return paths
