@@ -9,9 +9,11 @@ from __future__ import annotations
 import dataclasses
 import enum
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from xbarsim import __version__
 from xbarsim.config.schema import Arch
@@ -22,8 +24,8 @@ from xbarsim.energy import ENERGY_COLUMNS, ActionEnergies, area_mm2, dynamic_ene
 from xbarsim.errors import XbarsimError
 from xbarsim.hw.chip import Chip
 from xbarsim.hw.stats import COUNTERS
-from xbarsim.mapping.blocks import map_workload
 from xbarsim.mapping.encoding import Encoding
+from xbarsim.mapping.weights_map import map_weights
 from xbarsim.workload.graph import Workload
 
 SUMMARY_COLUMNS = (
@@ -70,6 +72,9 @@ class RunOptions:
     """Reprogram: program one half of the crossbars while the other half computes."""
     basis: BasisSpec | None = None
     """Basis layout and coefficient counts, for the basis dataflow."""
+    weights: Mapping[str, np.ndarray] | None = None
+    """Real weights per MVM layer: all-zero blocks and columns are not mapped, and cells are
+    written towards their real levels (else every block is dense with uniform levels)."""
 
 
 @dataclass(frozen=True)
@@ -98,13 +103,13 @@ def simulate(arch: Arch, workload: Workload, options: RunOptions) -> Result:
     if options.seed < 0:
         raise XbarsimError(f"got {options.seed} (expected >= 0)", key="--seed")
     enc = Encoding.from_arch(arch)
-    maps = map_workload(workload, enc)
+    maps = map_weights(workload, enc, options.weights)
     crossbars = arch.chip.crossbars
     if options.dataflow is Dataflow.BASIS:
         return _simulate_basis(arch, workload, options, enc, maps, began)
     if options.dataflow is Dataflow.STATIC:
         check_static_fits(maps, crossbars)
-    resident = sum(m.blocks for m in maps) <= crossbars
+    resident = sum(m.mapped_blocks for m in maps) <= crossbars
     rounds = plan_rounds(maps, enc, crossbars, overlap=options.overlap and not resident)
     per_row = options.granularity is Granularity.ROW
 
@@ -188,7 +193,7 @@ def _setup_cost(engine: Engine, programs: Iterable[Any]) -> tuple[int, float]:
 
 def _layer_rows(engine: Engine, maps: list[Any], energies: ActionEnergies,
                 basis: BasisSpec | None) -> list[dict[str, Any]]:
-    blocks = {m.name: m.blocks for m in maps}
+    blocks = {m.name: m.mapped_blocks for m in maps}
     groups = basis.analog_steps if basis is not None else {}
     rows = []
     for layer in engine.workload.layers:

@@ -16,6 +16,7 @@ import math
 from collections.abc import Generator, Iterable
 from typing import Any
 
+import numpy as np
 import simpy
 
 from xbarsim.dataflow.plan import Part, Round
@@ -112,20 +113,23 @@ class Engine:
         name = part.lmap.name
         t0 = int(self.env.now)
         rows, cols = part.blocks["rows_used"], part.blocks["cols_used"]
+        levels = part.blocks.get("level_counts")
         yield self.all_of(
-            self.program_block(name, int(s), int(r), int(c))
-            for s, r, c in zip(part.slots, rows, cols)
+            self.program_block(name, int(s), int(r), int(c),
+                               None if levels is None else levels[k, :r])
+            for k, (s, r, c) in enumerate(zip(part.slots, rows, cols))
         )
         self.program_spans[name].append((t0, int(self.env.now)))
 
-    def program_block(self, layer: str, slot: int, rows_used: int, cols_used: int) -> Proc:
+    def program_block(self, layer: str, slot: int, rows_used: int, cols_used: int,
+                      level_counts: np.ndarray | None = None) -> Proc:
         """DRAM -> NoC -> tile buffer -> write-verify controller, for one block."""
         tile = self.chip.tile_of(slot)
         size = nbytes(rows_used * cols_used, self.enc.cell_bits)
         yield from self.chip.dram.transfer(layer, size)
         yield from self.chip.noc.transfer(layer, tile, size)
         yield from self.chip.tile_ports[tile].access(layer, size, "write")
-        yield from self.chip.writers[tile].program(layer, rows_used, cols_used)
+        yield from self.chip.writers[tile].program(layer, rows_used, cols_used, level_counts)
 
     # -- MVM layers -------------------------------------------------------------------------
 

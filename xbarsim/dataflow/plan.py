@@ -66,24 +66,28 @@ def plan_rounds(maps: list[LayerMap], enc: Encoding, crossbars: int,
     used = 0
     for lmap in maps:
         table = block_table(lmap, enc)
+        total = lmap.mapped_blocks
+        if total == 0:  # every weight pruned: the layer still runs, on no crossbar
+            empty = {k: v[:0] for k, v in table.items()}
+            rounds[-1].append(Part(lmap, empty, np.arange(0), last=True))
         start = 0
-        while start < lmap.blocks:
+        while start < total:
             if used == capacity:
                 rounds.append([])
                 used = 0
-            take = min(capacity - used, lmap.blocks - start)
+            take = min(capacity - used, total - start)
             offset = (len(rounds) - 1) % 2 * capacity if overlap else 0
             chunk = {k: v[start:start + take] for k, v in table.items()}
             slots = offset + used + np.arange(take)
             start += take
-            rounds[-1].append(Part(lmap, chunk, slots, last=start == lmap.blocks))
+            rounds[-1].append(Part(lmap, chunk, slots, last=start == total))
             used += take
     return [Round(i, tuple(parts)) for i, parts in enumerate(rounds)]
 
 
 def check_static_fits(maps: list[LayerMap], crossbars: int) -> None:
     """The static dataflow needs every block resident."""
-    needed = sum(m.blocks for m in maps)
+    needed = sum(m.mapped_blocks for m in maps)
     if needed > crossbars:
         raise XbarsimError(
             f"static needs {needed:,} crossbars to hold every block but the chip has "

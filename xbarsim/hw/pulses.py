@@ -56,6 +56,30 @@ class PulseDistribution:
         out = self.values[np.minimum(idx, len(self.values) - 1)]
         return np.where(cells > 0, out, 0)
 
+    def sample_max_by_levels(self, counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Slowest cell of each step with ``counts[step, level]`` cells per target level:
+        P(max <= v) = prod over levels of CDF_level(v) ** count, inverted at a uniform draw."""
+        cdf = np.minimum(np.cumsum(self.probs, axis=1), 1.0)
+        cdf[:, -1] = 1.0
+        with np.errstate(divide="ignore"):
+            log_cdf = np.log(cdf)  # [levels, V], -inf where a level cannot finish yet
+        counts = np.asarray(counts, dtype=np.float64)
+        present = counts > 0
+        # sum over present levels only, so that 0 cells x -inf counts as 0
+        with np.errstate(invalid="ignore"):
+            terms = counts[:, :, None] * log_cdf[None]
+        log_max = np.where(present[:, :, None], terms, 0.0).sum(axis=1)
+        with np.errstate(divide="ignore"):
+            log_u = np.log(rng.random(counts.shape[0]))
+        idx = np.argmax(log_max >= log_u[:, None], axis=1)
+        return np.where(present.any(axis=1), self.values[idx], 0)
+
+    def sample_total_by_levels(self, cells_per_level: np.ndarray,
+                               rng: np.random.Generator) -> int:
+        """Total pulses of cells with known target levels: one multinomial per level."""
+        return sum(self.sample_total(int(n), rng, self.probs[level])
+                   for level, n in enumerate(cells_per_level) if n)
+
     def sample_total(self, cells: int, rng: np.random.Generator,
                      probs: np.ndarray | None = None) -> int:
         """Total pulses of ``cells`` iid cells: counts per bin ~ Multinomial(cells, p)."""

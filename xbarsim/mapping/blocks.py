@@ -8,7 +8,7 @@ is what the dataflows schedule and what ``info`` reports. The per-inference coun
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -42,11 +42,25 @@ class LayerMap:
     """Cells holding the layer: G * K * O * s * d."""
     macs: int
     """Multiply-accumulates per inference."""
+    table: dict[str, np.ndarray] | None = field(default=None, compare=False, repr=False)
+    """Block records of the mapped (pruned) blocks when real weights were mapped, else None."""
 
     @property
     def blocks(self) -> int:
-        """Crossbars the layer occupies: G * row_blocks * col_blocks."""
+        """Crossbars the layer occupies without pruning: G * row_blocks * col_blocks."""
         return self.G * self.row_blocks * self.col_blocks
+
+    @property
+    def mapped_blocks(self) -> int:
+        """Crossbars actually mapped (all-zero blocks of real weights skipped)."""
+        return self.blocks if self.table is None else int(self.table["group"].size)
+
+    @property
+    def mapped_cells(self) -> int:
+        """Cells actually written (all-zero columns of real weights skipped)."""
+        if self.table is None:
+            return self.cells
+        return int((self.table["rows_used"] * self.table["cols_used"]).sum())
 
     def expected_xbar_reads(self, enc: Encoding, batch: int = 1) -> int:
         """N * P * G * ceil(K/rows) * ceil(O*s*d/cols) * t."""
@@ -90,6 +104,11 @@ def map_workload(workload: Workload, enc: Encoding) -> list[LayerMap]:
 
 
 def block_table(lm: LayerMap, enc: Encoding) -> dict[str, np.ndarray]:
+    """The mapped blocks of a layer: the pruned table when weights were mapped, else dense."""
+    return lm.table if lm.table is not None else dense_block_table(lm, enc)
+
+
+def dense_block_table(lm: LayerMap, enc: Encoding) -> dict[str, np.ndarray]:
     """One record per crossbar block of a layer, group-major then row block then column block."""
     g, r, c = np.meshgrid(
         np.arange(lm.G), np.arange(lm.row_blocks), np.arange(lm.col_blocks), indexing="ij"
