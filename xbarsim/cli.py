@@ -13,22 +13,22 @@ from pathlib import Path
 from xbarsim import __version__
 from xbarsim.cli_basis import register as register_basis
 from xbarsim.cli_sweep import register as register_sweep
-from xbarsim.config import Arch, is_arch_document, load_arch, read_yaml
+from xbarsim.cli_workload import register as register_workload
+from xbarsim.config import Arch, is_arch_document, read_yaml
 from xbarsim.config.loader import arch_from_dict
 from xbarsim.dataflow.basis import BasisSpec
 from xbarsim.dataflow.plan import Dataflow
 from xbarsim.errors import XbarsimError
 from xbarsim.inputs import load_run_inputs
 from xbarsim.mapping.basis_copies import BasisFootprint
-from xbarsim.mapping.blocks import map_workload
 from xbarsim.mapping.encoding import Encoding
+from xbarsim.mapping.weights_map import map_weights
 from xbarsim.report import table, write_csv
 from xbarsim.simulate import LAYER_COLUMNS, SUMMARY_COLUMNS, Granularity, RunOptions, simulate
 from xbarsim.workload import (
     ZOO,
     Workload,
     is_workload_document,
-    load_workload,
     workload_from_dict,
     write_zoo,
 )
@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     info = verbs.add_parser("info", help="per-layer crossbar footprint of a workload")
     add_arch_args(info)
     info.add_argument("--workload", required=True, metavar="W")
+    info.add_argument("--weights", metavar="W.npz", help="prune all-zero blocks and columns")
     info.add_argument("--basis", metavar="B.npz", help="also show the basis dataflow's footprint")
     info.set_defaults(handler=cmd_info)
 
@@ -93,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
                      choices=[g.value for g in Granularity])
     run.add_argument("--overlap", action="store_true",
                      help="reprogram: half the crossbars compute while the other half is written")
+    run.add_argument("--weights", metavar="W.npz",
+                     help="real weights: prune all-zero blocks/columns, write real levels")
     run.add_argument("--basis", metavar="B.npz",
                      help="basis file for --dataflow basis (default: the workload's example)")
     run.add_argument("--out", metavar="DIR", help="directory for summary.csv and layers.csv")
@@ -103,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     zoo.set_defaults(handler=cmd_zoo)
     register_basis(verbs)
     register_sweep(verbs)
+    register_workload(verbs)
     return parser
 
 
@@ -136,25 +140,29 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     """Print the per-layer footprint table and totals."""
-    arch = load_arch(args.arch, args.overrides)
-    workload = load_workload(args.workload)
+    inputs = load_run_inputs(args.arch, args.workload, args.overrides, args.basis,
+                             weights_path=args.weights)
+    arch, workload = inputs.arch, inputs.workload
     enc = Encoding.from_arch(arch)
-    maps = map_workload(workload, enc)
-    rows = [(m.name, m.K, m.O * m.G, m.G, m.P, m.blocks, m.cells, m.macs) for m in maps]
+    maps = map_weights(workload, enc, inputs.weights)
+    rows = [(m.name, m.K, m.O * m.G, m.G, m.P, m.mapped_blocks, m.mapped_cells, m.macs)
+            for m in maps]
     header = ("layer", "K", "out", "G", "P", "blocks", "cells", "MACs")
-    total_blocks = sum(m.blocks for m in maps)
-    rows.append(("total", "", "", "", "", total_blocks, sum(m.cells for m in maps),
+    total_blocks = sum(m.mapped_blocks for m in maps)
+    rows.append(("total", "", "", "", "", total_blocks, sum(m.mapped_cells for m in maps),
                  sum(m.macs for m in maps)))
     print(f"{workload.name} on {arch.name}: {enc.rows}x{enc.cols} crossbars, "
           f"{enc.s} slices x {enc.d} per weight, {enc.t} reads per vector")
     print(table(rows, header))
+    if inputs.weights is not None:
+        dense_blocks, dense_cells = sum(m.blocks for m in maps), sum(m.cells for m in maps)
+        print(f"pruning saves {dense_blocks - total_blocks:,} of {dense_blocks:,} blocks and "
+              f"{dense_cells - sum(m.mapped_cells for m in maps):,} of {dense_cells:,} cells")
     fits = "fits" if total_blocks <= arch.chip.crossbars else "does not fit"
     print(f"crossbars needed to hold the whole network: {total_blocks:,} "
           f"(chip has {arch.chip.crossbars:,}: {fits})")
-    if args.basis:
-        _, _, basis = load_run_inputs(args.arch, args.workload, args.overrides, args.basis)
-        assert basis is not None
-        print_basis_info(arch, workload, enc, basis)
+    if inputs.basis is not None:
+        print_basis_info(arch, workload, enc, inputs.basis)
     return 0
 
 
@@ -178,13 +186,14 @@ def print_basis_info(arch: Arch, workload: Workload, enc: Encoding, basis: Basis
 def cmd_run(args: argparse.Namespace) -> int:
     """Simulate one run and write its CSVs atomically."""
     dataflow = Dataflow(args.dataflow)
-    arch, workload, basis = load_run_inputs(args.arch, args.workload, args.overrides,
-                                            args.basis, need_basis=dataflow is Dataflow.BASIS)
+    inputs = load_run_inputs(args.arch, args.workload, args.overrides, args.basis,
+                             need_basis=dataflow is Dataflow.BASIS, weights_path=args.weights)
     options = RunOptions(
         dataflow=dataflow, crossbars=args.crossbars, batch=args.batch, seed=args.seed,
-        granularity=Granularity(args.granularity), overlap=args.overlap, basis=basis,
+        granularity=Granularity(args.granularity), overlap=args.overlap, basis=inputs.basis,
+        weights=inputs.weights,
     )
-    result = simulate(arch, workload, options)
+    result = simulate(inputs.arch, inputs.workload, options)
     if args.out:
         out = Path(args.out)
         write_csv(out / "summary.csv", [result.summary], SUMMARY_COLUMNS)
