@@ -1,19 +1,16 @@
 """Functional side: what the crossbars compute (numba kernel, device non-idealities, ADC bits)."""
 
 from xbarsim.analog.device import IDEAL, DeviceModel, ProgramError
-from xbarsim.analog.kernel import (
+from xbarsim.analog.kernel import Method, crossbar_mvm
+from xbarsim.analog.lossless import (
     AdcRange,
     MappedWeights,
-    Method,
     adc_full_scale,
-    crossbar_mvm,
-    map_weights,
-)
-from xbarsim.analog.lossless import (
     column_sum_bounds,
     fixed_range_bits,
     lossless_adc_bits,
     lossless_adc_bits_per_block,
+    map_weights,
 )
 
 __all__ = [

@@ -39,9 +39,11 @@ class DeviceModel:
     """Half-width of the write-verify acceptance window, as a fraction of g_max - g_min.
     A verified cell ends inside target +/- tolerance * (g_max - g_min)."""
     program_error: ProgramError = ProgramError.UNIFORM
-    """Distribution of the residual inside the window. UNIFORM gives sigma = tolerance/sqrt(3):
-    0.2% -> 0.115%, 2% -> 1.15%, close to aihwkit's ReRAM CMO fit (0.2% -> ~0.1%, 2% -> ~1.1%;
-    aihwkit inference/noise/reram.py, see REFERENCES.md)."""
+    """Distribution of the residual inside the window (str values accepted). UNIFORM gives
+    sigma = tolerance / sqrt(3): 0.2% -> 0.115%, 2% -> 1.15%, matching aihwkit's
+    ReRamCMONoiseModel fit for acceptance ranges 0.2% -> sigma ~0.107% and 2% -> ~1.13% (of G,
+    plus 0.0008 / 0.011 uS) [S] aihwkit inference/noise/reram.py, REFERENCES.md. aihwkit states
+    the window relative to the target G; here it is relative to the range, as DESIGN asks."""
     program_sigma: float = 0.0
     """Sigma of the TRUNCATED_NORMAL residual, fraction of g_max - g_min (unused for UNIFORM)."""
     read_sigma: float = 0.0
@@ -158,7 +160,7 @@ class DeviceModel:
         if self.drift_nu == 0 and self.r_wire_ohm == 0:
             return held
         g = self.conductances_us(held, cell_bits)
-        if self.drift_nu > 0:
+        if self.drift_nu > 0:  # every cell, g_min ones too; the removed baseline stays nominal
             g = g * (self.drift_t_s / self.drift_t0_s) ** (-self.drift_nu)
         if self.r_wire_ohm > 0:
             g = g / (1.0 + g * 1e-6 * self.r_wire_ohm * _wire_segments(levels.shape, rows, cols))

@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from numba import njit
 
-JIT_OPTIONS: dict[str, object] = {
-    # Compiled code is cached next to the module, so only the first run pays the compile time.
-    "cache": True,
-    # Exactness: the ideal kernel must reproduce x @ w bit for bit, and the ADC rounding must
-    # match the NumPy reference operation for operation, so no reassociation or fast reciprocals.
-    "fastmath": False,
-    # NumPy semantics for x / 0 (inf/nan, no exception check): keeps the ADC loop vectorizable.
-    "error_model": "numpy",
-    # Release the GIL so callers may run several kernels from threads.
-    "nogil": True,
-}
-"""Flags shared by all analog kernels."""
+CACHE: Final = True
+"""Cache compiled code next to the module, so only the first run pays the compile time."""
+FASTMATH: Final = False
+"""Exactness: the ideal kernel must reproduce x @ w bit for bit and the ADC rounding must match
+the NumPy reference operation for operation, so no reassociation or fast reciprocals."""
+ERROR_MODEL: Final = "numpy"
+"""NumPy semantics for x / 0 (inf/nan, no exception check): keeps the ADC loops vectorizable."""
+NOGIL: Final = True
+"""Release the GIL, so callers may run kernels from several threads."""
 
-jit = njit(**JIT_OPTIONS)
+jit = njit(cache=CACHE, fastmath=FASTMATH, error_model=ERROR_MODEL, nogil=NOGIL)
 """Decorator for serial kernels."""
 
-jit_inline = njit(inline="always", **JIT_OPTIONS)
+jit_inline = njit(
+    cache=CACHE, fastmath=FASTMATH, error_model=ERROR_MODEL, nogil=NOGIL, inline="always"
+)
 """Decorator for small inner loops that must be inlined into their caller to vectorize."""
 
-jit_parallel = njit(parallel=True, **JIT_OPTIONS)
+jit_parallel = njit(
+    cache=CACHE, fastmath=FASTMATH, error_model=ERROR_MODEL, nogil=NOGIL, parallel=True
+)
 """Decorator for kernels that split the input vectors over threads with ``prange``."""
