@@ -260,3 +260,23 @@ def test_version_in_a_real_process() -> None:
     assert proc.returncode == 0
     assert proc.stdout == f"xbarsim {__version__}\n"
     assert proc.stderr == ""
+
+
+def test_run_into_an_unwritable_directory_leaves_nothing(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    code = main(["run", "--arch", "arch_configs/tiny.yaml", "--workload",
+                 "workloads/mlp_digits.yaml", "--dataflow", "reprogram", "--crossbars", "16",
+                 "--out", str(blocker / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_unknown_granularity_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--arch", "arch_configs/tiny.yaml", "--workload",
+              "workloads/mlp_digits.yaml", "--dataflow", "reprogram", "--granularity", "cycle"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "granularity" in err and err.count("\n") == 1

@@ -226,3 +226,61 @@ def test_every_counter_is_reported_per_layer():
     r = run(load_workload("workloads/mlp_digits.yaml"), "reprogram", crossbars=10)
     for row in r.layers:
         assert set(COUNTERS) <= set(row)
+
+
+# -- issue checklist: zoo formulas, static equivalence, monotonicity, bad input ----------------
+
+ISAAC = load_arch("arch_configs/isaac_like.yaml")
+ZOO_FILES = sorted(p.stem for p in __import__("pathlib").Path("workloads").glob("*.yaml"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ZOO_FILES)
+def test_counters_equal_design_formulas_on_every_zoo_workload(name):
+    w = load_workload(f"workloads/{name}.yaml")
+    enc = Encoding.from_arch(ISAAC)
+    maps = map_workload(w, enc)
+    # a chip a quarter of the network's size forces several reprogramming rounds
+    crossbars = max(1, sum(m.blocks for m in maps) // 4)
+    s = simulate(ISAAC, w, RunOptions(Dataflow.REPROGRAM, crossbars=crossbars)).summary
+    assert s["xbar_reads"] == sum(m.expected_xbar_reads(enc) for m in maps)
+    assert s["adc_conversions"] == sum(m.expected_adc_conversions(enc) for m in maps)
+    assert s["dac_conversions"] == sum(m.expected_dac_conversions(enc) for m in maps)
+    assert s["cells_written"] == sum(m.cells for m in maps)
+
+
+@pytest.mark.slow
+def test_reprogramming_dominates_resnet18_on_64_crossbars():
+    w = load_workload("workloads/resnet18_cifar100.yaml")
+    s = simulate(ISAAC, w, RunOptions(Dataflow.REPROGRAM, crossbars=64)).summary
+    assert s["program_cycles"] > 10 * s["compute_cycles"]
+    assert s["energy_write_j"] + s["energy_dram_j"] > s["energy_xbar_j"] + s["energy_adc_j"]
+
+
+def test_reprogram_with_enough_crossbars_equals_static():
+    w = load_workload("workloads/lenet5_mnist.yaml")
+    a = run(w, "static", crossbars=2000, batch=2).summary
+    b = run(w, "reprogram", crossbars=2000, batch=2).summary
+    drop = {"dataflow", "wall_s"}
+    assert {k: v for k, v in a.items() if k not in drop} == {
+        k: v for k, v in b.items() if k not in drop}
+
+
+def test_fewer_crossbars_never_make_reprogram_faster():
+    w = load_workload("workloads/lenet5_mnist.yaml")
+    cycles = [run(w, "reprogram", crossbars=n).summary["cycles"]
+              for n in (8, 16, 32, 64, 128, 256, 512, 1024, 2048)]
+    assert cycles == sorted(cycles, reverse=True)
+
+
+@pytest.mark.parametrize("crossbars", [0, -3])
+def test_zero_crossbars_is_a_clear_error(crossbars):
+    with pytest.raises(XbarsimError, match=r"--crossbars.*expected a positive count"):
+        run(chain(16, 2), "reprogram", crossbars=crossbars)
+
+
+def test_missing_measured_level_table_is_a_clear_error():
+    arch = load_arch("arch_configs/tiny.yaml", ["write_verify.pulse_model=measured",
+                                                "crossbar.cell_bits=3"])
+    with pytest.raises(XbarsimError, match=r"no measured pulse data .* 3 bits"):
+        run(chain(16, 2), "reprogram", arch=arch, crossbars=1)

@@ -55,3 +55,27 @@ def test_total_matches_sum_of_cells_in_expectation():
 def test_missing_measured_data_is_a_clear_error():
     with pytest.raises(XbarsimError, match=r"write_verify\.measured_algorithm.*sdr with 3 bits"):
         measured_distribution(MeasuredAlgorithm.SDR, 3)
+
+
+@pytest.mark.parametrize("algorithm", list(MeasuredAlgorithm))
+def test_sampled_mean_pulses_per_level_within_two_percent(algorithm):
+    dist = measured_distribution(algorithm, 2)
+    rng = np.random.default_rng(11)
+    for level in range(dist.levels):
+        mean = dist.probs[level] @ dist.values
+        sampled = dist.sample_total_by_levels(
+            np.eye(dist.levels, dtype=np.int64)[level] * 2_000_000, rng) / 2_000_000
+        assert sampled == pytest.approx(mean, rel=0.02)
+
+
+def test_row_max_equals_brute_force_on_small_rows():
+    # exact distribution of the max of 3 cells, enumerated, against 20000 fast draws
+    dist = measured_distribution(MeasuredAlgorithm.SDR, 2)
+    p = dist.mixture()
+    cdf = np.cumsum(p)
+    exact_median_idx = int(np.searchsorted(cdf**3, 0.5))
+    draws = dist.sample_row_max(np.full(20000, 3), np.random.default_rng(5))
+    assert np.median(draws) == dist.values[exact_median_idx]
+    # P(max <= v) for the first few values, exact vs sampled
+    for i in range(4):
+        assert np.mean(draws <= dist.values[i]) == pytest.approx(cdf[i] ** 3, abs=0.01)
