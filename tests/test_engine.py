@@ -284,3 +284,16 @@ def test_missing_measured_level_table_is_a_clear_error():
                                                 "crossbar.cell_bits=3"])
     with pytest.raises(XbarsimError, match=r"no measured pulse data .* 3 bits"):
         run(chain(16, 2), "reprogram", arch=arch, crossbars=1)
+
+
+def test_utilization_by_hand():
+    # the single-block timeline above: one crossbar busy 44 cycles of 154, on a 32-crossbar chip;
+    # the DRAM channel moves 16 + 2 bytes at 8 B/cycle: 2 + 1 cycles
+    r = run(chain(16, 2), crossbars=32)
+    by_kind = {u["resource"]: u for u in r.utilization}
+    assert by_kind["crossbar"]["busy_cycles"] == 44
+    assert by_kind["crossbar"]["utilization"] == pytest.approx(44 / (32 * 154))
+    assert by_kind["dram"]["busy_cycles"] == 3
+    assert by_kind["write_controller"]["busy_cycles"] == 0
+    assert [u["utilization"] for u in r.utilization] == sorted(
+        (u["utilization"] for u in r.utilization), reverse=True)

@@ -46,6 +46,9 @@ LAYER_COLUMNS = (
 (summed over segments and bit-planes; 0 unless ``basis.combine: analog``), every counter and
 the layer's dynamic energy."""
 
+UTILIZATION_COLUMNS = ("resource", "capacity", "busy_cycles", "utilization")
+"""Columns of utilization.csv: how busy each kind of shared hardware was during the run."""
+
 
 class Granularity(enum.Enum):
     """One simulation event per ..."""
@@ -83,6 +86,8 @@ class Result:
 
     summary: dict[str, Any]
     layers: list[dict[str, Any]]
+    utilization: list[dict[str, Any]]
+    """Per kind of shared hardware: capacity, busy cycles and busy fraction of the run."""
 
 
 def with_crossbars(arch: Arch, crossbars: int | None) -> Arch:
@@ -175,7 +180,13 @@ def _assemble(engine: Engine, cycles: int, options: RunOptions, maps: list[Any],
         "wall_s": time.perf_counter() - began, "version": __version__,
     }
     summary = {k: summary[k] for k in SUMMARY_COLUMNS}
-    return Result(summary=summary, layers=_layer_rows(engine, maps, energies, options.basis))
+    busy = chip.utilization(cycles)
+    utilization = sorted(
+        ({"resource": kind, "capacity": cap, "busy_cycles": chip.counters.busy[kind],
+          "utilization": busy[kind]} for kind, cap in chip.capacity().items()),
+        key=lambda row: (-row["utilization"], row["resource"]))
+    return Result(summary=summary, layers=_layer_rows(engine, maps, energies, options.basis),
+                  utilization=utilization)
 
 
 def _setup_cost(engine: Engine, programs: Iterable[Any]) -> tuple[int, float]:

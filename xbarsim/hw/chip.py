@@ -34,15 +34,17 @@ class Chip:
         self.xbars = [CrossbarUnit(env, arch.crossbar, self.clock, c) for _ in range(crossbars)]
         self.tile_ports = [
             Port(env, tile.buffer.port_bytes_per_cycle, c,
-                 "tile_buffer_read_bytes", "tile_buffer_write_bytes")
+                 "tile_buffer_read_bytes", "tile_buffer_write_bytes", "tile_buffer")
             for _ in range(self.tiles)
         ]
         self.shift_add = [
-            UnitBank(env, tile.shift_add.units, tile.shift_add.ops_per_cycle, c, "shift_add_ops")
+            UnitBank(env, tile.shift_add.units, tile.shift_add.ops_per_cycle, c, "shift_add_ops",
+                     "shift_add")
             for _ in range(self.tiles)
         ]
         self.combiners = [
-            UnitBank(env, 1, tile.combiner.lanes, c, "digital_macs") for _ in range(self.tiles)
+            UnitBank(env, 1, tile.combiner.lanes, c, "digital_macs", "combiner")
+            for _ in range(self.tiles)
         ]
         pulses = pulse_distribution(arch.write_verify, arch.crossbar.cell_bits)
         self.writers = [
@@ -53,14 +55,29 @@ class Chip:
         self.noc = Noc(env, arch.chip.noc, self.tiles, c)
         gb = arch.chip.global_buffer
         self.global_buffer = Port(env, gb.bytes_per_cycle, c,
-                                  "global_buffer_bytes", "global_buffer_bytes")
+                                  "global_buffer_bytes", "global_buffer_bytes", "global_buffer")
         self.global_buffer_bytes = gb.kib * 1024
         # Pooling, adds and partial-sum reduction run beside the global buffer on a vector unit
         # as wide as one tile's shift-add bank.
         self.vector_unit = UnitBank(env, 1, tile.shift_add.units * tile.shift_add.ops_per_cycle,
-                                    c, "shift_add_ops")
+                                    c, "shift_add_ops", "vector_unit")
         dram = arch.chip.dram
         self.dram = Dram(env, dram.gbytes_per_s, dram.latency_ns, self.clock, c)
+
+    def capacity(self) -> dict[str, int]:
+        """Units of each kind of shared hardware that can be busy at once."""
+        tile = self.arch.tile
+        return {
+            "crossbar": len(self.xbars), "tile_buffer": self.tiles,
+            "shift_add": self.tiles * tile.shift_add.units, "combiner": self.tiles,
+            "write_controller": self.tiles * tile.write_controllers, "noc": self.tiles,
+            "global_buffer": 1, "vector_unit": 1, "dram": 1,
+        }
+
+    def utilization(self, cycles: int) -> dict[str, float]:
+        """Fraction of the run each kind of hardware was busy (busy / (capacity x cycles))."""
+        cap = self.capacity()
+        return {k: self.counters.busy[k] / (cap[k] * cycles) if cycles else 0.0 for k in cap}
 
     def tile_of(self, slot: int) -> int:
         """Tile holding crossbar ``slot``."""

@@ -51,7 +51,9 @@ class CrossbarUnit:
             return
         with self.array.request() as req:
             yield req
-            yield self.env.timeout(self.read_time(reads, ceil_div(conversions, reads), first))
+            cycles = self.read_time(reads, ceil_div(conversions, reads), first)
+            yield self.env.timeout(cycles)
+        self.counters.add_busy("crossbar", cycles)
         self.counters.add(layer, "xbar_reads", reads)
         self.counters.add(layer, "dac_conversions", dac)
         self.counters.add(layer, "adc_conversions", conversions)

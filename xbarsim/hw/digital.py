@@ -16,12 +16,13 @@ class UnitBank:
     """``units`` identical units, each doing ``ops_per_cycle`` operations per cycle."""
 
     def __init__(self, env: simpy.Environment, units: int, ops_per_cycle: float,
-                 counters: Counters, counter: str) -> None:
+                 counters: Counters, counter: str, kind: str) -> None:
         self.env = env
         self.units = simpy.Resource(env, capacity=units)
         self.ops_per_cycle = ops_per_cycle
         self.counters = counters
         self.counter = counter
+        self.kind = kind
 
     def run(self, layer: str | None, ops: int) -> Generator[Any, Any, None]:
         """Perform ``ops`` operations on one unit and count them."""
@@ -29,5 +30,7 @@ class UnitBank:
             return
         with self.units.request() as req:
             yield req
-            yield self.env.timeout(math.ceil(ops / self.ops_per_cycle))
+            cycles = math.ceil(ops / self.ops_per_cycle)
+            yield self.env.timeout(cycles)
+        self.counters.add_busy(self.kind, cycles)
         self.counters.add(layer, self.counter, ops)

@@ -15,20 +15,23 @@ class Port:
     """A buffer port moving ``bytes_per_cycle``; one access at a time."""
 
     def __init__(self, env: simpy.Environment, bytes_per_cycle: float, counters: Counters,
-                 read_counter: str, write_counter: str) -> None:
+                 read_counter: str, write_counter: str, kind: str) -> None:
         self.env = env
         self.resource = simpy.Resource(env, capacity=1)
         self.bytes_per_cycle = bytes_per_cycle
         self.counters = counters
         self._counter = {"read": read_counter, "write": write_counter}
+        self.kind = kind
 
     def access(self, layer: str | None, nbytes: int, kind: str) -> Generator[Any, Any, None]:
         """Read or write ``nbytes`` through the port."""
         if nbytes <= 0:
             return
+        cycles = transfer_cycles(nbytes, self.bytes_per_cycle)
         with self.resource.request() as req:
             yield req
-            yield self.env.timeout(transfer_cycles(nbytes, self.bytes_per_cycle))
+            yield self.env.timeout(cycles)
+        self.counters.add_busy(self.kind, cycles)
         self.counters.add(layer, self._counter[kind], nbytes)
 
 
@@ -48,7 +51,9 @@ class Dram:
         if nbytes <= 0:
             return
         yield self.env.timeout(self.latency_cycles)
+        cycles = transfer_cycles(nbytes, self.bytes_per_cycle)
         with self.channel.request() as req:
             yield req
-            yield self.env.timeout(transfer_cycles(nbytes, self.bytes_per_cycle))
+            yield self.env.timeout(cycles)
+        self.counters.add_busy("dram", cycles)
         self.counters.add(layer, "dram_bytes", nbytes)

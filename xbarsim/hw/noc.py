@@ -39,9 +39,11 @@ class Noc:
         if nbytes <= 0:
             return
         hops = self.hops(tile)
+        cycles = transfer_cycles(nbytes, self.bytes_per_cycle)
         with self.links[tile].request() as req:
             yield req
-            yield self.env.timeout(transfer_cycles(nbytes, self.bytes_per_cycle))
+            yield self.env.timeout(cycles)
+        self.counters.add_busy("noc", cycles)
         yield self.env.timeout(hops * self.hop_cycles)
         self.counters.add(layer, "noc_bytes", nbytes)
         self.counters.add(layer, "noc_byte_hops", nbytes * hops)

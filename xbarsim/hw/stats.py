@@ -20,12 +20,18 @@ class Counters:
     """Action counts per layer (``None`` = not attributable to a layer, e.g. the input load)."""
 
     def __init__(self) -> None:
+        self.busy: dict[str, int] = defaultdict(int)
+        """Cycles each kind of shared hardware was held, summed over its instances."""
         self._by_layer: dict[str | None, dict[str, int]] = defaultdict(
             lambda: dict.fromkeys(COUNTERS, 0))
 
     def add(self, layer: str | None, counter: str, amount: int) -> None:
         """Count ``amount`` actions of one kind for a layer."""
         self._by_layer[layer][counter] += int(amount)
+
+    def add_busy(self, kind: str, cycles: int) -> None:
+        """Record that one unit of ``kind`` was held for ``cycles``."""
+        self.busy[kind] += int(cycles)
 
     def layer(self, name: str | None) -> dict[str, int]:
         """Counts of one layer (zeros if it did nothing)."""

@@ -97,6 +97,7 @@ class WriteVerifyController:
                     yield self.env.timeout(int(c))
             else:
                 yield self.env.timeout(int(cycles.sum()))
+        self.counters.add_busy("write_controller", int(cycles.sum()))
         self.counters.add(layer, "cells_written", rows_used * cols_used)
         self.counters.add(layer, "write_pulses", pulses)
         self.counters.add(layer, "verify_reads", verifies)
