@@ -24,7 +24,14 @@ from xbarsim.mapping.basis_copies import BasisFootprint
 from xbarsim.mapping.encoding import Encoding
 from xbarsim.mapping.weights_map import map_weights
 from xbarsim.report import table, write_csv
-from xbarsim.simulate import LAYER_COLUMNS, SUMMARY_COLUMNS, Granularity, RunOptions, simulate
+from xbarsim.simulate import (
+    LAYER_COLUMNS,
+    SUMMARY_COLUMNS,
+    UTILIZATION_COLUMNS,
+    Granularity,
+    RunOptions,
+    simulate,
+)
 from xbarsim.workload import (
     ZOO,
     Workload,
@@ -145,8 +152,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     arch, workload = inputs.arch, inputs.workload
     enc = Encoding.from_arch(arch)
     maps = map_weights(workload, enc, inputs.weights)
-    rows = [(m.name, m.K, m.O * m.G, m.G, m.P, m.mapped_blocks, m.mapped_cells, m.macs)
-            for m in maps]
+    rows: list[tuple[object, ...]] = [
+        (m.name, m.K, m.O * m.G, m.G, m.P, m.mapped_blocks, m.mapped_cells, m.macs) for m in maps]
     header = ("layer", "K", "out", "G", "P", "blocks", "cells", "MACs")
     total_blocks = sum(m.mapped_blocks for m in maps)
     rows.append(("total", "", "", "", "", total_blocks, sum(m.mapped_cells for m in maps),
@@ -173,13 +180,16 @@ def print_basis_info(arch: Arch, workload: Workload, enc: Encoding, basis: Basis
           f"columns; {f.copies_per_crossbar} copies per crossbar "
           f"({f.parallel_per_crossbar} read in parallel), {f.crossbars_per_copy} crossbar(s) "
           f"per copy, {f.total_copies(arch.chip.crossbars):,} copies on the chip")
-    rows = []
+    rows: list[tuple[object, ...]] = []
+    projections = macs = 0
     for layer in workload.mvm_layers:
         pixels = workload.out_pixels(layer.name)
-        rows.append((layer.name, basis.segments[layer.name],
-                     pixels * layer.groups * basis.segments[layer.name],
+        segments = basis.segments[layer.name]
+        projections += pixels * layer.groups * segments
+        macs += pixels * basis.nnz[layer.name]
+        rows.append((layer.name, segments, pixels * layer.groups * segments,
                      pixels * basis.nnz[layer.name]))
-    rows.append(("total", "", sum(r[2] for r in rows), sum(r[3] for r in rows)))
+    rows.append(("total", "", projections, macs))
     print(table(rows, ("layer", "S", "projections", "combine MACs")))
 
 
@@ -198,6 +208,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         out = Path(args.out)
         write_csv(out / "summary.csv", [result.summary], SUMMARY_COLUMNS)
         write_csv(out / "layers.csv", result.layers, LAYER_COLUMNS)
+        write_csv(out / "utilization.csv", result.utilization, UTILIZATION_COLUMNS)
     s = result.summary
     shown = ("cycles_per_inference", "latency_s", "energy_per_inference_j",
              "edp_per_inference_js", "compute_cycles", "program_cycles", "stall_cycles",
@@ -205,8 +216,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"{s['workload']} on {s['arch']} ({s['crossbars']:,} crossbars), "
           f"dataflow {s['dataflow']}, batch {s['batch']}")
     print(table([(k, s[k]) for k in shown], ("metric", "value")))
+    busiest = [(u["resource"], f"{100 * u['utilization']:.1f}%") for u in result.utilization[:4]]
+    print(table(busiest, ("busiest hardware", "busy")))
     if args.out:
-        print(f"wrote {args.out}/summary.csv and {args.out}/layers.csv")
+        print(f"wrote {args.out}/summary.csv, layers.csv and utilization.csv")
     return 0
 
 

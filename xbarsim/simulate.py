@@ -181,10 +181,10 @@ def _assemble(engine: Engine, cycles: int, options: RunOptions, maps: list[Any],
     }
     summary = {k: summary[k] for k in SUMMARY_COLUMNS}
     busy = chip.utilization(cycles)
-    utilization = sorted(
-        ({"resource": kind, "capacity": cap, "busy_cycles": chip.counters.busy[kind],
-          "utilization": busy[kind]} for kind, cap in chip.capacity().items()),
-        key=lambda row: (-row["utilization"], row["resource"]))
+    kinds = sorted(busy, key=lambda kind: (-busy[kind], kind))
+    utilization: list[dict[str, Any]] = [
+        {"resource": kind, "capacity": chip.capacity()[kind],
+         "busy_cycles": chip.counters.busy[kind], "utilization": busy[kind]} for kind in kinds]
     return Result(summary=summary, layers=_layer_rows(engine, maps, energies, options.basis),
                   utilization=utilization)
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from xbarsim.basis.basis_set import BasisSet
 from xbarsim.config.schema import Combine
 from xbarsim.dataflow.engine import Engine, Proc, nbytes
+from xbarsim.dataflow.plan import Round
 from xbarsim.mapping.analog_groups import analog_steps
 from xbarsim.mapping.basis_copies import BasisFootprint
 from xbarsim.mapping.encoding import ceil_div
@@ -117,7 +118,7 @@ class BasisEngine(Engine):
                               for unit in self.units
                               for slot, (r, c) in zip(unit, used))
 
-    def schedule(self, rounds: list, resident: bool, overlap: bool) -> Proc:  # type: ignore[override]
+    def schedule(self, rounds: list[Round], resident: bool, overlap: bool) -> Proc:
         """Start every MVM layer; each waits for its inputs."""
         yield self.all_of(self.run_basis_layer(la) for la in self.workload.layers if la.is_mvm)
 

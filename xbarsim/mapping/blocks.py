@@ -110,10 +110,8 @@ def block_table(lm: LayerMap, enc: Encoding) -> dict[str, np.ndarray]:
 
 def dense_block_table(lm: LayerMap, enc: Encoding) -> dict[str, np.ndarray]:
     """One record per crossbar block of a layer, group-major then row block then column block."""
-    g, r, c = np.meshgrid(
-        np.arange(lm.G), np.arange(lm.row_blocks), np.arange(lm.col_blocks), indexing="ij"
-    )
-    g, r, c = g.ravel(), r.ravel(), c.ravel()
+    g, r, c = (axis.ravel() for axis in np.meshgrid(
+        np.arange(lm.G), np.arange(lm.row_blocks), np.arange(lm.col_blocks), indexing="ij"))
     width = lm.O * enc.columns_per_weight
     return {
         "layer": np.full(g.size, lm.index, dtype=np.int64),
