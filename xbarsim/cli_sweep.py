@@ -28,6 +28,8 @@ def _add_sweep(p: argparse.ArgumentParser) -> None:
                    help="counts: 8,16,64 or 8:1024:x2 (geometric) or 8:64:+8 (ends inclusive)")
     p.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2",
                    help="config key and its values, e.g. crossbar.adc.bits=6,8 (repeatable)")
+    p.add_argument("--set", action="append", dest="vary", metavar="KEY=VALUE",
+                   help="fix a config value for every point (a one-value --vary; repeatable)")
     p.add_argument("--basis", metavar="B.npz",
                    help="basis file for --dataflow basis (one workload; default: the "
                         "workload's example basis)")

@@ -19,26 +19,9 @@ import yaml
 
 from xbarsim.config.schema import Arch
 from xbarsim.errors import XbarsimError, suggest
+from xbarsim.yaml_file import read_yaml
 
 T = TypeVar("T")
-
-
-def read_yaml(path: str | Path) -> Any:
-    """Parse a YAML file with ``safe_load``; missing files and syntax errors name the file."""
-    file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise XbarsimError("file not found", file=file) from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise XbarsimError(f"cannot read file ({exc.__class__.__name__})", file=file) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise XbarsimError(f"YAML syntax error at {where}: {problem}", file=file) from None
 
 
 def load_arch(path: str | Path, overrides: typing.Sequence[str] = ()) -> Arch:
