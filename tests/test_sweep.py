@@ -397,3 +397,14 @@ def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr("sys.stderr", quiet)
     sweep(**SMALL, jobs=1, progress=False)
     assert quiet.getvalue() == ""
+
+
+def test_set_fixes_a_value_for_every_point_and_records_it(tmp_path):
+    out = tmp_path / "s.csv"
+    assert main(["sweep", "--arch", "arch_configs/tiny.yaml", "--workload",
+                 "workloads/mlp_digits.yaml", "--dataflow", "reprogram", "--crossbars", "8",
+                 "--set", "write_verify.fixed_pulses=6", "--jobs", "1", "--quiet",
+                 "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert [r["write_verify.fixed_pulses"] for r in rows] == ["6"]
+    assert int(rows[0]["write_pulses"]) == 6 * int(rows[0]["cells_written"])
