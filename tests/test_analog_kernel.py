@@ -17,9 +17,10 @@ from xbarsim.analog import (
     adc_full_scale,
     crossbar_mvm,
     fixed_range_bits,
+    kernel_encoding,
+    levels_for_kernel,
     lossless_adc_bits,
     lossless_adc_bits_per_block,
-    map_weights,
 )
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -114,15 +115,16 @@ def test_adc_rounding_follows_documented_formula():
 # ---------------------------------------------------------------------- mapping helpers
 
 
-def test_map_weights_column_layout():
+def test_levels_for_kernel_column_layout():
     w = np.array([[5, -6]])  # weight_bits 4, differential: magnitude 3 bits, cell 2 -> 2 slices
-    m = map_weights(w, weight_bits=4, cell_bits=2, differential=True)
+    m = levels_for_kernel(w, kernel_encoding(weight_bits=4, cell_bits=2, differential=True))
     # column c = (o * slices + j) * 2 + p
     np.testing.assert_array_equal(m.levels, [[1, 0, 1, 0, 0, 2, 0, 1]])
     np.testing.assert_array_equal(m.out, [0, 0, 0, 0, 1, 1, 1, 1])
     np.testing.assert_array_equal(m.shift, [0, 0, 2, 2, 0, 0, 2, 2])
     np.testing.assert_array_equal(m.sign, [1, -1, 1, -1, 1, -1, 1, -1])
-    off = map_weights(np.array([[-8, 7]]), weight_bits=4, cell_bits=3, differential=False)
+    enc = kernel_encoding(weight_bits=4, cell_bits=3, differential=False)
+    off = levels_for_kernel(np.array([[-8, 7]]), enc)
     np.testing.assert_array_equal(off.levels, [[0, 0, 7, 1]])
     assert off.offset == 8
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from xbarsim import __version__
 from xbarsim.cli_basis import register as register_basis
+from xbarsim.cli_functional import register as register_functional
+from xbarsim.cli_functional import with_lossless_bits
 from xbarsim.cli_sweep import register as register_sweep
 from xbarsim.cli_workload import register as register_workload
 from xbarsim.config import Arch, is_arch_document, read_yaml
@@ -114,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_basis(verbs)
     register_sweep(verbs)
     register_workload(verbs)
+    register_functional(verbs)
     return parser
 
 
@@ -154,10 +157,12 @@ def cmd_info(args: argparse.Namespace) -> int:
     maps = map_weights(workload, enc, inputs.weights)
     rows: list[tuple[object, ...]] = [
         (m.name, m.K, m.O * m.G, m.G, m.P, m.mapped_blocks, m.mapped_cells, m.macs) for m in maps]
-    header = ("layer", "K", "out", "G", "P", "blocks", "cells", "MACs")
+    header: tuple[str, ...] = ("layer", "K", "out", "G", "P", "blocks", "cells", "MACs")
     total_blocks = sum(m.mapped_blocks for m in maps)
     rows.append(("total", "", "", "", "", total_blocks, sum(m.mapped_cells for m in maps),
                  sum(m.macs for m in maps)))
+    if inputs.weights is not None:
+        rows, header = with_lossless_bits(rows, header, workload, inputs.weights, enc)
     print(f"{workload.name} on {arch.name}: {enc.rows}x{enc.cols} crossbars, "
           f"{enc.s} slices x {enc.d} per weight, {enc.t} reads per vector")
     print(table(rows, header))

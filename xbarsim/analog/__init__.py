@@ -1,30 +1,32 @@
 """Functional side: what the crossbars compute (numba kernel, device non-idealities, ADC bits)."""
 
+from xbarsim.analog.adc import AdcRange, adc_full_scale
+from xbarsim.analog.columns import KernelColumns, kernel_encoding, levels_for_kernel
 from xbarsim.analog.device import IDEAL, DeviceModel, ProgramError
-from xbarsim.analog.kernel import Method, crossbar_mvm
+from xbarsim.analog.kernel import Method, crossbar_mvm, exact_mvm
 from xbarsim.analog.lossless import (
-    AdcRange,
-    MappedWeights,
-    adc_full_scale,
     column_sum_bounds,
     fixed_range_bits,
     lossless_adc_bits,
     lossless_adc_bits_per_block,
-    map_weights,
+    workload_lossless_bits,
 )
 
 __all__ = [
     "IDEAL",
     "AdcRange",
     "DeviceModel",
-    "MappedWeights",
+    "KernelColumns",
     "Method",
     "ProgramError",
     "adc_full_scale",
     "column_sum_bounds",
     "crossbar_mvm",
+    "exact_mvm",
     "fixed_range_bits",
+    "kernel_encoding",
+    "levels_for_kernel",
     "lossless_adc_bits",
     "lossless_adc_bits_per_block",
-    "map_weights",
+    "workload_lossless_bits",
 ]

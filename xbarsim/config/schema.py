@@ -297,6 +297,9 @@ class WriteVerify:
     """Energy of one verify read of one cell."""
     tolerance: float = required(gt=0, le=0.5)
     """Acceptance window half-width as a fraction of the conductance range."""
+    single_pass_window: float = bounded(0.1, gt=0, le=1)
+    """Residual window half-width of a one-shot ``single_pass`` write (no verify loop bounds it),
+    fraction of the conductance range; the default 0.1 is an assumption [A]."""
 
 
 @dataclass(frozen=True, kw_only=True)
