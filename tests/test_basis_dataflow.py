@@ -183,3 +183,25 @@ def test_run_with_shipped_basis_counts_combination_macs(tmp_path):
     summary = pd.read_csv(out / "summary.csv").iloc[0]
     assert summary["digital_macs"] == 2 * sum(bs.nnz_total(la.name) for la in w.mvm_layers)
     assert summary["cells_written"] == 0
+
+
+@pytest.mark.parametrize("crossbars,setup", [(1, 1675), (2, 3275)])
+def test_setup_is_writing_the_basis_copies_once(crossbars, setup):
+    # L = 4, B = 2: four 4x16 copies fill each 16x16 crossbar, written like one full block
+    # (tiny: fetch 64 B 50 + 8, NoC 8 + 1, tile write 8 -> 75; 16 rows x 100 cycles -> 1675).
+    # Two crossbars share a tile and its single controller: the second fetch queues 8 cycles on
+    # DRAM and on the NoC link, and the second write waits for the first: 1675 + 1600.
+    s = run(linear(16, 2), spec(4, 2, 4, nnz=8), crossbars=crossbars)
+    assert s["setup_cycles"] == setup
+    assert s["cells_written"] == 0
+
+
+def test_projections_per_layer_are_n_p_s():
+    # conv 2 -> 3 channels, 3x3 kernel on 4x4 (padding 1): P = 16, K = 18, L = 9: S = 2
+    w = workload_from_dict({"name": "c", "input": [2, 4, 4], "layers": [
+        {"name": "fc", "type": "conv", "in_channels": 2, "out_channels": 3, "kernel": 3,
+         "padding": 1}]})
+    s = run(w, BasisSpec(9, 1, 4, {"fc": 2}, {"fc": 6}), crossbars=3, batch=2)
+    projections = 2 * 16 * 2
+    assert s["adc_conversions"] == projections * 4 * 8  # t = 4 reads, B*s*d = 8 columns
+    assert s["digital_macs"] == 2 * 16 * 6

@@ -295,3 +295,27 @@ def test_missing_onnx_package(monkeypatch, resnet):
     with pytest.raises(XbarsimError) as info:
         from_onnx(resnet[1])
     assert str(info.value) == MISSING_ONNX
+
+
+def test_round_trip_import_info_run_functional(resnet, tmp_path, capsys):
+    """Import -> info -> run (pruned by the real weights) -> functional, end to end; under the
+    ideal chip the crossbars compute the imported network exactly."""
+    out_yaml, out_npz = str(tmp_path / "net.yaml"), str(tmp_path / "net.npz")
+    assert cli(capsys, "workload", "from-onnx", str(resnet[1]), "-o", out_yaml,
+               "--weights-out", out_npz)[0] == 0
+    ideal = str(ROOT / "arch_configs" / "ideal.yaml")
+    code, out, err = cli(capsys, "info", "--arch", ideal, "--workload", out_yaml,
+                         "--weights", out_npz)
+    assert code == 0 and "lossless" in out, err
+    code, _, err = cli(capsys, "run", "--arch", ideal, "--workload", out_yaml, "--weights",
+                       out_npz, "--dataflow", "reprogram", "--crossbars", "4")
+    assert code == 0, err
+    inputs = tmp_path / "x.npz"
+    x = np.random.default_rng(3).random((4, 3, 16, 16)).astype(np.float32)
+    np.savez(inputs, x=x, y=np.array([0, 1, 2, 3]))
+    code, out, err = cli(capsys, "functional", "--arch", ideal, "--workload", out_yaml,
+                         "--weights", out_npz, "--inputs", str(inputs), "--out",
+                         str(tmp_path / "f"))
+    assert code == 0, err
+    rows = (tmp_path / "f" / "functional.csv").read_text().splitlines()[1:]
+    assert len(rows) == 12 and all(row.split(",")[2] in ("0", "0.0") for row in rows)
