@@ -122,7 +122,10 @@ class PoolBackend:
             return
         self.pool = ProcessPoolExecutor(min(self.jobs, len(points)), mp_context=_context(),
                                         initializer=_ignore_interrupts)
-        futures = {self.pool.submit(run_point, p): i for i, p in enumerate(points)}
+        # Largest chips first (the basis dataflow's cost grows with crossbars): long points start
+        # early and short ones fill the gaps at the end, so workers finish together.
+        order = sorted(range(len(points)), key=lambda i: -(points[i].options.crossbars or 0))
+        futures = {self.pool.submit(run_point, points[i]): i for i in order}
         for future in as_completed(futures):
             broken = future.exception()
             if isinstance(broken, BrokenProcessPool):
