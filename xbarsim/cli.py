@@ -181,10 +181,11 @@ def cmd_info(args: argparse.Namespace) -> int:
 def print_basis_info(arch: Arch, workload: Workload, enc: Encoding, basis: BasisSpec) -> None:
     """Basis copies on the chip and, per layer, projections and combination work."""
     f = BasisFootprint(basis.length, basis.size, enc)
+    layout = (f"{f.copies_per_crossbar} copies per crossbar, {f.parallel_per_crossbar} read in "
+              "parallel" if f.copies_per_crossbar else
+              f"one copy spans {f.crossbars_per_copy} crossbars")
     print(f"\nbasis L={f.length} x B={f.size}: a copy is {f.length} rows x {f.cols_per_copy} "
-          f"columns; {f.copies_per_crossbar} copies per crossbar "
-          f"({f.parallel_per_crossbar} read in parallel), {f.crossbars_per_copy} crossbar(s) "
-          f"per copy, {f.total_copies(arch.chip.crossbars):,} copies on the chip")
+          f"columns; {layout}; {f.total_copies(arch.chip.crossbars):,} copies on the chip")
     rows: list[tuple[object, ...]] = []
     projections = macs = 0
     for layer in workload.mvm_layers:
