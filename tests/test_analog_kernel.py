@@ -62,7 +62,7 @@ def layers(draw, max_k: int = 160, max_bits: int = 8):
 def test_ideal_lossless_equals_integer_product(layer):
     x, w, p = layer
     expected = x @ w
-    for method in ("auto", "exact", "bitplane", "float"):
+    for method in ("auto", "exact", "lookup", "bitplane", "float"):
         y = crossbar_mvm(x, w, adc_bits=0, method=method, **p)
         assert y.dtype == np.int64
         np.testing.assert_array_equal(y, expected, err_msg=method)
@@ -77,7 +77,7 @@ def test_lossless_bits_with_quantizing_adc_are_exact(layer, adc_range):
         bits = lossless_adc_bits(w, **kw)
     else:
         bits = fixed_range_bits(rows=p["rows"], dac_bits=p["dac_bits"], cell_bits=p["cell_bits"])
-    for method in ("bitplane", "float"):
+    for method in ("lookup", "bitplane", "float"):
         y = crossbar_mvm(x, w, adc_bits=bits, adc_range=adc_range, method=method, **p)
         np.testing.assert_array_equal(y, x @ w, err_msg=method)
 
@@ -87,7 +87,7 @@ def test_lossless_bits_with_quantizing_adc_are_exact(layer, adc_range):
 def test_quantizing_adc_matches_naive_reference(layer, adc_bits, adc_range):
     x, w, p = layer
     expected = naive_crossbar_mvm(x, w, adc_bits=adc_bits, adc_range=adc_range, **p)
-    for method in ("auto", "bitplane", "float"):
+    for method in ("auto", "lookup", "bitplane", "float"):
         y = crossbar_mvm(x, w, adc_bits=adc_bits, adc_range=adc_range, method=method, **p)
         np.testing.assert_array_equal(y, expected, err_msg=method)
 
@@ -102,7 +102,23 @@ def test_large_layer_matches_reference_across_column_tiles():
     )
     np.testing.assert_array_equal(crossbar_mvm(x, w, adc_bits=0, method="bitplane", **p), x @ w)
     expected = naive_crossbar_mvm(x, w, adc_bits=5, **p)
-    np.testing.assert_array_equal(crossbar_mvm(x, w, adc_bits=5, **p), expected)
+    for method in ("lookup", "bitplane", "float"):
+        got = crossbar_mvm(x, w, adc_bits=5, method=method, **p)
+        np.testing.assert_array_equal(got, expected, err_msg=method)
+
+
+@pytest.mark.parametrize("input_bits", [8, 16])
+def test_isaac_like_lookup_kernel_matches_reference_with_many_vectors(input_bits):
+    # several work items (vector chunks, tile groups), 1-bit DAC fast path, float32 and float64
+    # ADC precision (16-bit inputs overflow float32 accumulation), a partial last row block
+    rng = np.random.default_rng(input_bits)
+    x = rng.integers(0, 2**input_bits, (700, 300))
+    x[rng.random(x.shape) < 0.5] = 0
+    w = rng.integers(-127, 128, (300, 20))
+    p: dict[str, Any] = dict(input_bits=input_bits, weight_bits=8, cell_bits=2, dac_bits=1,
+                             rows=128, differential=True)
+    expected = naive_crossbar_mvm(x, w, adc_bits=7, **p)
+    np.testing.assert_array_equal(crossbar_mvm(x, w, adc_bits=7, method="lookup", **p), expected)
 
 
 def test_adc_rounding_follows_documented_formula():
@@ -110,6 +126,93 @@ def test_adc_rounding_follows_documented_formula():
     got = naive_adc(np.array([0, 3, 6, 12, 20]), np.array(12.0), 3)
     np.testing.assert_array_equal(got, [0, 3, 7, 12, 12])
     np.testing.assert_array_equal(naive_adc(np.array([0, 5]), np.array(0.0), 3), [0, 0])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(layers(max_k=140), st.integers(1, 7), st.sampled_from(["fixed", "calibrated"]),
+       st.sampled_from([0.003, 0.03, 0.2]), st.integers(0, 2**32 - 1))
+def test_noisy_kernel_matches_naive_reference_with_the_same_noise_stream(
+    layer, adc_bits, adc_range, read_sigma, read_seed
+):
+    x, w, p = layer
+    dev = DeviceModel(read_sigma=read_sigma)
+    expected = naive_crossbar_mvm(x, w, adc_bits=adc_bits, adc_range=adc_range,
+                                  read_sigma=read_sigma, read_seed=read_seed, **p)
+    got = crossbar_mvm(x, w, adc_bits=adc_bits, adc_range=adc_range, device=dev, seed=1,
+                       read_seed=read_seed, **p)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_noisy_blas_fallback_matches_naive_reference():
+    # DAC digits wider than 8 bits have no lookup plan: sums come from float BLAS
+    rng = np.random.default_rng(5)
+    x, w = rng.integers(0, 2**10, (30, 90)), rng.integers(-31, 32, (90, 6))
+    p: dict[str, Any] = dict(input_bits=10, weight_bits=6, cell_bits=2, dac_bits=10, rows=64,
+                             differential=True)
+    expected = naive_crossbar_mvm(x, w, adc_bits=9, read_sigma=0.01, read_seed=3, **p)
+    got = crossbar_mvm(x, w, adc_bits=9, device=DeviceModel(read_sigma=0.01), read_seed=3, **p)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_float_lookup_and_blas_paths_agree(monkeypatch):
+    import xbarsim.analog.float_path as float_path
+
+    x, w = _noisy_layer(11)
+    noisy = DeviceModel(read_sigma=0.02)
+    programmed = DeviceModel(program_tolerance=0.02, stuck_on_rate=0.01, r_wire_ohm=1.0)
+    runs = {}
+    for name, plan in (("lookup", float_path.float_plan), ("blas", lambda *a: None)):
+        monkeypatch.setattr(float_path, "float_plan", plan)
+        runs[name] = (crossbar_mvm(x, w, adc_bits=6, device=noisy, read_seed=2, **NOISY),
+                      crossbar_mvm(x, w, adc_bits=0, device=programmed, seed=4, cols=64, **NOISY))
+    np.testing.assert_array_equal(runs["lookup"][0], runs["blas"][0])  # integer sums: exact
+    # float32 sums in another order: within float32 rounding of the summed magnitudes
+    scale = float(np.max(np.abs(x) @ np.abs(w)))
+    np.testing.assert_allclose(runs["lookup"][1], runs["blas"][1], rtol=0, atol=1e-6 * scale)
+
+
+def test_noise_generator_numpy_twin_is_identical_and_gaussian():
+    from numba import njit
+
+    from xbarsim.analog.noise import fill_normals, normal_pairs_numpy, stream_key, stream_key_numpy
+
+    @njit
+    def draw(key, out):
+        fill_normals(key, np.uint64(10), out)
+
+    key = stream_key(99, 3)
+    assert np.uint64(key) == stream_key_numpy(99, 3)
+    got = np.empty(200_001)
+    draw(np.uint64(key), got)
+    cos, sin = normal_pairs_numpy(np.uint64(key), np.arange(10, 10 + 100_001, dtype=np.uint64))
+    np.testing.assert_array_equal(got, np.stack([cos, sin], -1).ravel()[:200_001])
+    assert abs(got.mean()) < 0.01 and abs(got.std() - 1) < 0.01
+    assert abs(np.mean(got**4) - 3) < 0.05 and np.abs(got).max() > 4
+
+
+def test_error_falls_as_adc_bits_rise():
+    # ideal device, fixed range: 9 bits resolve the 385 levels of a 128-row block (lossless)
+    rng = np.random.default_rng(8)
+    x, w = rng.integers(0, 256, (96, 384)), rng.integers(-127, 128, (384, 16))
+    p: dict[str, Any] = dict(input_bits=8, weight_bits=8, cell_bits=2, dac_bits=1, rows=128,
+                             differential=True)
+    err = [float(np.mean(np.abs(crossbar_mvm(x, w, adc_bits=b, **p) - x @ w)))
+           for b in range(4, 10)]
+    assert all(a > b for a, b in zip(err, err[1:], strict=False)), err
+    assert err[-1] == 0.0
+
+
+def test_error_grows_as_write_verify_tolerance_loosens():
+    # programming error only, ideal ADC; averaged over programmed arrays (fixed seeds)
+    x, w = _noisy_layer(9)
+    rmse = []
+    for tolerance in (0.0, 0.002, 0.01, 0.05):
+        dev = DeviceModel(program_tolerance=tolerance)
+        ys = [crossbar_mvm(x, w, adc_bits=0, device=dev, seed=s, **NOISY) for s in range(6)]
+        rmse.append(float(np.sqrt(np.mean([(y - x @ w) ** 2 for y in ys]))))
+    assert rmse[0] == 0.0
+    assert all(b > 3 * a for a, b in zip(rmse[1:], rmse[2:], strict=False)), rmse
+    assert rmse[1] > 0
 
 
 # ---------------------------------------------------------------------- mapping helpers
@@ -330,6 +433,7 @@ GOOD: dict[str, Any] = dict(
         (dict(method="fast"), "method must be one of"),
         (dict(method="exact", adc_bits=2), "lossless"),
         (dict(method="bitplane", device=DeviceModel(read_sigma=0.1)), "ideal device"),
+        (dict(method="lookup", device=DeviceModel(read_sigma=0.1)), "ideal device"),
         (dict(input_bits=30, weight_bits=30), "exact"),
         (dict(seed=-1), "seed"),
         (dict(cols=0), "cols"),

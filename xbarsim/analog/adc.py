@@ -59,6 +59,24 @@ def adc_tables(fs: np.ndarray, adc_bits: int) -> AdcTables:
     return AdcTables(fs, gain, lsb)
 
 
+def float32_adc_exact(adc: AdcTables, max_check: int = 1 << 16) -> bool:
+    """True when evaluating ``adc_code_value`` in float32 (v, gain, lsb rounded to float32)
+    gives the float64 result for every integer sum 0..fs of every column: then the lookup
+    kernel may convert 16 lanes per vector op instead of 8. Checked exhaustively per distinct
+    full scale; full scales above ``max_check`` are not checked (False)."""
+    _, first = np.unique(adc.fs, return_index=True)  # gain and lsb are functions of fs
+    for fs, gain, lsb in zip(*(a.ravel()[first] for a in adc), strict=True):
+        if fs != np.floor(fs) or fs > max_check:
+            return False
+        v = np.arange(int(fs) + 1, dtype=np.float64)
+        ref = np.floor(np.floor(v * gain + 0.5) * lsb + 0.5)
+        g32, l32, h32 = np.float32(gain), np.float32(lsb), np.float32(0.5)
+        got = np.floor(np.floor(v.astype(np.float32) * g32 + h32) * l32 + h32)
+        if not np.array_equal(ref, got):
+            return False
+    return True
+
+
 @jit_inline
 def adc_code_value(v, fs, gain, lsb):
     """Clip v to [0, fs], code = round(v * gain), return the integer value of code * lsb."""
@@ -76,3 +94,16 @@ def parse_enum(cls: type[E], value: object, name: str) -> E:
     except ValueError:
         valid = ", ".join(repr(m.value) for m in cls)
         raise ValueError(f"{name} must be one of {valid} (got {value!r})") from None
+
+
+@jit_inline
+def noisy_adc_accumulate(acc, sums, noise, sd, adc, quantize, scale):
+    """acc[c] += ADC(sums[c] + noise[c] * sd) * scale for one read of a row of columns: the
+    float kernels' conversion (noise: standard normals; adc: (fs, gain, lsb) of the columns;
+    without ``quantize`` an ideal ADC passes the analog value)."""
+    fs, gain, lsb = adc
+    for c in range(acc.shape[0]):
+        v = float(sums[c]) + noise[c] * sd
+        if quantize:
+            v = adc_code_value(v, fs[c], gain[c], lsb[c])
+        acc[c] += v * scale

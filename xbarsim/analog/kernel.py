@@ -5,12 +5,13 @@ Weights map to columns and row blocks as columns.py describes (DESIGN 5). Inputs
 Every (row block, read, column) analog sum goes through the ADC of adc.py; shift-and-add then
 weighs read r by 2**(r*dac_bits) and slice j by 2**(j*cell_bits) and subtracts the negative
 column of a pair. This module is the validating wrapper (STYLE 9); the numba kernels live in
-bitplane.py (ideal device) and float_path.py (any device).
+lookup.py and bitplane.py (ideal device) and float_path.py (any device).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from enum import Enum
 
 import numpy as np
@@ -21,20 +22,25 @@ from xbarsim.analog.checks import check_int, validate
 from xbarsim.analog.columns import kernel_encoding, levels_for_kernel
 from xbarsim.analog.device import IDEAL, DeviceModel
 from xbarsim.analog.float_path import run_float
+from xbarsim.analog.lookup import lookup_plan, run_lookup
 
 
 class Method(str, Enum):
     """Implementation; all give the same result where they apply."""
 
     AUTO = "auto"
-    """EXACT when ideal and lossless, else BITPLANE when the device is ideal, else FLOAT."""
+    """EXACT when ideal and lossless, else LOOKUP when the device is ideal, else FLOAT."""
     EXACT = "exact"
     """Ideal device and lossless ADC: x @ w in float64 BLAS (exact below 2**53)."""
+    LOOKUP = "lookup"
+    """Ideal device: group-sum lookup tables, byte-vector adds (lookup.py); BITPLANE where
+    its plan does not apply (DAC digits or cell levels too large for byte sums)."""
     BITPLANE = "bitplane"
     """Ideal device: inputs and level bits packed in 64-bit words, popcounts, integer ADC."""
     FLOAT = "float"
-    """Any device: BLAS analog sums per block and read (float32 where exact, else float64),
-    then read noise, ADC and shift-and-add in numba."""
+    """Any device: effective levels folded once per programmed array, float32 group-sum
+    tables (float_lookup.py; float BLAS for DAC digits over 8 bits), then counter-based read
+    noise (noise.py), ADC and shift-and-add in numba."""
 
 
 def crossbar_mvm(
@@ -90,11 +96,15 @@ def crossbar_mvm(
     if method is Method.EXACT:
         return exact_mvm(x, w)
     geometry = (input_bits, dac_bits, cell_bits, rows)
-    if method is Method.BITPLANE:
+    plan = lookup_plan(min(rows, x.shape[1]), dac_bits, cell_bits)
+    if method is Method.LOOKUP and plan is not None:
+        y = run_lookup(x, mapped, adc, quantize, plan, geometry, n_out)
+    elif method in (Method.LOOKUP, Method.BITPLANE):
         y = run_bitplane(x, mapped, adc, quantize, geometry, n_out)
     else:
+        weights_id = hashlib.blake2b(w.tobytes() + repr(enc).encode(), digest_size=16).digest()
         y = run_float(x, mapped, adc, quantize, geometry, n_out, device, (seed, read_seed),
-                      enc.cols)
+                      enc.cols, weights_id)
         if quantize or device.is_ideal:
             y = np.rint(y).astype(np.int64)
     if mapped.offset:
@@ -115,9 +125,9 @@ def _choose_method(method: Method, device: DeviceModel, quantize: bool, lsb: np.
     """Resolve AUTO and refuse a method that does not apply."""
     exact_ok = device.is_ideal and (not quantize or float(lsb.max()) <= 1.0)
     if method is Method.AUTO:
-        return Method.EXACT if exact_ok else Method.BITPLANE if device.is_ideal else Method.FLOAT
+        return Method.EXACT if exact_ok else Method.LOOKUP if device.is_ideal else Method.FLOAT
     if method is Method.EXACT and not exact_ok:
         raise ValueError("method='exact' needs an ideal device and a lossless ADC (lsb <= 1)")
-    if method is Method.BITPLANE and not device.is_ideal:
-        raise ValueError("method='bitplane' needs an ideal device; use 'float' or 'auto'")
+    if method in (Method.LOOKUP, Method.BITPLANE) and not device.is_ideal:
+        raise ValueError(f"method={method.value!r} needs an ideal device; use 'float' or 'auto'")
     return method

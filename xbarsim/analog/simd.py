@@ -1,0 +1,224 @@
+"""Explicit-vector inner loop of the lookup-table kernel (lookup.py), written as LLVM IR.
+
+Why IR: the loop adds 64-byte table rows whose addresses come from data (one row per group of
+input rows), then converts the exact sum with the ADC. Written as numba loops, LLVM either
+vectorizes the wrong loop (gathers across groups) or guards every call with runtime alias
+checks; as one explicit ``<64 x i8>`` accumulation it becomes a load-and-add per row
+(``vpaddb`` with AVX-512, two 256-bit adds with AVX2). LLVM legalizes the vector types for any
+target. Floating-point operations are plain ``fmul``/``fadd`` without fast-math flags (no
+contraction), so the ADC rounds exactly like ``adc.adc_code_value``.
+
+Under ``NUMBA_DISABLE_JIT=1`` (coverage runs) ``tile_reads`` is a NumPy function with the same
+semantics.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from xbarsim.analog.numba_settings import jit_inline
+
+TILE = 64
+"""Columns per table row (bytes): one 512-bit vector, or two 256-bit ones."""
+FLOAT_TILE = 16
+"""Columns per float32 table row (64 bytes, like TILE)."""
+_CHAINS = 4
+"""Independent byte accumulators per pass: hides the add latency."""
+
+
+def _splat(builder: ir.IRBuilder, value: ir.Value, vtype: ir.VectorType) -> ir.Value:
+    """A vector with every lane equal to ``value``."""
+    undef = ir.Constant(vtype, ir.Undefined)
+    one = builder.insert_element(undef, value, ir.Constant(ir.IntType(32), 0))
+    mask = ir.Constant(ir.VectorType(ir.IntType(32), vtype.count), [0] * vtype.count)
+    return builder.shuffle_vector(one, undef, mask)
+
+
+def _vector_arg(context, builder, array_type, array_value, vtype):
+    """Pointer to the data of a contiguous array argument, typed as a pointer to ``vtype``."""
+    data = context.make_array(array_type)(context, builder, array_value).data
+    return builder.bitcast(data, vtype.as_pointer())
+
+
+def _tile_reads_intrinsic(per_pass: int):
+    """``tile_reads`` IR with ``per_pass`` (a multiple of 4) unrolled; see ``tile_reads``."""
+    return intrinsic(_tile_reads_typer(per_pass))
+
+
+def _tile_reads_typer(per_pass: int):
+    def typer(typingctx, table, offsets, passes, gain, lsb, step, acc):
+        return types.void(table, offsets, passes, gain, lsb, step, acc), _codegen(per_pass)
+
+    return typer
+
+
+def _codegen(per_pass: int):
+    """Codegen of ``tile_reads`` for ``per_pass`` rows per pass (acc's dtype sets the ADC's)."""
+
+    def codegen(context, builder, signature, args):
+        table_t, offsets_t, _, gain_t, lsb_t, step_t, acc_t = signature.args
+        table_v, offsets_v, passes_v, gain_v, lsb_v, step_v, acc_v = args
+        i64 = ir.IntType(64)
+        ftype = context.get_value_type(acc_t.dtype)
+        vbyte = ir.VectorType(ir.IntType(8), TILE)
+        vshort = ir.VectorType(ir.IntType(16), TILE)
+        vflt = ir.VectorType(ftype, TILE)
+        suffix = "f32" if acc_t.dtype == types.float32 else "f64"
+        floor = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vflt, [vflt]), f"llvm.floor.v{TILE}{suffix}"
+        )
+        fma = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vflt, [vflt] * 3), f"llvm.fma.v{TILE}{suffix}"
+        )
+        base = builder.ptrtoint(context.make_array(table_t)(context, builder, table_v).data, i64)
+        offs_arr = context.make_array(offsets_t)(context, builder, offsets_v)
+        n_offsets = builder.extract_value(offs_arr.shape, 0)
+        row_len = builder.extract_value(offs_arr.shape, 1)
+        offs = offs_arr.data
+        half = _splat(builder, ir.Constant(ftype, 0.5), vflt)
+        gain_vec = builder.load(_vector_arg(context, builder, gain_t, gain_v, vflt), align=4)
+        lsb_vec = builder.load(_vector_arg(context, builder, lsb_t, lsb_v, vflt), align=4)
+        step_f = context.cast(builder, step_v, step_t, acc_t.dtype)
+        acc_p = _vector_arg(context, builder, acc_t, acc_v, vflt)
+        acc = cgutils.alloca_once_value(builder, builder.load(acc_p, align=4))
+        scale = cgutils.alloca_once_value(builder, ir.Constant(ftype, 1.0))
+        total = cgutils.alloca_once(builder, vshort)
+
+        def row(index):
+            offset = builder.zext(builder.load(builder.gep(offs, [index])), i64)
+            ptr = builder.inttoptr(builder.add(base, offset), vbyte.as_pointer())
+            return builder.load(ptr, align=1)
+
+        with cgutils.for_range(builder, n_offsets) as read:
+            start = builder.mul(read.index, row_len)
+            builder.store(ir.Constant(vshort, None), total)
+            with cgutils.for_range(builder, passes_v) as pas:
+                p0 = builder.add(start, builder.mul(pas.index, ir.Constant(i64, per_pass)))
+                sums = [row(builder.add(p0, ir.Constant(i64, j))) for j in range(_CHAINS)]
+                for k in range(_CHAINS, per_pass):
+                    value = row(builder.add(p0, ir.Constant(i64, k)))
+                    sums[k % _CHAINS] = builder.add(sums[k % _CHAINS], value)
+                pair0, pair1 = builder.add(sums[0], sums[1]), builder.add(sums[2], sums[3])
+                wide = builder.zext(builder.add(pair0, pair1), vshort)
+                builder.store(builder.add(builder.load(total), wide), total)
+            v = builder.uitofp(builder.load(total), vflt)
+            code = builder.call(floor, [builder.fadd(builder.fmul(v, gain_vec), half)])
+            value = builder.call(floor, [builder.fadd(builder.fmul(code, lsb_vec), half)])
+            s = builder.load(scale)
+            # value * s is exact (small integer times a power of 2), so a fused multiply-add
+            # rounds exactly like the separate multiply and add
+            fused = builder.call(fma, [value, _splat(builder, s, vflt), builder.load(acc)])
+            builder.store(fused, acc)
+            builder.store(builder.fmul(s, step_f), scale)
+        builder.store(builder.load(acc), acc_p, align=4)
+        return context.get_dummy_value()
+
+    return codegen
+
+
+PER_PASS = (4, 8, 16)
+"""Rows per pass with an unrolled intrinsic; plans round down to one of these."""
+_IR4, _IR8, _IR16 = (_tile_reads_intrinsic(n) for n in PER_PASS)
+
+
+@intrinsic
+def _float_sums_ir(typingctx, table, offsets, out):
+    """IR of ``float_sums``: float32 rows of ``FLOAT_TILE`` lanes, 4 chains in a fixed order."""
+
+    def codegen(context, builder, signature, args):
+        table_t, offsets_t, out_t = signature.args
+        table_v, offsets_v, out_v = args
+        i64 = ir.IntType(64)
+        vflt = ir.VectorType(ir.FloatType(), FLOAT_TILE)
+        base = builder.ptrtoint(context.make_array(table_t)(context, builder, table_v).data, i64)
+        offs_arr = context.make_array(offsets_t)(context, builder, offsets_v)
+        n_reads = builder.extract_value(offs_arr.shape, 0)
+        row_len = builder.extract_value(offs_arr.shape, 1)
+        out_p = _vector_arg(context, builder, out_t, out_v, vflt)
+
+        def row(index):
+            offset = builder.zext(builder.load(builder.gep(offs_arr.data, [index])), i64)
+            ptr = builder.inttoptr(builder.add(base, offset), vflt.as_pointer())
+            return builder.load(ptr, align=4)
+
+        with cgutils.for_range(builder, n_reads) as read:
+            start = builder.mul(read.index, row_len)
+            sums = [cgutils.alloca_once_value(builder, ir.Constant(vflt, None))
+                    for _ in range(_CHAINS)]  # fmt: skip
+            step = ir.Constant(i64, _CHAINS)
+            with cgutils.for_range_slice(builder, start, builder.add(start, row_len), step) as (
+                k,
+                _,
+            ):
+                for j, chain in enumerate(sums):
+                    value = row(builder.add(k, ir.Constant(i64, j)))
+                    builder.store(builder.fadd(builder.load(chain), value), chain)
+            a, b, c, d = (builder.load(chain) for chain in sums)
+            total = builder.fadd(builder.fadd(a, b), builder.fadd(c, d))
+            builder.store(total, builder.gep(out_p, [read.index]), align=4)
+        return context.get_dummy_value()
+
+    return types.void(table, offsets, out), codegen
+
+
+def _float_sums_python(table, offsets, out):
+    """NumPy version of ``float_sums`` (same order of additions)."""
+    rows = table.reshape(-1, FLOAT_TILE)
+    for r, read in enumerate(offsets):
+        index = read.astype(np.int64) // (4 * FLOAT_TILE)
+        chains = [rows[index[j::_CHAINS]] for j in range(_CHAINS)]
+        sums = []
+        for chain in chains:
+            acc = np.zeros(FLOAT_TILE, np.float32)
+            for value in chain:
+                acc = acc + value
+            sums.append(acc)
+        out[r] = (sums[0] + sums[1]) + (sums[2] + sums[3])
+
+
+@jit_inline
+def _tile_reads_jit(table, offsets, passes, per_pass, gain, lsb, step, acc):
+    if per_pass == 4:
+        _IR4(table, offsets, passes, gain, lsb, step, acc)
+    elif per_pass == 8:
+        _IR8(table, offsets, passes, gain, lsb, step, acc)
+    else:
+        _IR16(table, offsets, passes, gain, lsb, step, acc)
+
+
+def _tile_reads_python(table, offsets, passes, per_pass, gain, lsb, step, acc):
+    """NumPy version of ``tile_reads`` for pure-Python runs (NUMBA_DISABLE_JIT=1)."""
+    rows = table.reshape(-1, TILE).astype(np.int64)
+    scale = 1.0
+    for read in offsets:
+        v = rows[read.astype(np.int64) // TILE].sum(axis=0).astype(acc.dtype)
+        code = np.floor(v * gain + acc.dtype.type(0.5))
+        acc += np.floor(code * lsb + acc.dtype.type(0.5)) * acc.dtype.type(scale)
+        scale *= step
+
+
+tile_reads: Any = (
+    _tile_reads_python if getattr(numba.config, "DISABLE_JIT", False) else _tile_reads_jit
+)
+"""tile_reads(table, offsets, passes, per_pass, gain, lsb, step, acc): for each read r (row r
+of ``offsets`` [reads, passes * per_pass] uint32, byte offsets of rows of ``table``, a C-contiguous
+uint8 array of TILE-byte rows), v = the exact sum of the addressed rows; then
+``acc += floor(floor(v * gain + 0.5) * lsb + 0.5) * step**r`` lane by lane (``gain``, ``lsb``,
+``acc``: TILE floats of one dtype). Rows are summed in bytes within a pass of ``per_pass`` rows
+(one of ``PER_PASS``), so a pass's sum must stay below 256 and a read's below 2**16 (the
+caller's plan guarantees both)."""
+
+float_sums: Any = (
+    _float_sums_python if getattr(numba.config, "DISABLE_JIT", False) else _float_sums_ir
+)
+"""float_sums(table, offsets, out): out[r] = the float32 sum of the ``table`` rows (FLOAT_TILE
+lanes each) at byte offsets ``offsets[r]`` (a multiple of 4 per read), in a fixed order: chain
+j adds rows j, j+4, ... in turn, then (chain 0 + chain 1) + (chain 2 + chain 3). Exact for
+integer values below 2**24; deterministic otherwise."""
