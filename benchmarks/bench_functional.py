@@ -30,10 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from xbarsim.analog.float_path import clear_cache
 from xbarsim.analog.functional import run_functional
 from xbarsim.analog.layers import apply_layer, col2im, im2col
-from xbarsim.basis import load_weights, random_weights
 from xbarsim.config import load_arch
 from xbarsim.mapping.weights_map import group_matrices
 from xbarsim.workload import INPUT, load_workload
+from xbarsim.workload.weights import load_weights, random_weights
 
 EIGHT_BIT = ["precision.weight_bits=8", "precision.input_bits=8"]
 ARCHS: dict[str, tuple[str, list[str]]] = {

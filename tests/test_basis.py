@@ -16,19 +16,17 @@ from xbarsim.basis import (
     fit_basis,
     from_segments,
     load_basis,
-    load_weights,
-    random_weights,
     save_basis,
     to_segments,
-    weight_shape,
 )
 from xbarsim.basis.examples import SHIPPED, write_example_basis
 from xbarsim.basis.files import basis_arrays
 from xbarsim.basis.fit import fit_coefficients, quantize_basis, quantize_coefficients
-from xbarsim.basis.npz import write_npz
 from xbarsim.cli import main
 from xbarsim.errors import XbarsimError
+from xbarsim.npz_file import write_npz
 from xbarsim.workload import NetBuilder, Workload, dump_workload, load_workload
+from xbarsim.workload.weights import load_weights, random_weights, weight_shape
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKLOADS = ROOT / "workloads"

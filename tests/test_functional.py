@@ -14,13 +14,14 @@ from tests.numpy_forward import forward
 from xbarsim.analog import crossbar_mvm, fixed_range_bits, lossless_adc_bits
 from xbarsim.analog.device_config import AnalogCrossbar, device_from_arch
 from xbarsim.analog.functional import LAYER_COLUMNS, SUMMARY_COLUMNS, run_functional
-from xbarsim.basis import load_basis, load_weights
-from xbarsim.basis.npz import write_npz
+from xbarsim.basis import load_basis
 from xbarsim.cli import main
 from xbarsim.config import load_arch
 from xbarsim.mapping.encoding import Encoding
 from xbarsim.mapping.weights_map import group_matrices, integer_weights
+from xbarsim.npz_file import write_npz
 from xbarsim.workload import load_workload, workload_from_dict
+from xbarsim.workload.weights import load_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 IDEAL = str(ROOT / "arch_configs" / "ideal.yaml")
@@ -178,7 +179,7 @@ def test_conv_pool_add_concat_groups_match_numpy_and_are_exact_when_ideal():
 
 
 def test_lenet_with_random_weights_is_exact_under_ideal():
-    from xbarsim.basis import random_weights
+    from xbarsim.workload.weights import random_weights
     workload = load_workload(LENET)
     weights = random_weights(workload, 3)
     x = np.random.default_rng(1).random((3, 1, 28, 28))

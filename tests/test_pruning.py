@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xbarsim.basis import random_weights
-from xbarsim.basis.npz import write_npz
 from xbarsim.cli import main
 from xbarsim.config import load_arch
 from xbarsim.dataflow.plan import Dataflow
 from xbarsim.hw.pulses import PulseDistribution
 from xbarsim.mapping.encoding import Encoding
 from xbarsim.mapping.weights_map import integer_weights, map_weights
+from xbarsim.npz_file import write_npz
 from xbarsim.simulate import RunOptions, simulate
 from xbarsim.workload import load_workload, workload_from_dict
+from xbarsim.workload.weights import random_weights
 
 TINY = load_arch("arch_configs/tiny.yaml")
 ENC = Encoding.from_arch(TINY)  # 16x16, 4 slices x 2 columns per weight, t = 4

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from xbarsim.basis import fit_basis, load_weights, random_weights, save_basis
+from xbarsim.basis import fit_basis, save_basis
 from xbarsim.errors import XbarsimError
 from xbarsim.report import table
 from xbarsim.workload import load_workload
+from xbarsim.workload.weights import load_weights, random_weights
 
 OPTIONS = {"length": "--length", "basis_size": "--basis-size", "coeff_bits": "--coeff-bits",
            "basis_bits": "--basis-bits", "nnz": "--nnz", "seed": "--random-weights"}

@@ -13,12 +13,13 @@ import numpy as np
 from xbarsim.analog.dataset import load_dataset
 from xbarsim.analog.functional import LAYER_COLUMNS, SUMMARY_COLUMNS, run_functional
 from xbarsim.analog.lossless import workload_lossless_bits
-from xbarsim.basis import load_basis, load_biases, load_weights
+from xbarsim.basis import load_basis
 from xbarsim.config import load_arch
 from xbarsim.errors import XbarsimError
 from xbarsim.mapping.encoding import Encoding
 from xbarsim.report import table, write_csv
 from xbarsim.workload import Workload, load_workload
+from xbarsim.workload.weights import load_biases, load_weights
 
 
 def register(verbs: Any) -> None:

@@ -6,12 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from xbarsim.basis.npz import write_npz
-from xbarsim.basis.weights import load_weights
 from xbarsim.errors import XbarsimError
+from xbarsim.npz_file import write_npz
 from xbarsim.report import atomic_write_text
 from xbarsim.workload import dump_workload
 from xbarsim.workload.onnx_import import import_onnx
+from xbarsim.workload.weights import load_weights
 
 
 def register(verbs: Any) -> None:

@@ -8,8 +8,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from xbarsim.basis.npz import read_npz
 from xbarsim.errors import XbarsimError, suggest
+from xbarsim.npz_file import read_npz
 from xbarsim.workload import Workload
 
 KEYS = ("x", "y")

@@ -1,11 +1,10 @@
 """Global-basis weights (BasisN): fitting a shared basis with quantized per-layer coefficients,
-basis NPZ files, weight files and example bases for the shipped workloads."""
+basis NPZ files and example bases for the shipped workloads."""
 
 from xbarsim.basis.basis_set import BasisSet, check_workload, from_segments, to_segments
 from xbarsim.basis.examples import example_basis, write_example_basis
 from xbarsim.basis.files import load_basis, save_basis
 from xbarsim.basis.fit import fit_basis
-from xbarsim.basis.weights import load_biases, load_weights, random_weights, weight_shape
 
 __all__ = [
     "BasisSet",
@@ -14,11 +13,7 @@ __all__ = [
     "fit_basis",
     "from_segments",
     "load_basis",
-    "load_biases",
-    "load_weights",
-    "random_weights",
     "save_basis",
     "to_segments",
-    "weight_shape",
     "write_example_basis",
 ]

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xbarsim.basis.weights import unknown_layer_message, weight_shape
 from xbarsim.errors import XbarsimError
 from xbarsim.workload import Workload
+from xbarsim.workload.weights import unknown_layer_message, weight_shape
 
 MAX_BITS = 32
 """Largest ``basis_bits`` / ``coeff_bits`` (coefficients are stored as at most int32)."""

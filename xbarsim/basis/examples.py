@@ -15,8 +15,8 @@ from typing import Any
 
 from xbarsim.basis.files import save_basis
 from xbarsim.basis.fit import fit_basis
-from xbarsim.basis.weights import random_weights
 from xbarsim.workload import Workload, load_workload
+from xbarsim.workload.weights import random_weights
 
 DEFAULT_PARAMS: dict[str, Any] = {"length": 9, "basis_size": 8, "coeff_bits": 4,
                                   "basis_bits": 8, "seed": 0}

@@ -13,10 +13,10 @@ import os
 import numpy as np
 
 from xbarsim.basis.basis_set import BasisSet, check_workload
-from xbarsim.basis.npz import read_npz, write_npz
-from xbarsim.basis.weights import unknown_layer_message
 from xbarsim.errors import XbarsimError, suggest
+from xbarsim.npz_file import read_npz, write_npz
 from xbarsim.workload import Workload
+from xbarsim.workload.weights import unknown_layer_message
 
 SCALAR_KEYS = ("basis_bits", "coeff_bits", "length")
 """Integer scalar keys."""

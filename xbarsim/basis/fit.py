@@ -28,9 +28,9 @@ from collections.abc import Iterator, Mapping
 import numpy as np
 
 from xbarsim.basis.basis_set import MAX_BITS, BasisSet, coeff_dtype, to_segments
-from xbarsim.basis.weights import check_weights
 from xbarsim.errors import XbarsimError
 from xbarsim.workload import Workload
+from xbarsim.workload.weights import check_weights
 
 CHUNK_ELEMENTS = 1 << 22
 """Weights processed at once (float64), bounding memory for very large layers."""

@@ -12,9 +12,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from xbarsim.basis.npz import read_npz
 from xbarsim.errors import XbarsimError, suggest
-from xbarsim.workload import Layer, LayerType, Workload
+from xbarsim.npz_file import read_npz
+from xbarsim.workload.graph import Workload
+from xbarsim.workload.layer import Layer, LayerType
 
 PREFIXES = ("weights/", "bias/")
 """Key prefixes a weights file may use."""
