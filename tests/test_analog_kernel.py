@@ -22,6 +22,7 @@ from xbarsim.analog import (
     lossless_adc_bits,
     lossless_adc_bits_per_block,
 )
+from xbarsim.mapping.encoding import slice_levels
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -230,6 +231,16 @@ def test_levels_for_kernel_column_layout():
     off = levels_for_kernel(np.array([[-8, 7]]), enc)
     np.testing.assert_array_equal(off.levels, [[0, 0, 7, 1]])
     assert off.offset == 8
+
+
+@pytest.mark.parametrize("weight_bits,cell_bits", [(8, 2), (5, 3), (12, 9), (3, 1)])
+@pytest.mark.parametrize("differential", [True, False])
+def test_levels_for_kernel_equals_slice_levels(weight_bits, cell_bits, differential):
+    enc = kernel_encoding(weight_bits=weight_bits, cell_bits=cell_bits, differential=differential)
+    lo, hi = enc.weight_range
+    w = np.random.default_rng(weight_bits).integers(lo, hi + 1, (7, 5))
+    w[0, :2] = lo, hi
+    np.testing.assert_array_equal(levels_for_kernel(w, enc).levels, slice_levels(w, enc))
 
 
 def test_adc_full_scale_policies():

@@ -47,7 +47,7 @@ def adc_full_scale(
         rows_in_block = np.minimum(starts + rows, K) - starts
         fs = rows_in_block * dmax * ((1 << cell_bits) - 1)
         return np.repeat(fs[:, None], C, axis=1).astype(np.float64)
-    return (dmax * np.add.reduceat(levels, starts, axis=0)).astype(np.float64)
+    return (dmax * np.add.reduceat(levels, starts, axis=0, dtype=np.int64)).astype(np.float64)
 
 
 def adc_tables(fs: np.ndarray, adc_bits: int) -> AdcTables:

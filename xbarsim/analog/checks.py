@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import prange
+
+from xbarsim.analog.numba_settings import jit_parallel
 
 MAX_EXACT_BITS = 50
 """input_bits + weight_bits + ceil(log2 K) limit: every sum stays exact in float64 and int64."""
@@ -63,3 +66,13 @@ def _check_range(name: str, a: np.ndarray, lo: int, hi: int) -> None:
         raise ValueError(
             f"{name} values must be in [{lo}, {hi}] (got min {a.min()}, max {a.max()})"
         )
+
+
+@jit_parallel
+def row_sums(x):
+    """sum(x, axis=1) of a 2-D int64 array, rows split over threads (the offset encoding's
+    correction, after the kernel)."""
+    out = np.zeros(x.shape[0], np.int64)
+    for i in prange(x.shape[0]):
+        out[i] = x[i].sum()
+    return out

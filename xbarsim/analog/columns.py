@@ -12,14 +12,16 @@ from typing import NamedTuple
 
 import numpy as np
 
-from xbarsim.mapping.encoding import Encoding, slice_levels
+from xbarsim.analog.numba_settings import jit
+from xbarsim.mapping.encoding import Encoding
 
 
 class KernelColumns(NamedTuple):
     """Weights mapped to crossbar columns (plain arrays, STYLE 7)."""
 
     levels: np.ndarray
-    """[K, C] int64 target cell levels, C = O * s * d."""
+    """[K, C] target cell levels, C = O * s * d: uint8 for cell_bits <= 8, else uint16 (as
+    ``slice_levels``; widen before arithmetic that could leave that range)."""
     out: np.ndarray
     """[C] output index o of each column."""
     shift: np.ndarray
@@ -53,8 +55,13 @@ def kernel_encoding(
 
 
 def levels_for_kernel(w: np.ndarray, enc: Encoding) -> KernelColumns:
-    """Slice signed integer weights [K, O] with ``slice_levels`` and label every column."""
-    levels = slice_levels(w, enc).astype(np.int64)
+    """Slice signed integer weights [K, O] as ``slice_levels`` does (tests compare the two) and
+    label every column. Weights must lie in the encoding's range (the wrapper checks them)."""
+    w = np.ascontiguousarray(w, dtype=np.int64)
+    dtype = np.uint8 if enc.cell_bits <= 8 else np.uint16
+    levels = np.empty((w.shape[0], w.shape[1] * enc.s * enc.d), dtype)
+    bias = 0 if enc.differential else 1 << (enc.weight_bits - 1)
+    _slice(w, bias, enc.cell_bits, enc.s, enc.d, levels)
     c = np.arange(levels.shape[1])
     s, d = enc.s, enc.d
     return KernelColumns(
@@ -64,3 +71,20 @@ def levels_for_kernel(w: np.ndarray, enc: Encoding) -> KernelColumns:
         sign=1 - 2 * (c % d),
         offset=0 if enc.differential else 1 << (enc.weight_bits - 1),
     )
+
+
+@jit
+def _slice(w, bias, cell_bits, s, d, out):
+    """out[k, (o * s + j) * d + p] = slice j of part p of w[k, o] + bias: part 0 the positive
+    magnitude (or the biased weight when d = 1), part 1 the negative magnitude."""
+    mask = (1 << cell_bits) - 1
+    for k in range(w.shape[0]):
+        row, dst = w[k], out[k]
+        for o in range(w.shape[1]):
+            v = row[o] + bias
+            pos, neg = max(v, 0), max(-v, 0)
+            for j in range(s):
+                c = (o * s + j) * d
+                dst[c] = (pos >> (j * cell_bits)) & mask
+                if d == 2:
+                    dst[c + 1] = (neg >> (j * cell_bits)) & mask

@@ -94,7 +94,9 @@ def effective_levels32(
             _cache.move_to_end(key)
             return _cache[key]
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0]))
-    eff = device.effective_levels(levels, cell_bits=cell_bits, rows=rows, cols=cols, rng=rng)
+    eff = device.effective_levels(
+        levels.astype(np.int64), cell_bits=cell_bits, rows=rows, cols=cols, rng=rng
+    )
     eff = np.ascontiguousarray(eff, np.float32)
     with _cache_lock:
         _cache[key] = eff

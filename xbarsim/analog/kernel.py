@@ -18,7 +18,7 @@ import numpy as np
 
 from xbarsim.analog.adc import AdcRange, adc_full_scale, adc_tables, parse_enum
 from xbarsim.analog.bitplane import run_bitplane
-from xbarsim.analog.checks import check_int, validate
+from xbarsim.analog.checks import check_int, row_sums, validate
 from xbarsim.analog.columns import kernel_encoding, levels_for_kernel
 from xbarsim.analog.device import IDEAL, DeviceModel
 from xbarsim.analog.float_path import run_float
@@ -108,7 +108,7 @@ def crossbar_mvm(
         if quantize or device.is_ideal:
             y = np.rint(y).astype(np.int64)
     if mapped.offset:
-        y -= mapped.offset * x.sum(axis=1, keepdims=True)
+        y -= mapped.offset * row_sums(x)[:, None]
     return y
 
 

@@ -31,6 +31,10 @@ _CHUNK = 512
 """Most vectors per work item: their offsets and one table stay in L2 while tiles go by."""
 
 
+_COMBINE_BLOCK = 64
+"""Vectors per shift-and-add work item."""
+
+
 class LookupPlan(NamedTuple):
     """Grouping of a row block for the lookup tables."""
 
@@ -96,7 +100,15 @@ def run_lookup(
         x, xb, levels, plan, rows, dac_bits, reads, gain, lsb, (chunk, tile_groups), acc
     )  # fmt: skip
     y = np.zeros((N, n_out), np.int64)
-    _combine(acc, C, cols.out, cols.shift, cols.sign, y)
+    g = C // n_out  # columns per output: out[c] = c // g (columns.py's layout)
+    largest = float(adc.fs.sum(axis=0).max(initial=0.0)) * 2.0 ** (reads * dac_bits)
+    exact = largest * 2.0 ** int(cols.shift.max(initial=0)) * g < 2.0**53
+    if exact and TILE % g == 0 and np.array_equal(cols.out, np.arange(C) // g):
+        factor = np.zeros(n_tiles * TILE)
+        factor[:C] = cols.sign * np.exp2(cols.shift)
+        _combine_groups(acc, factor, g, y)
+    else:
+        _combine(acc, C, cols.out, cols.shift, cols.sign, y)
     return y
 
 
@@ -207,6 +219,8 @@ def _lookup_kernel(x, xb, levels, plan, rows, dac_bits, reads, gain, lsb, split,
         table = np.empty((plan.patterns, gp, TILE), np.uint8)
         for b in range(-(-K // rows)):
             k0, k1 = b * rows, min(K, (b + 1) * rows)
+            # a short last block skips passes whose groups are all past k1 (zero rows)
+            passes = -(-(k1 - k0) // (plan.group_rows * plan.per_pass))
             for i in range(n1 - n0):
                 if xb.shape[1] > 0:
                     offsets_fast(xb[n0 + i, b], row_bytes, reads, offs[i])
@@ -217,7 +231,7 @@ def _lookup_kernel(x, xb, levels, plan, rows, dac_bits, reads, gain, lsb, split,
                 build_table(levels, k0, k1, c0, plan, dac_bits, table)
                 g, s = gain[b, c0 : c0 + TILE], lsb[b, c0 : c0 + TILE]
                 for i in range(n1 - n0):
-                    tile_reads(table, offs[i], plan.passes, plan.per_pass, g, s, step,
+                    tile_reads(table, offs[i], passes, plan.per_pass, g, s, step,
                                acc[t, n0 + i])  # fmt: skip
 
 
@@ -229,3 +243,24 @@ def _combine(acc, C, col_out, col_shift, col_sign, y):
         for c in range(C):
             value = np.int64(acc[c // TILE, n, c % TILE])
             y[n, col_out[c]] += col_sign[c] * (value << col_shift[c])
+
+
+@jit_parallel
+def _combine_groups(acc, factor, g, y):
+    """``_combine`` when output o has columns o*g .. o*g+g-1 and g divides TILE: each output is
+    one sum of g products acc * factor (factor = sign * 2**shift; exact in float64, as every
+    term and partial sum is an integer below 2**53)."""
+    n_tiles, N, width = acc.shape
+    per_tile = width // g
+    n_out = y.shape[1]
+    for block in prange(-(-N // _COMBINE_BLOCK)):  # tile by tile, so acc is read in order
+        n0 = block * _COMBINE_BLOCK
+        for t in range(n_tiles):
+            f = factor[t * width : (t + 1) * width]
+            for n in range(n0, min(N, n0 + _COMBINE_BLOCK)):
+                row = acc[t, n]
+                for q in range(min(per_tile, n_out - t * per_tile)):
+                    total = 0.0
+                    for i in range(q * g, (q + 1) * g):
+                        total += row[i] * f[i]
+                    y[n, t * per_tile + q] = np.int64(total)
