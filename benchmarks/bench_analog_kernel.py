@@ -27,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.timing import best_time
 from xbarsim.analog import DeviceModel, crossbar_mvm
 
 ISAAC: dict[str, Any] = dict(
@@ -50,17 +51,6 @@ LAYERS = [  # (name, N vectors, K fan-in, O outputs)
     ("conv3x3 128->128 (16x16 map, batch 16)", 4096, 1152, 128),
     ("linear 1024->512 (batch 2048)", 2048, 1024, 512),
 ]
-
-
-def best_time(fn, repeats: int) -> float:
-    """Best wall time of ``repeats`` calls after one warm-up call."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.timing import best_time
 from xbarsim.analog.float_path import clear_cache
 from xbarsim.analog.functional import run_functional
 from xbarsim.analog.layers import apply_layer, col2im, im2col
@@ -65,17 +66,6 @@ def fresh_run(arch, workload, weights, x) -> None:
     """``run_functional`` with no programmed array cached from an earlier run."""
     clear_cache()
     run_functional(arch, workload, weights, x)
-
-
-def best_time(fn, repeats: int) -> float:
-    """Best wall time of ``repeats`` calls after one warm-up call."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def cases(quick: bool):
