@@ -60,18 +60,22 @@ def adc_tables(fs: np.ndarray, adc_bits: int) -> AdcTables:
 
 
 def float32_adc_exact(adc: AdcTables, max_check: int = 1 << 16) -> bool:
-    """True when evaluating ``adc_code_value`` in float32 (v, gain, lsb rounded to float32)
-    gives the float64 result for every integer sum 0..fs of every column: then the lookup
-    kernel may convert 16 lanes per vector op instead of 8. Checked exhaustively per distinct
-    full scale; full scales above ``max_check`` are not checked (False)."""
+    """True when the lookup kernel's float32 ADC, ``floor(fma(floor(fma(v, gain, 0.5)), lsb,
+    0.5))`` with gain and lsb rounded to float32, gives ``adc_code_value``'s float64 result for
+    every integer sum 0..fs of every column: then it may convert 16 lanes per vector op instead
+    of 8. Checked exhaustively per distinct full scale; full scales above ``max_check`` are not
+    checked (False). A fused multiply-add rounds a * b + 0.5 once; here that exact value (a
+    float32 product of at most 41 significant bits plus 0.5) is computed in float64 and
+    rounded to float32 once, which is the fused result."""
     _, first = np.unique(adc.fs, return_index=True)  # gain and lsb are functions of fs
     for fs, gain, lsb in zip(*(a.ravel()[first] for a in adc), strict=True):
         if fs != np.floor(fs) or fs > max_check:
             return False
         v = np.arange(int(fs) + 1, dtype=np.float64)
         ref = np.floor(np.floor(v * gain + 0.5) * lsb + 0.5)
-        g32, l32, h32 = np.float32(gain), np.float32(lsb), np.float32(0.5)
-        got = np.floor(np.floor(v.astype(np.float32) * g32 + h32) * l32 + h32)
+        g32, l32 = float(np.float32(gain)), float(np.float32(lsb))
+        code = np.floor((v * g32 + 0.5).astype(np.float32)).astype(np.float64)
+        got = np.floor((code * l32 + 0.5).astype(np.float32))
         if not np.array_equal(ref, got):
             return False
     return True

@@ -115,6 +115,7 @@ def _float_lookup_kernel(x, xb, levels, plan, shape, adc, quantize, noise, split
         n0, t0 = (item // tile_groups) * chunk, (item % tile_groups) * per_group
         n1, t1 = min(N, n0 + chunk), min(n_tiles, t0 + per_group)
         offs = np.empty((n1 - n0, reads, plan.per_pass), np.uint32)
+        words = np.empty(plan.per_pass, np.uint64)
         table = np.empty((plan.patterns, plan.per_pass, FLOAT_TILE), np.float32)
         sums = np.empty((reads, FLOAT_TILE), np.float32)
         normals = np.zeros(FLOAT_TILE)
@@ -122,7 +123,7 @@ def _float_lookup_kernel(x, xb, levels, plan, shape, adc, quantize, noise, split
             k0, k1 = b * rows, min(K, (b + 1) * rows)
             for i in range(n1 - n0):
                 if xb.shape[1] > 0:
-                    offsets_fast(xb[n0 + i, b], TILE, reads, offs[i])
+                    offsets_fast(xb[n0 + i, b], TILE, reads, offs[i], words)
                 else:
                     offsets_generic(x[n0 + i], k0, k1, plan, dac_bits, TILE, offs[i])
             for t in range(t0, t1):
