@@ -26,7 +26,7 @@ from xbarsim.analog.lookup import (
 )
 from xbarsim.analog.noise import fill_normals, stream_key
 from xbarsim.analog.numba_settings import jit_parallel
-from xbarsim.analog.simd import FLOAT_TILE, TILE, float_sums
+from xbarsim.analog.simd import FLOAT_TILE, float_sums
 
 _CHUNK = 512
 """Most vectors per work item (their offsets and one table stay in L2)."""
@@ -123,9 +123,9 @@ def _float_lookup_kernel(x, xb, levels, plan, shape, adc, quantize, noise, split
             k0, k1 = b * rows, min(K, (b + 1) * rows)
             for i in range(n1 - n0):
                 if xb.shape[1] > 0:
-                    offsets_fast(xb[n0 + i, b], TILE, reads, offs[i], words)
+                    offsets_fast(xb[n0 + i, b], offs[i], words)
                 else:
-                    offsets_generic(x[n0 + i], k0, k1, plan, dac_bits, TILE, offs[i])
+                    offsets_generic(x[n0 + i], k0, k1, plan, dac_bits, offs[i])
             for t in range(t0, t1):
                 c0 = t * FLOAT_TILE
                 build_table(levels, k0, k1, c0, plan, dac_bits, table)

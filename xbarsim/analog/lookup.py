@@ -16,6 +16,7 @@ only where ``adc.float32_adc_exact`` proved it identical, else in float64.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numba
@@ -25,14 +26,18 @@ from numba import prange
 from xbarsim.analog.adc import AdcTables, float32_adc_exact
 from xbarsim.analog.columns import KernelColumns
 from xbarsim.analog.numba_settings import jit, jit_parallel
-from xbarsim.analog.simd import PER_PASS, TILE, tile_reads
+from xbarsim.analog.simd import PER_PASS, TILE, add_row, tile_reads
 
 _CHUNK = 1024
-"""Most vectors per work item: their offsets and one table stay in L2 while tiles go by."""
+"""Most vectors per work item. A table (256 KiB for ISAAC-like 8-row groups) is built per
+chunk, tile and row block, so larger chunks amortize it; 1024 vectors keep their accumulators
+and one block's row indices (256 KiB each) in a 1 MiB L2 beside the table."""
 
+_OFFSETS_BYTES = 32 << 20
+"""Bound on the table row indices held at once: vectors are taken in slabs below it."""
 
-_COMBINE_BLOCK = 64
-"""Vectors per shift-and-add work item."""
+_NO_PLANES = np.zeros((0, 0, 1, 1), np.uint64)
+"""Stand-in for ``byte_planes`` when the generic pattern code runs."""
 
 
 class LookupPlan(NamedTuple):
@@ -88,27 +93,27 @@ def run_lookup(
     dtype = _precision(adc, reads * dac_bits)
     gain, lsb = (np.ones((adc.fs.shape[0], n_tiles * TILE), dtype) for _ in range(2))
     gain[:, :C], lsb[:, :C] = adc.gain, adc.lsb
-    acc = np.zeros((n_tiles, N, TILE), dtype)  # tile-major: a work item's slab is contiguous
+    B, gp = -(-K // rows), plan.passes * plan.per_pass
+    index_type = np.uint16 if plan.patterns * gp <= 1 << 16 else np.uint32
+    slab = max(_CHUNK, _OFFSETS_BYTES // (B * reads * gp * np.dtype(index_type).itemsize))
+    # tile groups own whole outputs (output o has columns o*g .. o*g+g-1, columns.py): a group
+    # spans a multiple of g / gcd(TILE, g) tiles, so work items never add into the same y
+    g = C // n_out
+    step = g // math.gcd(TILE, g)
     threads = numba.get_num_threads()
-    chunk = min(_CHUNK, max(16, -(-N // threads)))
-    n_chunks = -(-N // chunk)
-    tile_groups = min(n_tiles, -(-2 * threads // n_chunks))
     fast = dac_bits == 1 and plan.group_rows == 8
-    empty = np.zeros((N, 0, 1, 1), np.uint64)
-    xb = byte_planes(x, rows, plan, -(-input_bits // 8)) if fast else empty
-    _lookup_kernel(
-        x, xb, levels, plan, rows, dac_bits, reads, gain, lsb, (chunk, tile_groups), acc
-    )  # fmt: skip
     y = np.zeros((N, n_out), np.int64)
-    g = C // n_out  # columns per output: out[c] = c // g (columns.py's layout)
-    largest = float(adc.fs.sum(axis=0).max(initial=0.0)) * 2.0 ** (reads * dac_bits)
-    exact = largest * 2.0 ** int(cols.shift.max(initial=0)) * g < 2.0**53
-    if exact and TILE % g == 0 and np.array_equal(cols.out, np.arange(C) // g):
-        factor = np.zeros(n_tiles * TILE)
-        factor[:C] = cols.sign * np.exp2(cols.shift)
-        _combine_groups(acc, factor, g, y)
-    else:
-        _combine(acc, C, cols.out, cols.shift, cols.sign, y)
+    for n0 in range(0, N, slab):
+        xs = x[n0 : n0 + slab]
+        xb = byte_planes(xs, rows, plan, -(-input_bits // 8)) if fast else _NO_PLANES
+        index = np.empty((xs.shape[0], B, reads, gp), index_type)
+        pattern_rows(xs, xb, plan, rows, dac_bits, index)
+        chunk = min(_CHUNK, max(16, -(-xs.shape[0] // threads)))
+        tile_groups = min(-(-n_tiles // step), -(-2 * threads // -(-xs.shape[0] // chunk)))
+        per_group = step * -(-n_tiles // (step * tile_groups))
+        columns = (cols.out, cols.sign << cols.shift)
+        _lookup_kernel(index, levels, plan, (rows, dac_bits), gain, lsb, columns,
+                       (chunk, per_group), y[n0 : n0 + slab])  # fmt: skip
     return y
 
 
@@ -137,9 +142,27 @@ def byte_planes(x, rows, plan, n_bytes):
     return out.view(np.uint64)
 
 
+@jit_parallel
+def pattern_rows(x, xb, plan, rows, dac_bits, out):
+    """out[n, b, r, k] = the table row that read r of vector n adds for group k of row block b
+    (``build_table``'s pattern-major rows: pattern * groups + k), from the byte planes ``xb``
+    for 1-bit DACs and 8-row groups, else from ``x``."""
+    N, B, _, gp = out.shape
+    K = x.shape[1]
+    for block in prange(-(-N // 64)):
+        words = np.empty(gp, np.uint64)
+        for n in range(64 * block, min(N, 64 * block + 64)):
+            for b in range(B):
+                if xb.shape[0] > 0:
+                    offsets_fast(xb[n, b], out[n, b], words)
+                else:
+                    k0, k1 = b * rows, min(K, (b + 1) * rows)
+                    offsets_generic(x[n], k0, k1, plan, dac_bits, out[n, b])
+
+
 @jit
-def offsets_fast(xb_nb, row_bytes, reads, out, words):
-    """Table row offsets [reads, groups] of one vector and block for 1-bit DACs and 8-row
+def offsets_fast(xb_nb, out, words):
+    """Table rows [reads, groups] of one vector and block for 1-bit DACs and 8-row
     groups: transposing the 8x8 bit matrix of a group's byte plane turns byte r into the
     pattern of read 8c + r (bit j = row j). ``words``: uint64 scratch of at least ``groups``
     (passed in: an allocation per call would cost more than the work)."""
@@ -147,7 +170,7 @@ def offsets_fast(xb_nb, row_bytes, reads, out, words):
     m1, m2 = np.uint64(0x00AA00AA00AA00AA), np.uint64(0x0000CCCC0000CCCC)
     m3, mask = np.uint64(0x00000000F0F0F0F0), np.uint64(255)
     s7, s14, s28 = np.uint64(7), np.uint64(14), np.uint64(28)
-    stride = np.uint32(gp * row_bytes)  # bytes between patterns (pattern-major tables)
+    reads, dtype = out.shape[0], out.dtype.type
     for c in range(xb_nb.shape[0]):
         plane = xb_nb[c]
         for k in range(gp):
@@ -160,14 +183,13 @@ def offsets_fast(xb_nb, row_bytes, reads, out, words):
             words[k] = v ^ t ^ (t << s28)
         for r in range(min(8, reads - 8 * c)):
             dst, shift = out[8 * c + r], np.uint64(8 * r)
-            for k in range(gp):  # uint32 arithmetic: one vector loop over the groups
-                pattern = np.uint32((words[k] >> shift) & mask)
-                dst[k] = np.uint32(k * row_bytes) + pattern * stride
+            for k in range(gp):  # arithmetic in the output type: one vector loop over groups
+                dst[k] = dtype(k) + dtype((words[k] >> shift) & mask) * dtype(gp)
 
 
 @jit
-def offsets_generic(x_n, k0, k1, plan, dac_bits, row_bytes, out):
-    """Table row offsets [reads, groups] of one vector and block, any DAC width: pattern of
+def offsets_generic(x_n, k0, k1, plan, dac_bits, out):
+    """Table rows [reads, groups] of one vector and block, any DAC width: pattern of
     read r, group k = sum_j digit_r(row j of the group) << (j * dac_bits)."""
     reads, gp = out.shape
     mask = (1 << dac_bits) - 1
@@ -178,62 +200,78 @@ def offsets_generic(x_n, k0, k1, plan, dac_bits, row_bytes, out):
                 i = k0 + k * plan.group_rows + j
                 if k < plan.groups and i < k1:
                     p |= ((x_n[i] >> (r * dac_bits)) & mask) << (j * dac_bits)
-            out[r, k] = np.uint32((p * gp + k) * row_bytes)
+            out[r, k] = p * gp + k
 
 
 @jit
 def build_table(levels, k0, k1, c0, plan, dac_bits, table):
-    """``table`` [patterns, groups, width] of one block and tile: table[p, k] = the digits of
-    pattern p times the levels of group k's rows, columns c0..c0+width. Pattern-major, so the
-    groups of a common pattern (zero, say) share cache lines instead of cache sets. Built digit
-    position by position: patterns whose position-j digit is d are those with digit d - 1 plus
-    row j's levels (contiguous pattern ranges, one vectorized loop per row)."""
-    width = table.shape[2]
+    """``table`` [patterns, groups, 64 bytes] of one block and tile: table[p, k] = the digits of
+    pattern p times the levels of group k's rows, columns c0.. of ``levels`` (C-contiguous, of
+    the table's dtype). Pattern-major, so the groups of a common pattern (zero, say) share
+    cache lines instead of cache sets. Built digit position by position: patterns whose
+    position-j digit is d are those with digit d - 1 plus row j's levels (``add_row``)."""
+    gp, width, g = table.shape[1], levels.shape[1], plan.group_rows
     table[0] = 0  # pattern 0; rows for digits past k1 are never addressed (offsets are 0 there)
-    for k in range(min(table.shape[1], plan.groups)):
-        for j in range(min(plan.group_rows, k1 - k0 - k * plan.group_rows)):
-            row = levels[k0 + k * plan.group_rows + j, c0 : c0 + width]
-            unit = 1 << (j * dac_bits)  # patterns between digit values of position j
-            for d in range(1, 1 << dac_bits):
-                for q in range(d * unit, (d + 1) * unit):
-                    dst, src = table[q, k], table[q - unit, k]
-                    for c in range(width):
-                        dst[c] = src[c] + row[c]
+    for j in range(g):
+        unit = 1 << (j * dac_bits)  # patterns between digit values of position j
+        groups = min(gp, plan.groups, -(-(k1 - k0 - j) // g))  # groups that have a row j
+        for q in range(unit, unit << dac_bits):  # rows written in memory order
+            for k in range(groups):
+                start = (k0 + k * g + j) * width + c0
+                add_row(table, q * gp + k, (q - unit) * gp + k, levels, start)
 
 
 @jit_parallel
-def _lookup_kernel(x, xb, levels, plan, rows, dac_bits, reads, gain, lsb, split, acc):
-    """Work item = (vector chunk, tile group); per row block: offsets of the chunk's vectors,
-    then per tile: build its table, convert every vector's reads into acc (float, exact)."""
-    N, K = x.shape
-    chunk, tile_groups = split
-    n_tiles = acc.shape[0]
-    per_group = -(-n_tiles // tile_groups)
-    gp = plan.passes * plan.per_pass
-    row_bytes = TILE
+def _lookup_kernel(index, levels, plan, geometry, gain, lsb, columns, split, y):
+    """Work item = (vector chunk, tile group); per tile: per row block, build its table and
+    convert every vector's reads into acc (float, exact integers); then shift-and-add acc
+    into the chunk's rows of y."""
+    N, B = index.shape[:2]
+    K = levels.shape[0]
+    rows, dac_bits = geometry
+    chunk, per_group = split
+    n_tiles = levels.shape[1] // TILE
+    tile_groups = -(-n_tiles // per_group)
     step = float(1 << dac_bits)
     for item in prange(-(-N // chunk) * tile_groups):
         n0, t0 = (item // tile_groups) * chunk, (item % tile_groups) * per_group
         n1, t1 = min(N, n0 + chunk), min(n_tiles, t0 + per_group)
-        offs = np.empty((n1 - n0, reads, gp), np.uint32)
-        words = np.empty(gp, np.uint64)
-        table = aligned_empty((plan.patterns, gp, TILE))
-        for b in range(-(-K // rows)):
-            k0, k1 = b * rows, min(K, (b + 1) * rows)
-            # a short last block skips passes whose groups are all past k1 (zero rows)
-            passes = -(-(k1 - k0) // (plan.group_rows * plan.per_pass))
-            for i in range(n1 - n0):
-                if xb.shape[1] > 0:
-                    offsets_fast(xb[n0 + i, b], row_bytes, reads, offs[i], words)
-                else:
-                    offsets_generic(x[n0 + i], k0, k1, plan, dac_bits, row_bytes, offs[i])
-            for t in range(t0, t1):
-                c0 = t * TILE
+        table = aligned_empty((plan.patterns, index.shape[3], TILE))
+        acc = np.empty((n1 - n0, TILE), gain.dtype)
+        for t in range(t0, t1):
+            c0 = t * TILE
+            acc[:] = 0
+            for b in range(B):
+                k0, k1 = b * rows, min(K, (b + 1) * rows)
+                # a short last block skips passes whose groups are all past k1 (zero rows)
+                passes = -(-(k1 - k0) // (plan.group_rows * plan.per_pass))
                 build_table(levels, k0, k1, c0, plan, dac_bits, table)
                 g, s = gain[b, c0 : c0 + TILE], lsb[b, c0 : c0 + TILE]
                 for i in range(n1 - n0):
-                    tile_reads(table, offs[i], passes, plan.per_pass, g, s, step,
-                               acc[t, n0 + i])  # fmt: skip
+                    tile_reads(table, index[n0 + i, b], passes, plan.per_pass, g, s, step,
+                               acc[i])  # fmt: skip
+            _combine_tile(acc, c0, columns, y[n0:n1])
+
+
+@jit
+def _combine_tile(acc, c0, columns, y):
+    """Shift-and-add of one tile: y[i, out[c]] += sign[c] * 2**shift[c] * acc[i, c - c0] over
+    its columns c (acc holds exact integers; an output's columns are adjacent, columns.py)."""
+    col_out, col_factor = columns
+    width = min(TILE, col_out.shape[0] - c0)
+    out, factor = col_out[c0 : c0 + width], col_factor[c0 : c0 + width]
+    values = np.empty(width, np.int64)
+    for i in range(acc.shape[0]):
+        row, dst = acc[i], y[i]
+        for c in range(width):  # one vector loop
+            values[c] = np.int64(row[c]) * factor[c]
+        o, total = out[0], np.int64(0)
+        for c in range(width):  # a run of columns per output: one add to y per output
+            if out[c] != o:
+                dst[o] += total
+                o, total = out[c], np.int64(0)
+            total += values[c]
+        dst[o] += total
 
 
 @jit
@@ -247,34 +285,3 @@ def aligned_empty(shape):
     raw = np.empty(size + 64, np.uint8)
     start = (64 - raw.ctypes.data % 64) % 64
     return raw[start : start + size].reshape(shape)
-
-
-@jit_parallel
-def _combine(acc, C, col_out, col_shift, col_sign, y):
-    """Shift-and-add: y[n, out[c]] += sign[c] * acc[c // TILE, n, c % TILE] << shift[c] (acc
-    holds exact integers)."""
-    for n in prange(acc.shape[1]):
-        for c in range(C):
-            value = np.int64(acc[c // TILE, n, c % TILE])
-            y[n, col_out[c]] += col_sign[c] * (value << col_shift[c])
-
-
-@jit_parallel
-def _combine_groups(acc, factor, g, y):
-    """``_combine`` when output o has columns o*g .. o*g+g-1 and g divides TILE: each output is
-    one sum of g products acc * factor (factor = sign * 2**shift; exact in float64, as every
-    term and partial sum is an integer below 2**53)."""
-    n_tiles, N, width = acc.shape
-    per_tile = width // g
-    n_out = y.shape[1]
-    for block in prange(-(-N // _COMBINE_BLOCK)):  # tile by tile, so acc is read in order
-        n0 = block * _COMBINE_BLOCK
-        for t in range(n_tiles):
-            f = factor[t * width : (t + 1) * width]
-            for n in range(n0, min(N, n0 + _COMBINE_BLOCK)):
-                row = acc[t, n]
-                for q in range(min(per_tile, n_out - t * per_tile)):
-                    total = 0.0
-                    for i in range(q * g, (q + 1) * g):
-                        total += row[i] * f[i]
-                    y[n, t * per_tile + q] = np.int64(total)

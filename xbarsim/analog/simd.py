@@ -34,6 +34,8 @@ FLOAT_TILE = 16
 """Columns per float32 table row (64 bytes, like TILE)."""
 _CHAINS = 4
 """Independent byte accumulators per pass: hides the add latency."""
+_ROW_SHIFT = 6
+"""log2 of the bytes per table row (TILE bytes, or FLOAT_TILE float32): row index -> offset."""
 
 
 def _splat(builder: ir.IRBuilder, value: ir.Value, vtype: ir.VectorType) -> ir.Value:
@@ -107,7 +109,8 @@ def _codegen(per_pass: int):
             return builder.fadd(builder.fmul(a, b), half)
 
         def row(index):
-            offset = builder.zext(builder.load(builder.gep(offs, [index])), i64)
+            number = builder.zext(builder.load(builder.gep(offs, [index])), i64)
+            offset = builder.shl(number, ir.Constant(i64, _ROW_SHIFT))
             ptr = builder.inttoptr(builder.add(base, offset), vbyte.as_pointer())
             return builder.load(ptr, align=1)
 
@@ -160,7 +163,8 @@ def _float_sums_ir(typingctx, table, offsets, out):
         out_p = _vector_arg(context, builder, out_t, out_v, vflt)
 
         def row(index):
-            offset = builder.zext(builder.load(builder.gep(offs_arr.data, [index])), i64)
+            number = builder.zext(builder.load(builder.gep(offs_arr.data, [index])), i64)
+            offset = builder.shl(number, ir.Constant(i64, _ROW_SHIFT))
             ptr = builder.inttoptr(builder.add(base, offset), vflt.as_pointer())
             return builder.load(ptr, align=4)
 
@@ -184,11 +188,46 @@ def _float_sums_ir(typingctx, table, offsets, out):
     return types.void(table, offsets, out), codegen
 
 
+@intrinsic
+def _add_row_ir(typingctx, table, dst, src, levels, start):
+    """IR of ``add_row``: one 64-byte vector load, add and store."""
+
+    def codegen(context, builder, signature, args):
+        table_t, _, _, levels_t, _ = signature.args
+        table_v, dst_v, src_v, levels_v, start_v = args
+        i64 = ir.IntType(64)
+        element = context.get_value_type(table_t.dtype)
+        lanes = 64 // context.get_abi_sizeof(element)
+        vtype = ir.VectorType(element, lanes)
+        base = builder.ptrtoint(context.make_array(table_t)(context, builder, table_v).data, i64)
+
+        def table_row(number):
+            offset = builder.shl(builder.zext(number, i64), ir.Constant(i64, _ROW_SHIFT))
+            return builder.inttoptr(builder.add(base, offset), vtype.as_pointer())
+
+        level_data = context.make_array(levels_t)(context, builder, levels_v).data
+        level_ptr = builder.bitcast(builder.gep(level_data, [start_v]), vtype.as_pointer())
+        row, level = builder.load(table_row(src_v), align=1), builder.load(level_ptr, align=1)
+        total = builder.fadd(row, level) if isinstance(element, ir.FloatType) else \
+            builder.add(row, level)
+        builder.store(total, table_row(dst_v), align=1)
+        return context.get_dummy_value()
+
+    return types.void(table, dst, src, levels, start), codegen
+
+
+def _add_row_python(table, dst, src, levels, start):
+    """NumPy version of ``add_row``."""
+    rows = table.reshape(-1, 64 // table.itemsize)
+    flat = levels.reshape(-1)
+    rows[dst] = rows[src] + flat[start : start + rows.shape[1]]
+
+
 def _float_sums_python(table, offsets, out):
     """NumPy version of ``float_sums`` (same order of additions)."""
     rows = table.reshape(-1, FLOAT_TILE)
     for r, read in enumerate(offsets):
-        index = read.astype(np.int64) // (4 * FLOAT_TILE)
+        index = read.astype(np.int64)
         chains = [rows[index[j::_CHAINS]] for j in range(_CHAINS)]
         sums = []
         for chain in chains:
@@ -214,7 +253,7 @@ def _tile_reads_python(table, offsets, passes, per_pass, gain, lsb, step, acc):
     rows = table.reshape(-1, TILE).astype(np.int64)
     scale = 1.0
     for read in offsets:
-        v = rows[read.astype(np.int64) // TILE].sum(axis=0).astype(acc.dtype)
+        v = rows[read.astype(np.int64)].sum(axis=0).astype(acc.dtype)
         code = np.floor(v * gain + acc.dtype.type(0.5))
         acc += np.floor(code * lsb + acc.dtype.type(0.5)) * acc.dtype.type(scale)
         scale *= step
@@ -224,8 +263,9 @@ tile_reads: Any = (
     _tile_reads_python if getattr(numba.config, "DISABLE_JIT", False) else _tile_reads_jit
 )
 """tile_reads(table, offsets, passes, per_pass, gain, lsb, step, acc): for each read r (row r
-of ``offsets`` [reads, passes * per_pass] uint32, byte offsets of rows of ``table``, a C-contiguous
-uint8 array of TILE-byte rows), v = the exact sum of the addressed rows; then
+of ``offsets`` [reads, passes * per_pass], unsigned row numbers of ``table``, a C-contiguous
+uint8 array of TILE-byte rows starting on a 64-byte boundary), v = the exact sum of those rows;
+then
 ``acc += floor(floor(v * gain + 0.5) * lsb + 0.5) * step**r`` lane by lane (``gain``, ``lsb``,
 ``acc``: TILE floats of one dtype). Rows are summed in bytes within a pass of ``per_pass`` rows
 (one of ``PER_PASS``), so a pass's sum must stay below 256 and a read's below 2**16 (the
@@ -235,6 +275,12 @@ float_sums: Any = (
     _float_sums_python if getattr(numba.config, "DISABLE_JIT", False) else _float_sums_ir
 )
 """float_sums(table, offsets, out): out[r] = the float32 sum of the ``table`` rows (FLOAT_TILE
-lanes each) at byte offsets ``offsets[r]`` (a multiple of 4 per read), in a fixed order: chain
+lanes each) numbered ``offsets[r]`` (a multiple of 4 per read), in a fixed order: chain
 j adds rows j, j+4, ... in turn, then (chain 0 + chain 1) + (chain 2 + chain 3). Exact for
 integer values below 2**24; deterministic otherwise."""
+
+add_row: Any = _add_row_python if getattr(numba.config, "DISABLE_JIT", False) else _add_row_ir
+"""add_row(table, dst, src, levels, start): row ``dst`` of ``table`` (C-contiguous, 64-byte rows:
+TILE bytes or FLOAT_TILE float32) = row ``src`` + the 64 bytes of the C-contiguous ``levels``
+(same dtype) from flat element ``start``. The table builders' inner step, one vector each: as a
+numba loop it paid array views and alias checks per 64-byte row (6x slower)."""
