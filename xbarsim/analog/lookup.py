@@ -66,9 +66,17 @@ def lookup_plan(block_rows: int, dac_bits: int, cell_bits: int) -> LookupPlan | 
         return None
     groups = -(-block_rows // g)
     per_pass = max(n for n in PER_PASS if n == PER_PASS[0] or n * g * top <= 255)
-    while per_pass > PER_PASS[0] and per_pass // 2 >= groups:  # no pass mostly padding
-        per_pass //= 2
+    per_pass = _fitted_pass(per_pass, groups)
     return LookupPlan(g, groups, 1 << (g * dac_bits), per_pass, -(-groups // per_pass))
+
+
+@jit
+def _fitted_pass(per_pass, groups):
+    """The smallest of per_pass, per_pass / 2, ... (down to PER_PASS[0]) that still covers
+    ``groups`` in as few passes: no pass mostly padding (a shorter pass is always byte-safe)."""
+    while per_pass > PER_PASS[0] and per_pass // 2 >= groups:
+        per_pass //= 2
+    return per_pass
 
 
 def run_lookup(
@@ -108,8 +116,10 @@ def run_lookup(
         xb = byte_planes(xs, rows, plan, -(-input_bits // 8)) if fast else _NO_PLANES
         index = np.empty((xs.shape[0], B, reads, gp), index_type)
         pattern_rows(xs, xb, plan, rows, dac_bits, index)
-        chunk = min(_CHUNK, max(16, -(-xs.shape[0] // threads)))
-        tile_groups = min(-(-n_tiles // step), -(-2 * threads // -(-xs.shape[0] // chunk)))
+        # 2 work items per thread, split by tiles first: a vector chunk more builds every
+        # table once more, a tile group more costs nothing
+        tile_groups = min(-(-n_tiles // step), 2 * threads)
+        chunk = min(_CHUNK, max(16, -(-xs.shape[0] // -(-2 * threads // tile_groups))))
         per_group = step * -(-n_tiles // (step * tile_groups))
         columns = (cols.out, cols.sign << cols.shift)
         _lookup_kernel(index, levels, plan, (rows, dac_bits), gain, lsb, columns,
@@ -243,13 +253,14 @@ def _lookup_kernel(index, levels, plan, geometry, gain, lsb, columns, split, y):
             acc[:] = 0
             for b in range(B):
                 k0, k1 = b * rows, min(K, (b + 1) * rows)
-                # a short last block skips passes whose groups are all past k1 (zero rows)
-                passes = -(-(k1 - k0) // (plan.group_rows * plan.per_pass))
+                # a short last block reads only its groups' rows, in shorter passes
+                groups = -(-(k1 - k0) // plan.group_rows)
+                per_pass = _fitted_pass(plan.per_pass, groups)
+                passes = -(-groups // per_pass)
                 build_table(levels, k0, k1, c0, plan, dac_bits, table)
                 g, s = gain[b, c0 : c0 + TILE], lsb[b, c0 : c0 + TILE]
                 for i in range(n1 - n0):
-                    tile_reads(table, index[n0 + i, b], passes, plan.per_pass, g, s, step,
-                               acc[i])  # fmt: skip
+                    tile_reads(table, index[n0 + i, b], passes, per_pass, g, s, step, acc[i])
             _combine_tile(acc, c0, columns, y[n0:n1])
 
 
