@@ -26,7 +26,7 @@ from numba import prange
 from xbarsim.analog.adc import AdcTables, float32_adc_exact
 from xbarsim.analog.columns import KernelColumns
 from xbarsim.analog.numba_settings import jit, jit_parallel
-from xbarsim.analog.simd import PER_PASS, TILE, add_row, tile_reads
+from xbarsim.analog.simd import PER_PASS, ROW_WORDS, TILE, add_row, tile_reads
 
 _CHUNK = 1024
 """Most vectors per work item. A table (256 KiB for ISAAC-like 8-row groups) is built per
@@ -102,7 +102,7 @@ def run_lookup(
     gain, lsb = (np.ones((adc.fs.shape[0], n_tiles * TILE), dtype) for _ in range(2))
     gain[:, :C], lsb[:, :C] = adc.gain, adc.lsb
     B, gp = -(-K // rows), plan.passes * plan.per_pass
-    index_type = np.uint16 if plan.patterns * gp <= 1 << 16 else np.uint32
+    index_type = np.uint16 if plan.patterns * gp * ROW_WORDS <= 1 << 16 else np.uint32
     slab = max(_CHUNK, _OFFSETS_BYTES // (B * reads * gp * np.dtype(index_type).itemsize))
     # tile groups own whole outputs (output o has columns o*g .. o*g+g-1, columns.py): a group
     # spans a multiple of g / gcd(TILE, g) tiles, so work items never add into the same y
@@ -154,9 +154,9 @@ def byte_planes(x, rows, plan, n_bytes):
 
 @jit_parallel
 def pattern_rows(x, xb, plan, rows, dac_bits, out):
-    """out[n, b, r, k] = the table row that read r of vector n adds for group k of row block b
-    (``build_table``'s pattern-major rows: pattern * groups + k), from the byte planes ``xb``
-    for 1-bit DACs and 8-row groups, else from ``x``."""
+    """out[n, b, r, k] = where the table row that read r of vector n adds for group k of row
+    block b starts, in words (``build_table``'s pattern-major rows: (pattern * groups + k) *
+    ROW_WORDS), from the byte planes ``xb`` for 1-bit DACs and 8-row groups, else from ``x``."""
     N, B, _, gp = out.shape
     K = x.shape[1]
     for block in prange(-(-N // 64)):
@@ -172,7 +172,7 @@ def pattern_rows(x, xb, plan, rows, dac_bits, out):
 
 @jit
 def offsets_fast(xb_nb, out, words):
-    """Table rows [reads, groups] of one vector and block for 1-bit DACs and 8-row
+    """Table row word offsets [reads, groups] of one vector and block for 1-bit DACs and 8-row
     groups: transposing the 8x8 bit matrix of a group's byte plane turns byte r into the
     pattern of read 8c + r (bit j = row j). ``words``: uint64 scratch of at least ``groups``
     (passed in: an allocation per call would cost more than the work)."""
@@ -194,12 +194,13 @@ def offsets_fast(xb_nb, out, words):
         for r in range(min(8, reads - 8 * c)):
             dst, shift = out[8 * c + r], np.uint64(8 * r)
             for k in range(gp):  # arithmetic in the output type: one vector loop over groups
-                dst[k] = dtype(k) + dtype((words[k] >> shift) & mask) * dtype(gp)
+                pattern = dtype((words[k] >> shift) & mask)
+                dst[k] = (dtype(k) + pattern * dtype(gp)) * dtype(ROW_WORDS)
 
 
 @jit
 def offsets_generic(x_n, k0, k1, plan, dac_bits, out):
-    """Table rows [reads, groups] of one vector and block, any DAC width: pattern of
+    """Table row word offsets [reads, groups] of one vector and block, any DAC width: pattern of
     read r, group k = sum_j digit_r(row j of the group) << (j * dac_bits)."""
     reads, gp = out.shape
     mask = (1 << dac_bits) - 1
@@ -210,7 +211,7 @@ def offsets_generic(x_n, k0, k1, plan, dac_bits, out):
                 i = k0 + k * plan.group_rows + j
                 if k < plan.groups and i < k1:
                     p |= ((x_n[i] >> (r * dac_bits)) & mask) << (j * dac_bits)
-            out[r, k] = p * gp + k
+            out[r, k] = (p * gp + k) * ROW_WORDS
 
 
 @jit

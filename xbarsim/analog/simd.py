@@ -35,7 +35,10 @@ FLOAT_TILE = 16
 _CHAINS = 4
 """Independent byte accumulators per pass: hides the add latency."""
 _ROW_SHIFT = 6
-"""log2 of the bytes per table row (TILE bytes, or FLOAT_TILE float32): row index -> offset."""
+"""log2 of the bytes per table row (TILE bytes, or FLOAT_TILE float32)."""
+ROW_WORDS = 8
+"""8-byte words per table row. Reads address rows by word offset (row number * ROW_WORDS):
+x86 scales an index by 8 inside the load itself, saving a shift per row (16 per read)."""
 
 
 def _splat(builder: ir.IRBuilder, value: ir.Value, vtype: ir.VectorType) -> ir.Value:
@@ -109,8 +112,8 @@ def _codegen(per_pass: int):
             return builder.fadd(builder.fmul(a, b), half)
 
         def row(index):
-            number = builder.zext(builder.load(builder.gep(offs, [index])), i64)
-            offset = builder.shl(number, ir.Constant(i64, _ROW_SHIFT))
+            words = builder.zext(builder.load(builder.gep(offs, [index])), i64)
+            offset = builder.shl(words, ir.Constant(i64, 3))
             ptr = builder.inttoptr(builder.add(base, offset), vbyte.as_pointer())
             return builder.load(ptr, align=1)
 
@@ -163,8 +166,8 @@ def _float_sums_ir(typingctx, table, offsets, out):
         out_p = _vector_arg(context, builder, out_t, out_v, vflt)
 
         def row(index):
-            number = builder.zext(builder.load(builder.gep(offs_arr.data, [index])), i64)
-            offset = builder.shl(number, ir.Constant(i64, _ROW_SHIFT))
+            words = builder.zext(builder.load(builder.gep(offs_arr.data, [index])), i64)
+            offset = builder.shl(words, ir.Constant(i64, 3))
             ptr = builder.inttoptr(builder.add(base, offset), vflt.as_pointer())
             return builder.load(ptr, align=4)
 
@@ -227,7 +230,7 @@ def _float_sums_python(table, offsets, out):
     """NumPy version of ``float_sums`` (same order of additions)."""
     rows = table.reshape(-1, FLOAT_TILE)
     for r, read in enumerate(offsets):
-        index = read.astype(np.int64)
+        index = read.astype(np.int64) // ROW_WORDS
         chains = [rows[index[j::_CHAINS]] for j in range(_CHAINS)]
         sums = []
         for chain in chains:
@@ -253,7 +256,7 @@ def _tile_reads_python(table, offsets, passes, per_pass, gain, lsb, step, acc):
     rows = table.reshape(-1, TILE).astype(np.int64)
     scale = 1.0
     for read in offsets:
-        v = rows[read.astype(np.int64)].sum(axis=0).astype(acc.dtype)
+        v = rows[read.astype(np.int64) // ROW_WORDS].sum(axis=0).astype(acc.dtype)
         code = np.floor(v * gain + acc.dtype.type(0.5))
         acc += np.floor(code * lsb + acc.dtype.type(0.5)) * acc.dtype.type(scale)
         scale *= step
@@ -263,7 +266,7 @@ tile_reads: Any = (
     _tile_reads_python if getattr(numba.config, "DISABLE_JIT", False) else _tile_reads_jit
 )
 """tile_reads(table, offsets, passes, per_pass, gain, lsb, step, acc): for each read r (row r
-of ``offsets`` [reads, passes * per_pass], unsigned row numbers of ``table``, a C-contiguous
+of ``offsets`` [reads, passes * per_pass], word offsets of rows of ``table``, a C-contiguous
 uint8 array of TILE-byte rows starting on a 64-byte boundary), v = the exact sum of those rows;
 then
 ``acc += floor(floor(v * gain + 0.5) * lsb + 0.5) * step**r`` lane by lane (``gain``, ``lsb``,
@@ -275,7 +278,7 @@ float_sums: Any = (
     _float_sums_python if getattr(numba.config, "DISABLE_JIT", False) else _float_sums_ir
 )
 """float_sums(table, offsets, out): out[r] = the float32 sum of the ``table`` rows (FLOAT_TILE
-lanes each) numbered ``offsets[r]`` (a multiple of 4 per read), in a fixed order: chain
+lanes each) at word offsets ``offsets[r]`` (a multiple of 4 per read), in a fixed order: chain
 j adds rows j, j+4, ... in turn, then (chain 0 + chain 1) + (chain 2 + chain 3). Exact for
 integer values below 2**24; deterministic otherwise."""
 
