@@ -11,6 +11,8 @@ ideal ADC (no clipping, no rounding).
 
 from __future__ import annotations
 
+import functools
+import math
 from enum import Enum
 from typing import NamedTuple, TypeVar
 
@@ -68,17 +70,21 @@ def float32_adc_exact(adc: AdcTables, max_check: int = 1 << 16) -> bool:
     float32 product of at most 41 significant bits plus 0.5) is computed in float64 and
     rounded to float32 once, which is the fused result."""
     _, first = np.unique(adc.fs, return_index=True)  # gain and lsb are functions of fs
-    for fs, gain, lsb in zip(*(a.ravel()[first] for a in adc), strict=True):
-        if fs != np.floor(fs) or fs > max_check:
-            return False
-        v = np.arange(int(fs) + 1, dtype=np.float64)
-        ref = np.floor(np.floor(v * gain + 0.5) * lsb + 0.5)
-        g32, l32 = float(np.float32(gain)), float(np.float32(lsb))
-        code = np.floor((v * g32 + 0.5).astype(np.float32)).astype(np.float64)
-        got = np.floor((code * l32 + 0.5).astype(np.float32))
-        if not np.array_equal(ref, got):
-            return False
-    return True
+    distinct = zip(*(a.ravel()[first].tolist() for a in adc), strict=True)
+    return all(_float32_exact(fs, gain, lsb, max_check) for fs, gain, lsb in distinct)
+
+
+@functools.lru_cache(maxsize=4096)
+def _float32_exact(fs: float, gain: float, lsb: float, max_check: int) -> bool:
+    """``float32_adc_exact`` for one full scale (cached: layers repeat a few full scales)."""
+    if fs != math.floor(fs) or fs > max_check:
+        return False
+    v = np.arange(int(fs) + 1, dtype=np.float64)
+    ref = np.floor(np.floor(v * gain + 0.5) * lsb + 0.5)
+    g32, l32 = float(np.float32(gain)), float(np.float32(lsb))
+    code = np.floor((v * g32 + 0.5).astype(np.float32)).astype(np.float64)
+    got = np.floor((code * l32 + 0.5).astype(np.float32))
+    return bool(np.array_equal(ref, got))
 
 
 @jit_inline

@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from numba import prange
 
-from xbarsim.analog.numba_settings import jit
+from xbarsim.analog.numba_settings import jit_parallel
 from xbarsim.mapping.encoding import Encoding
 
 
@@ -73,12 +74,12 @@ def levels_for_kernel(w: np.ndarray, enc: Encoding) -> KernelColumns:
     )
 
 
-@jit
+@jit_parallel
 def _slice(w, bias, cell_bits, s, d, out):
     """out[k, (o * s + j) * d + p] = slice j of part p of w[k, o] + bias: part 0 the positive
     magnitude (or the biased weight when d = 1), part 1 the negative magnitude."""
     mask = (1 << cell_bits) - 1
-    for k in range(w.shape[0]):
+    for k in prange(w.shape[0]):
         row, dst = w[k], out[k]
         for o in range(w.shape[1]):
             v = row[o] + bias
