@@ -16,7 +16,8 @@ MAX_EXACT_BITS = 50
 def validate(
     x, w, input_bits, weight_bits, cell_bits, dac_bits, adc_bits, rows, cols, differential
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Check bits, shapes and value ranges; return int64 C-contiguous x and w."""
+    """Check bits, shapes and value ranges; return C-contiguous x (``input_dtype``) and w
+    (int64)."""
     check_int("input_bits", input_bits, 1, 32)
     check_int("weight_bits", weight_bits, 1, 32)
     check_int("cell_bits", cell_bits, 1, 16)
@@ -42,7 +43,15 @@ def validate(
         _check_range("w", w, 1 - half, half - 1)
     else:
         _check_range("w", w, -half, half - 1)
-    return np.ascontiguousarray(x, dtype=np.int64), np.ascontiguousarray(w, dtype=np.int64)
+    return np.ascontiguousarray(x, dtype=input_dtype(input_bits)), np.ascontiguousarray(
+        w, dtype=np.int64
+    )
+
+
+def input_dtype(input_bits: int) -> type:
+    """The smallest unsigned type holding ``input_bits``-bit inputs: the kernels read x once
+    per row block, so 8-bit inputs as uint8 move 8x less memory than int64."""
+    return np.uint8 if input_bits <= 8 else np.uint16 if input_bits <= 16 else np.uint32
 
 
 def check_int(name: str, value: object, lo: int, hi: int | None) -> None:
@@ -70,9 +79,12 @@ def _check_range(name: str, a: np.ndarray, lo: int, hi: int) -> None:
 
 @jit_parallel
 def row_sums(x):
-    """sum(x, axis=1) of a 2-D int64 array, rows split over threads (the offset encoding's
-    correction, after the kernel)."""
+    """sum(x, axis=1) of a 2-D integer array as int64, rows split over threads (the offset
+    encoding's correction, after the kernel)."""
     out = np.zeros(x.shape[0], np.int64)
     for i in prange(x.shape[0]):
-        out[i] = x[i].sum()
+        total = np.int64(0)
+        for v in x[i]:
+            total += np.int64(v)
+        out[i] = total
     return out
