@@ -111,8 +111,24 @@ def _codegen(per_pass: int):
                 return builder.call(fma, [a, b, half])
             return builder.fadd(builder.fmul(a, b), half)
 
-        def row(index):
-            words = builder.zext(builder.load(builder.gep(offs, [index])), i64)
+        packed_offsets = offsets_t.dtype.bitwidth == 16
+
+        def pass_offsets(p0):
+            """The pass's row word offsets as i64: 16-bit ones four per 64-bit load (shifts
+            are cheaper than the loads they replace, and loads bound this loop)."""
+            if not packed_offsets:
+                return [builder.zext(builder.load(builder.gep(offs, [builder.add(
+                    p0, ir.Constant(i64, j))])), i64) for j in range(per_pass)]  # fmt: skip
+            found = []
+            for m in range(per_pass // 4):
+                at = builder.gep(offs, [builder.add(p0, ir.Constant(i64, 4 * m))])
+                word = builder.load(builder.bitcast(at, i64.as_pointer()), align=2)
+                for q in range(4):
+                    part = builder.lshr(word, ir.Constant(i64, 16 * q))
+                    found.append(builder.and_(part, ir.Constant(i64, 0xFFFF)))
+            return found
+
+        def row(words):
             offset = builder.shl(words, ir.Constant(i64, 3))
             ptr = builder.inttoptr(builder.add(base, offset), vbyte.as_pointer())
             return builder.load(ptr, align=1)
@@ -122,9 +138,10 @@ def _codegen(per_pass: int):
             builder.store(ir.Constant(vshort, None), total)
             with cgutils.for_range(builder, passes_v) as pas:
                 p0 = builder.add(start, builder.mul(pas.index, ir.Constant(i64, per_pass)))
-                sums = [row(builder.add(p0, ir.Constant(i64, j))) for j in range(_CHAINS)]
+                words = pass_offsets(p0)
+                sums = [row(words[j]) for j in range(_CHAINS)]
                 for k in range(_CHAINS, per_pass):
-                    value = row(builder.add(p0, ir.Constant(i64, k)))
+                    value = row(words[k])
                     sums[k % _CHAINS] = builder.call(uadd_sat, [sums[k % _CHAINS], value])
                 pair0 = builder.call(uadd_sat, [sums[0], sums[1]])
                 pair1 = builder.call(uadd_sat, [sums[2], sums[3]])
