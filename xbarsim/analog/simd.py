@@ -133,8 +133,9 @@ def _codegen(per_pass: int):
             ptr = builder.inttoptr(builder.add(base, offset), vbyte.as_pointer())
             return builder.load(ptr, align=1)
 
-        with cgutils.for_range(builder, n_offsets) as read:
-            start = builder.mul(read.index, row_len)
+        def read_sums(read_index):
+            """The exact column sums of one read, 16-bit lanes."""
+            start = builder.mul(read_index, row_len)
             builder.store(ir.Constant(vshort, None), total)
             with cgutils.for_range(builder, passes_v) as pas:
                 p0 = builder.add(start, builder.mul(pas.index, ir.Constant(i64, per_pass)))
@@ -147,7 +148,11 @@ def _codegen(per_pass: int):
                 pair1 = builder.call(uadd_sat, [sums[2], sums[3]])
                 wide = builder.zext(builder.add(pair0, pair1), vshort)
                 builder.store(builder.add(builder.load(total), wide), total)
-            v = builder.uitofp(builder.load(total), vflt)
+            return builder.load(total)
+
+        def convert(sums):
+            """ADC of one read's sums, added to acc with the read's weight."""
+            v = builder.uitofp(sums, vflt)
             code = builder.call(floor, [rounded(v, gain_vec)])
             value = builder.call(floor, [rounded(code, lsb_vec)])
             s = builder.load(scale)
@@ -156,6 +161,17 @@ def _codegen(per_pass: int):
             fused = builder.call(fma, [value, _splat(builder, s, vflt), builder.load(acc)])
             builder.store(fused, acc)
             builder.store(builder.fmul(s, step_f), scale)
+
+        # software-pipelined: read r's rows are fetched before read r-1 is converted, so the
+        # loads of one read overlap the other's conversion chain (about 50 cycles long)
+        with builder.if_then(builder.icmp_signed(">", n_offsets, ir.Constant(i64, 0))):
+            previous = cgutils.alloca_once_value(builder, read_sums(ir.Constant(i64, 0)))
+            one = ir.Constant(i64, 1)
+            with cgutils.for_range_slice(builder, one, n_offsets, one) as (read, _):
+                current = read_sums(read)
+                convert(builder.load(previous))
+                builder.store(current, previous)
+            convert(builder.load(previous))
         builder.store(builder.load(acc), acc_p, align=4)
         return context.get_dummy_value()
 
