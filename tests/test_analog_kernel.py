@@ -19,9 +19,11 @@ from xbarsim.analog import (
     fixed_range_bits,
     kernel_encoding,
     levels_for_kernel,
+    lookup,
     lossless_adc_bits,
     lossless_adc_bits_per_block,
 )
+from xbarsim.analog.checks import input_dtype, row_sums
 from xbarsim.mapping.encoding import slice_levels
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -120,6 +122,31 @@ def test_isaac_like_lookup_kernel_matches_reference_with_many_vectors(input_bits
                              rows=128, differential=True)
     expected = naive_crossbar_mvm(x, w, adc_bits=7, **p)
     np.testing.assert_array_equal(crossbar_mvm(x, w, adc_bits=7, method="lookup", **p), expected)
+
+
+@pytest.mark.parametrize("cell_bits,rows", [(2, 512), (3, 128)])
+def test_lookup_kernel_row_offsets_slabs_and_tile_groups(monkeypatch, cell_bits, rows):
+    # rows=512: 32-bit row offsets (the table has more than 2**16 words) and several passes;
+    # cell_bits=3: 6 columns per output, so tile groups must split on output boundaries;
+    # tiny slabs and chunks: the vectors go through run_lookup in pieces
+    monkeypatch.setattr(lookup, "_CHUNK", 32)
+    monkeypatch.setattr(lookup, "_OFFSETS_BYTES", 1)
+    rng = np.random.default_rng(cell_bits)
+    x = rng.integers(0, 256, (150, 700))
+    x[rng.random(x.shape) < 0.5] = 0
+    w = rng.integers(-127, 128, (700, 40))
+    p: dict[str, Any] = dict(input_bits=8, weight_bits=8, cell_bits=cell_bits, dac_bits=1,
+                             rows=rows, differential=True)
+    expected = naive_crossbar_mvm(x, w, adc_bits=6, **p)
+    for inputs in (x, x.astype(np.uint8)):  # kept as uint8 either way (input_dtype)
+        got = crossbar_mvm(inputs, w, adc_bits=6, method="lookup", **p)
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_row_sums_of_narrow_inputs_do_not_wrap():
+    x = np.full((3, 300), 255, np.uint8)
+    np.testing.assert_array_equal(row_sums(x), np.full(3, 255 * 300))
+    assert input_dtype(8) is np.uint8 and input_dtype(9) is np.uint16
 
 
 def test_adc_rounding_follows_documented_formula():

@@ -100,11 +100,11 @@ def crossbar_mvm(
     if method is Method.LOOKUP and plan is not None:
         y = run_lookup(x, mapped, adc, quantize, plan, geometry, n_out)
     elif method in (Method.LOOKUP, Method.BITPLANE):
-        y = run_bitplane(x, mapped, adc, quantize, geometry, n_out)
+        y = run_bitplane(x.astype(np.int64), mapped, adc, quantize, geometry, n_out)
     else:
         weights_id = hashlib.blake2b(w.tobytes() + repr(enc).encode(), digest_size=16).digest()
-        y = run_float(x, mapped, adc, quantize, geometry, n_out, device, (seed, read_seed),
-                      enc.cols, weights_id)
+        y = run_float(x.astype(np.int64), mapped, adc, quantize, geometry, n_out, device,
+                      (seed, read_seed), enc.cols, weights_id)  # fmt: skip
         if quantize or device.is_ideal:
             y = np.rint(y).astype(np.int64)
     if mapped.offset:

@@ -210,7 +210,7 @@ def offsets_generic(x_n, k0, k1, plan, dac_bits, out):
             for j in range(plan.group_rows):
                 i = k0 + k * plan.group_rows + j
                 if k < plan.groups and i < k1:
-                    p |= ((x_n[i] >> (r * dac_bits)) & mask) << (j * dac_bits)
+                    p |= ((np.int64(x_n[i]) >> (r * dac_bits)) & mask) << (j * dac_bits)
             out[r, k] = (p * gp + k) * ROW_WORDS
 
 
