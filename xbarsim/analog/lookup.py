@@ -3,13 +3,14 @@
 The analog sum of a read, row block and column is sum_i digit_i * level_i over the block's rows.
 Rows are taken in groups of g (g * dac_bits <= 8 pattern bits): for every group, every pattern p
 of its g input digits and every column, a table holds sum_j digit_j(p) * level_j (built once per
-row block and 64-column tile, one vector add per entry). A read's column sums are then one table
-row per group, added 64 columns at a time in bytes (simd.py), and converted by the ADC right
-away. For ISAAC-like mappings (1-bit DAC, 2-bit cells, 128 rows) that is 16 byte-vector adds per
-read and 64 columns, against 4 popcounts per column for packed bit planes (bitplane.py): about
-1.5-2x the popcount kernel's rate here. Results equal the naive reference exactly: sums are
-exact integers (bytes within a pass, 16-bit after), and the ADC formula is adc.py's, in float32
-only where ``adc.float32_adc_exact`` proved it identical, else in float64.
+row block, 64-column tile and chunk of vectors, one vector add per entry). A read's column sums
+are then one table row per group, added 64 columns at a time in bytes (simd.py), and converted
+by the ADC right away. For ISAAC-like mappings (1-bit DAC, 2-bit cells, 128 rows) that is 16
+byte-vector adds per read and 64 columns; the row of every (vector, block, read, group) is
+computed once up front (``pattern_rows``), and each tile's shift-and-add runs as soon as its
+blocks are done. Results equal the naive reference exactly: sums are exact integers (bytes
+within a pass, 16-bit after), and the ADC formula is adc.py's, in float32 only where
+``adc.float32_adc_exact`` proved it identical, else in float64.
 
 ``lookup_plan`` says when the method applies (``None``: use bitplane.py).
 """
