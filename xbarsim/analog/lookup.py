@@ -111,6 +111,7 @@ def run_lookup(
     step = g // math.gcd(TILE, g)
     threads = numba.get_num_threads()
     fast = dac_bits == 1 and plan.group_rows == 8
+    columns = (cols.out, cols.sign << cols.shift)
     y = np.zeros((N, n_out), np.int64)
     for n0 in range(0, N, slab):
         xs = x[n0 : n0 + slab]
@@ -122,7 +123,6 @@ def run_lookup(
         tile_groups = min(-(-n_tiles // step), 2 * threads)
         chunk = min(_CHUNK, max(16, -(-xs.shape[0] // -(-2 * threads // tile_groups))))
         per_group = step * -(-n_tiles // (step * tile_groups))
-        columns = (cols.out, cols.sign << cols.shift)
         _lookup_kernel(index, levels, plan, (rows, dac_bits), gain, lsb, columns,
                        (chunk, per_group), y[n0 : n0 + slab])  # fmt: skip
     return y

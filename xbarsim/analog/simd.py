@@ -287,11 +287,16 @@ def _tile_reads_jit(table, offsets, passes, per_pass, gain, lsb, step, acc):
 def _tile_reads_python(table, offsets, passes, per_pass, gain, lsb, step, acc):
     """NumPy version of ``tile_reads`` for pure-Python runs (NUMBA_DISABLE_JIT=1)."""
     rows = table.reshape(-1, TILE).astype(np.int64)
+    gain64, lsb64 = gain.astype(np.float64), lsb.astype(np.float64)
     scale = 1.0
     for read in offsets:
-        v = rows[read.astype(np.int64) // ROW_WORDS].sum(axis=0).astype(acc.dtype)
-        code = np.floor(v * gain + acc.dtype.type(0.5))
-        acc += np.floor(code * lsb + acc.dtype.type(0.5)) * acc.dtype.type(scale)
+        v = rows[read.astype(np.int64) // ROW_WORDS].sum(axis=0).astype(np.float64)
+        if acc.dtype == np.float32:  # fused: the exact a * b + 0.5, rounded once to float32
+            code = np.floor((v * gain64 + 0.5).astype(np.float32)).astype(np.float64)
+            value = np.floor((code * lsb64 + 0.5).astype(np.float32))
+        else:
+            value = np.floor(np.floor(v * gain64 + 0.5) * lsb64 + 0.5)
+        acc += value.astype(acc.dtype) * acc.dtype.type(scale)
         scale *= step
 
 
@@ -303,9 +308,9 @@ of ``offsets`` [reads, passes * per_pass], word offsets of rows of ``table``, a 
 uint8 array of TILE-byte rows starting on a 64-byte boundary), v = the exact sum of those rows;
 then
 ``acc += floor(floor(v * gain + 0.5) * lsb + 0.5) * step**r`` lane by lane (``gain``, ``lsb``,
-``acc``: TILE floats of one dtype). Rows are summed in bytes within a pass of ``per_pass`` rows
-(one of ``PER_PASS``), so a pass's sum must stay below 256 and a read's below 2**16 (the
-caller's plan guarantees both)."""
+``acc``: TILE floats of one dtype; float32 fuses each ``a * b + 0.5``). Rows are summed in
+bytes within a pass of ``per_pass`` rows (one of ``PER_PASS``), so a pass's sum must stay below
+256 and a read's below 2**16 (the caller's plan guarantees both)."""
 
 float_sums: Any = (
     _float_sums_python if getattr(numba.config, "DISABLE_JIT", False) else _float_sums_ir
