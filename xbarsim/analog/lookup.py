@@ -116,7 +116,7 @@ def run_lookup(
     for n0 in range(0, N, slab):
         xs = x[n0 : n0 + slab]
         xb = byte_planes(xs, rows, plan, -(-input_bits // 8)) if fast else _NO_PLANES
-        index = np.empty((xs.shape[0], B, reads, gp), index_type)
+        index = np.empty((B, xs.shape[0] * reads, gp), index_type)
         pattern_rows(xs, xb, plan, rows, dac_bits, index)
         # 2 work items per thread, split by tiles first: a vector chunk more builds every
         # table once more, a tile group more costs nothing
@@ -155,20 +155,22 @@ def byte_planes(x, rows, plan, n_bytes):
 
 @jit_parallel
 def pattern_rows(x, xb, plan, rows, dac_bits, out):
-    """out[n, b, r, k] = where the table row that read r of vector n adds for group k of row
-    block b starts, in words (``build_table``'s pattern-major rows: (pattern * groups + k) *
+    """out[b, n * reads + r, k] = where the table row that read r of vector n adds for group k
+    of row block b starts, in words (``build_table``'s pattern-major rows: (pattern * groups + k) *
     ROW_WORDS), from the byte planes ``xb`` for 1-bit DACs and 8-row groups, else from ``x``."""
-    N, B, _, gp = out.shape
-    K = x.shape[1]
+    B, gp = out.shape[0], out.shape[2]
+    N, K = x.shape
+    reads = out.shape[1] // max(N, 1)
     for block in prange(-(-N // 64)):
         words = np.empty(gp, np.uint64)
         for n in range(64 * block, min(N, 64 * block + 64)):
             for b in range(B):
+                dst = out[b, n * reads : (n + 1) * reads]
                 if xb.shape[0] > 0:
-                    offsets_fast(xb[n, b], out[n, b], words)
+                    offsets_fast(xb[n, b], dst, words)
                 else:
                     k0, k1 = b * rows, min(K, (b + 1) * rows)
-                    offsets_generic(x[n], k0, k1, plan, dac_bits, out[n, b])
+                    offsets_generic(x[n], k0, k1, plan, dac_bits, dst)
 
 
 @jit
@@ -238,8 +240,9 @@ def _lookup_kernel(index, levels, plan, geometry, gain, lsb, columns, split, y):
     """Work item = (vector chunk, tile group); per tile: per row block, build its table and
     convert every vector's reads into acc (float, exact integers); then shift-and-add acc
     into the chunk's rows of y."""
-    N, B = index.shape[:2]
-    K = levels.shape[0]
+    B, K = index.shape[0], levels.shape[0]
+    N = y.shape[0]
+    reads = index.shape[1] // max(N, 1)
     rows, dac_bits = geometry
     chunk, per_group = split
     n_tiles = levels.shape[1] // TILE
@@ -248,7 +251,7 @@ def _lookup_kernel(index, levels, plan, geometry, gain, lsb, columns, split, y):
     for item in prange(-(-N // chunk) * tile_groups):
         n0, t0 = (item // tile_groups) * chunk, (item % tile_groups) * per_group
         n1, t1 = min(N, n0 + chunk), min(n_tiles, t0 + per_group)
-        table = aligned_empty((plan.patterns, index.shape[3], TILE))
+        table = aligned_empty((plan.patterns, index.shape[2], TILE))
         acc = np.empty((n1 - n0, TILE), gain.dtype)
         for t in range(t0, t1):
             c0 = t * TILE
@@ -261,8 +264,8 @@ def _lookup_kernel(index, levels, plan, geometry, gain, lsb, columns, split, y):
                 passes = -(-groups // per_pass)
                 build_table(levels, k0, k1, c0, plan, dac_bits, table)
                 g, s = gain[b, c0 : c0 + TILE], lsb[b, c0 : c0 + TILE]
-                for i in range(n1 - n0):
-                    tile_reads(table, index[n0 + i, b], passes, per_pass, g, s, step, acc[i])
+                rows_of_chunk = index[b, n0 * reads : n1 * reads]
+                tile_reads(table, rows_of_chunk, passes, per_pass, g, s, step, acc)
             _combine_tile(acc, c0, columns, y[n0:n1])
 
 

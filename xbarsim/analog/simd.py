@@ -99,9 +99,15 @@ def _codegen(per_pass: int):
         gain_vec = builder.load(_vector_arg(context, builder, gain_t, gain_v, vflt), align=4)
         lsb_vec = builder.load(_vector_arg(context, builder, lsb_t, lsb_v, vflt), align=4)
         step_f = context.cast(builder, step_v, step_t, acc_t.dtype)
-        acc_p = _vector_arg(context, builder, acc_t, acc_v, vflt)
-        acc = cgutils.alloca_once_value(builder, builder.load(acc_p, align=4))
+        acc_rows = _vector_arg(context, builder, acc_t, acc_v, vflt)
+        acc_arr = context.make_array(acc_t)(context, builder, acc_v)
+        n_vectors = builder.extract_value(acc_arr.shape, 0)
+        reads = builder.udiv(n_offsets, builder.select(builder.icmp_unsigned(
+            ">", n_vectors, ir.Constant(i64, 0)), n_vectors, ir.Constant(i64, 1)))
+        acc = cgutils.alloca_once(builder, vflt)
         scale = cgutils.alloca_once_value(builder, ir.Constant(ftype, 1.0))
+        read_of = cgutils.alloca_once_value(builder, ir.Constant(i64, 0))  # read being converted
+        vector_of = cgutils.alloca_once_value(builder, ir.Constant(i64, 0))  # and its vector
         total = cgutils.alloca_once(builder, vshort)
 
         def rounded(a, b):
@@ -151,7 +157,13 @@ def _codegen(per_pass: int):
             return builder.load(total)
 
         def convert(sums):
-            """ADC of one read's sums, added to acc with the read's weight."""
+            """ADC of one read's sums, added to its vector's acc with the read's weight (a
+            vector's acc row is loaded at its first read and stored after its last)."""
+            r, i = builder.load(read_of), builder.load(vector_of)
+            row_ptr = builder.gep(acc_rows, [i])
+            with builder.if_then(builder.icmp_unsigned("==", r, ir.Constant(i64, 0))):
+                builder.store(builder.load(row_ptr, align=4), acc)
+                builder.store(ir.Constant(ftype, 1.0), scale)
             v = builder.uitofp(sums, vflt)
             code = builder.call(floor, [rounded(v, gain_vec)])
             value = builder.call(floor, [rounded(code, lsb_vec)])
@@ -161,9 +173,19 @@ def _codegen(per_pass: int):
             fused = builder.call(fma, [value, _splat(builder, s, vflt), builder.load(acc)])
             builder.store(fused, acc)
             builder.store(builder.fmul(s, step_f), scale)
+            r = builder.add(r, ir.Constant(i64, 1))
+            last = builder.icmp_unsigned("==", r, reads)
+            with builder.if_else(last) as (then, otherwise):
+                with then:
+                    builder.store(fused, row_ptr, align=4)
+                    builder.store(ir.Constant(i64, 0), read_of)
+                    builder.store(builder.add(i, ir.Constant(i64, 1)), vector_of)
+                with otherwise:
+                    builder.store(r, read_of)
 
-        # software-pipelined: read r's rows are fetched before read r-1 is converted, so the
-        # loads of one read overlap the other's conversion chain (about 50 cycles long)
+        # software-pipelined over all the vectors' reads: read q's rows are fetched before
+        # read q-1 is converted, so the loads of one read overlap the other's conversion chain
+        # (about 50 cycles long)
         with builder.if_then(builder.icmp_signed(">", n_offsets, ir.Constant(i64, 0))):
             previous = cgutils.alloca_once_value(builder, read_sums(ir.Constant(i64, 0)))
             one = ir.Constant(i64, 1)
@@ -172,7 +194,6 @@ def _codegen(per_pass: int):
                 convert(builder.load(previous))
                 builder.store(current, previous)
             convert(builder.load(previous))
-        builder.store(builder.load(acc), acc_p, align=4)
         return context.get_dummy_value()
 
     return codegen
@@ -286,6 +307,13 @@ def _tile_reads_jit(table, offsets, passes, per_pass, gain, lsb, step, acc):
 
 def _tile_reads_python(table, offsets, passes, per_pass, gain, lsb, step, acc):
     """NumPy version of ``tile_reads`` for pure-Python runs (NUMBA_DISABLE_JIT=1)."""
+    reads = offsets.shape[0] // max(acc.shape[0], 1)
+    for i in range(acc.shape[0]):
+        _vector_reads_python(table, offsets[i * reads : (i + 1) * reads], gain, lsb, step, acc[i])
+
+
+def _vector_reads_python(table, offsets, gain, lsb, step, acc):
+    """One vector's reads of ``_tile_reads_python``."""
     rows = table.reshape(-1, TILE).astype(np.int64)
     gain64, lsb64 = gain.astype(np.float64), lsb.astype(np.float64)
     scale = 1.0
@@ -303,14 +331,15 @@ def _tile_reads_python(table, offsets, passes, per_pass, gain, lsb, step, acc):
 tile_reads: Any = (
     _tile_reads_python if getattr(numba.config, "DISABLE_JIT", False) else _tile_reads_jit
 )
-"""tile_reads(table, offsets, passes, per_pass, gain, lsb, step, acc): for each read r (row r
-of ``offsets`` [reads, passes * per_pass], word offsets of rows of ``table``, a C-contiguous
+"""tile_reads(table, offsets, passes, per_pass, gain, lsb, step, acc): for every vector i (row i
+of ``acc`` [n, TILE], floats of one dtype) and each of its reads r (row i * reads + r of
+``offsets`` [n * reads, passes * per_pass]: word offsets of rows of ``table``, a C-contiguous
 uint8 array of TILE-byte rows starting on a 64-byte boundary), v = the exact sum of those rows;
-then
-``acc += floor(floor(v * gain + 0.5) * lsb + 0.5) * step**r`` lane by lane (``gain``, ``lsb``,
-``acc``: TILE floats of one dtype; float32 fuses each ``a * b + 0.5``). Rows are summed in
-bytes within a pass of ``per_pass`` rows (one of ``PER_PASS``), so a pass's sum must stay below
-256 and a read's below 2**16 (the caller's plan guarantees both)."""
+then ``acc[i] += floor(floor(v * gain + 0.5) * lsb + 0.5) * step**r`` lane by lane (``gain``,
+``lsb``: TILE floats of acc's dtype; float32 fuses each ``a * b + 0.5``). One call takes all of
+a chunk's vectors, so the read pipeline runs on across vectors. Rows are summed in bytes within
+a pass of ``per_pass`` rows (one of ``PER_PASS``), so a pass's sum must stay below 256 and a
+read's below 2**16 (the caller's plan guarantees both)."""
 
 float_sums: Any = (
     _float_sums_python if getattr(numba.config, "DISABLE_JIT", False) else _float_sums_ir
