@@ -123,9 +123,9 @@ def _float_lookup_kernel(x, xb, levels, plan, shape, adc, quantize, noise, split
             k0, k1 = b * rows, min(K, (b + 1) * rows)
             for i in range(n1 - n0):
                 if xb.shape[1] > 0:
-                    offsets_fast(xb[n0 + i, b], offs[i], words)
+                    offsets_fast(xb[n0 + i, b], plan.per_pass, offs[i], words)
                 else:
-                    offsets_generic(x[n0 + i], k0, k1, plan, dac_bits, offs[i])
+                    offsets_generic(x[n0 + i], k0, k1, plan, dac_bits, plan.per_pass, offs[i])
             for t in range(t0, t1):
                 c0 = t * FLOAT_TILE
                 build_table(levels, k0, k1, c0, plan, dac_bits, table)

@@ -103,7 +103,10 @@ def run_lookup(
     gain, lsb = (np.ones((adc.fs.shape[0], n_tiles * TILE), dtype) for _ in range(2))
     gain[:, :C], lsb[:, :C] = adc.gain, adc.lsb
     B, gp = -(-K // rows), plan.passes * plan.per_pass
-    index_type = np.uint16 if plan.patterns * gp * ROW_WORDS <= 1 << 16 else np.uint32
+    # an odd number of rows per pattern in the table: a group's patterns then spread over all
+    # L1 cache sets (with gp = 16 rows, 1 KiB apart, they would share 4 of the 64 sets)
+    pitch = gp + 1 - gp % 2
+    index_type = np.uint16 if plan.patterns * pitch * ROW_WORDS <= 1 << 16 else np.uint32
     slab = max(_CHUNK, _OFFSETS_BYTES // (B * reads * gp * np.dtype(index_type).itemsize))
     # tile groups own whole outputs (output o has columns o*g .. o*g+g-1, columns.py): a group
     # spans a multiple of g / gcd(TILE, g) tiles, so work items never add into the same y
@@ -117,13 +120,13 @@ def run_lookup(
         xs = x[n0 : n0 + slab]
         xb = byte_planes(xs, rows, plan, -(-input_bits // 8)) if fast else _NO_PLANES
         index = np.empty((B, xs.shape[0] * reads, gp), index_type)
-        pattern_rows(xs, xb, plan, rows, dac_bits, index)
+        pattern_rows(xs, xb, plan, rows, dac_bits, pitch, index)
         # 2 work items per thread, split by tiles first: a vector chunk more builds every
         # table once more, a tile group more costs nothing
         tile_groups = min(-(-n_tiles // step), 2 * threads)
         chunk = min(_CHUNK, max(16, -(-xs.shape[0] // -(-2 * threads // tile_groups))))
         per_group = step * -(-n_tiles // (step * tile_groups))
-        _lookup_kernel(index, levels, plan, (rows, dac_bits), gain, lsb, columns,
+        _lookup_kernel(index, levels, plan, (rows, dac_bits, pitch), gain, lsb, columns,
                        (chunk, per_group), y[n0 : n0 + slab])  # fmt: skip
     return y
 
@@ -154,10 +157,11 @@ def byte_planes(x, rows, plan, n_bytes):
 
 
 @jit_parallel
-def pattern_rows(x, xb, plan, rows, dac_bits, out):
+def pattern_rows(x, xb, plan, rows, dac_bits, pitch, out):
     """out[b, n * reads + r, k] = where the table row that read r of vector n adds for group k
-    of row block b starts, in words (``build_table``'s pattern-major rows: (pattern * groups + k) *
-    ROW_WORDS), from the byte planes ``xb`` for 1-bit DACs and 8-row groups, else from ``x``."""
+    of row block b starts, in words (``build_table``'s pattern-major rows, ``pitch`` per
+    pattern: (pattern * pitch + k) * ROW_WORDS), from the byte planes ``xb`` for 1-bit DACs
+    and 8-row groups, else from ``x``."""
     B, gp = out.shape[0], out.shape[2]
     N, K = x.shape
     reads = out.shape[1] // max(N, 1)
@@ -167,14 +171,14 @@ def pattern_rows(x, xb, plan, rows, dac_bits, out):
             for b in range(B):
                 dst = out[b, n * reads : (n + 1) * reads]
                 if xb.shape[0] > 0:
-                    offsets_fast(xb[n, b], dst, words)
+                    offsets_fast(xb[n, b], pitch, dst, words)
                 else:
                     k0, k1 = b * rows, min(K, (b + 1) * rows)
-                    offsets_generic(x[n], k0, k1, plan, dac_bits, dst)
+                    offsets_generic(x[n], k0, k1, plan, dac_bits, pitch, dst)
 
 
 @jit
-def offsets_fast(xb_nb, out, words):
+def offsets_fast(xb_nb, pitch, out, words):
     """Table row word offsets [reads, groups] of one vector and block for 1-bit DACs and 8-row
     groups: transposing the 8x8 bit matrix of a group's byte plane turns byte r into the
     pattern of read 8c + r (bit j = row j). ``words``: uint64 scratch of at least ``groups``
@@ -198,11 +202,11 @@ def offsets_fast(xb_nb, out, words):
             dst, shift = out[8 * c + r], np.uint64(8 * r)
             for k in range(gp):  # arithmetic in the output type: one vector loop over groups
                 pattern = dtype((words[k] >> shift) & mask)
-                dst[k] = (dtype(k) + pattern * dtype(gp)) * dtype(ROW_WORDS)
+                dst[k] = (dtype(k) + pattern * dtype(pitch)) * dtype(ROW_WORDS)
 
 
 @jit
-def offsets_generic(x_n, k0, k1, plan, dac_bits, out):
+def offsets_generic(x_n, k0, k1, plan, dac_bits, pitch, out):
     """Table row word offsets [reads, groups] of one vector and block, any DAC width: pattern of
     read r, group k = sum_j digit_r(row j of the group) << (j * dac_bits)."""
     reads, gp = out.shape
@@ -214,7 +218,7 @@ def offsets_generic(x_n, k0, k1, plan, dac_bits, out):
                 i = k0 + k * plan.group_rows + j
                 if k < plan.groups and i < k1:
                     p |= ((np.int64(x_n[i]) >> (r * dac_bits)) & mask) << (j * dac_bits)
-            out[r, k] = (p * gp + k) * ROW_WORDS
+            out[r, k] = (p * pitch + k) * ROW_WORDS
 
 
 @jit
@@ -243,7 +247,7 @@ def _lookup_kernel(index, levels, plan, geometry, gain, lsb, columns, split, y):
     B, K = index.shape[0], levels.shape[0]
     N = y.shape[0]
     reads = index.shape[1] // max(N, 1)
-    rows, dac_bits = geometry
+    rows, dac_bits, pitch = geometry
     chunk, per_group = split
     n_tiles = levels.shape[1] // TILE
     tile_groups = -(-n_tiles // per_group)
@@ -251,7 +255,7 @@ def _lookup_kernel(index, levels, plan, geometry, gain, lsb, columns, split, y):
     for item in prange(-(-N // chunk) * tile_groups):
         n0, t0 = (item // tile_groups) * chunk, (item % tile_groups) * per_group
         n1, t1 = min(N, n0 + chunk), min(n_tiles, t0 + per_group)
-        table = aligned_empty((plan.patterns, index.shape[2], TILE))
+        table = aligned_empty((plan.patterns, pitch, TILE))
         acc = np.empty((n1 - n0, TILE), gain.dtype)
         for t in range(t0, t1):
             c0 = t * TILE
