@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from functools import partial
@@ -27,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.timing import best_time
+from benchmarks.timing import best_time, machine_line
 from xbarsim.analog import DeviceModel, crossbar_mvm
 
 ISAAC: dict[str, Any] = dict(
@@ -60,11 +59,7 @@ def main() -> None:
     args = parser.parse_args()
     repeats = 2 if args.quick else args.repeats
     scale = 4 if args.quick else 1
-    print(
-        f"python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}"
-        f" ({numba.get_num_threads()} threads),"
-        f" {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
-    )
+    print(machine_line())
     print(f"BLAS: {blas_kernel()} (OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')})")
     ratios: dict[str, list[float]] = {name: [] for name in CONFIGS}
     rng = np.random.default_rng(0)

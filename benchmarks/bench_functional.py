@@ -15,19 +15,16 @@ code, without quantization or crossbars). Times are the best of ``--repeats`` af
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from functools import partial
 from pathlib import Path
 
-import numba
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.timing import best_time
+from benchmarks.timing import best_time, machine_line
 from xbarsim.analog.float_path import clear_cache
 from xbarsim.analog.functional import run_functional
 from xbarsim.analog.layers import apply_layer, col2im, im2col
@@ -94,9 +91,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     repeats = 1 if args.quick else args.repeats
-    print(f"python {platform.python_version()}, numpy {np.__version__}, numba "
-          f"{numba.__version__} ({numba.get_num_threads()} threads), {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(machine_line())
     print(f"{'case':30s} {'arch':11s} {'functional img/s':>16s} {'ms/img':>8s} {'total s':>8s} "
           f"{'float img/s':>12s} {'ratio':>8s}")
     for name, workload, weights, x, labels, scale in cases(args.quick):

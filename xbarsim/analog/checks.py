@@ -16,8 +16,8 @@ MAX_EXACT_BITS = 50
 def validate(
     x, w, input_bits, weight_bits, cell_bits, dac_bits, adc_bits, rows, cols, differential
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Check bits, shapes and value ranges; return C-contiguous x (``input_dtype``) and w
-    (int64)."""
+    """Check bits, shapes and value ranges; return C-contiguous x (its integer dtype: each
+    kernel path converts it once, to what it reads) and w (int64)."""
     check_int("input_bits", input_bits, 1, 32)
     check_int("weight_bits", weight_bits, 1, 32)
     check_int("cell_bits", cell_bits, 1, 16)
@@ -43,14 +43,12 @@ def validate(
         _check_range("w", w, 1 - half, half - 1)
     else:
         _check_range("w", w, -half, half - 1)
-    return np.ascontiguousarray(x, dtype=input_dtype(input_bits)), np.ascontiguousarray(
-        w, dtype=np.int64
-    )
+    return np.ascontiguousarray(x), np.ascontiguousarray(w, dtype=np.int64)
 
 
 def input_dtype(input_bits: int) -> type:
-    """The smallest unsigned type holding ``input_bits``-bit inputs: the kernels read x once
-    per row block, so 8-bit inputs as uint8 move 8x less memory than int64."""
+    """The smallest unsigned type holding ``input_bits``-bit inputs: the lookup kernel reads x
+    once per row block, so 8-bit inputs as uint8 move 8x less memory than int64."""
     return np.uint8 if input_bits <= 8 else np.uint16 if input_bits <= 16 else np.uint32
 
 

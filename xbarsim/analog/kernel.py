@@ -18,7 +18,7 @@ import numpy as np
 
 from xbarsim.analog.adc import AdcRange, adc_full_scale, adc_tables, parse_enum
 from xbarsim.analog.bitplane import run_bitplane
-from xbarsim.analog.checks import check_int, row_sums, validate
+from xbarsim.analog.checks import check_int, input_dtype, row_sums, validate
 from xbarsim.analog.columns import kernel_encoding, levels_for_kernel
 from xbarsim.analog.device import IDEAL, DeviceModel
 from xbarsim.analog.float_path import run_float
@@ -98,13 +98,15 @@ def crossbar_mvm(
     geometry = (input_bits, dac_bits, cell_bits, rows)
     plan = lookup_plan(min(rows, x.shape[1]), dac_bits, cell_bits)
     if method is Method.LOOKUP and plan is not None:
-        y = run_lookup(x, mapped, adc, quantize, plan, geometry, n_out)
+        narrow: np.ndarray = x.astype(input_dtype(input_bits), copy=False)
+        y = run_lookup(narrow, mapped, adc, quantize, plan, geometry, n_out)
     elif method in (Method.LOOKUP, Method.BITPLANE):
-        y = run_bitplane(x.astype(np.int64), mapped, adc, quantize, geometry, n_out)
+        y = run_bitplane(x.astype(np.int64, copy=False), mapped, adc, quantize, geometry, n_out)
     else:
         weights_id = hashlib.blake2b(w.tobytes() + repr(enc).encode(), digest_size=16).digest()
-        y = run_float(x.astype(np.int64), mapped, adc, quantize, geometry, n_out, device,
-                      (seed, read_seed), enc.cols, weights_id)  # fmt: skip
+        wide = x.astype(np.int64, copy=False)
+        y = run_float(wide, mapped, adc, quantize, geometry, n_out, device, (seed, read_seed),
+                      enc.cols, weights_id)  # fmt: skip
         if quantize or device.is_ideal:
             y = np.rint(y).astype(np.int64)
     if mapped.offset:
