@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.timing import best_time, machine_line
-from xbarsim.analog import DeviceModel, crossbar_mvm
+from xbarsim.functional import DeviceModel, crossbar_mvm
 
 ISAAC: dict[str, Any] = dict(
     input_bits=8, weight_bits=8, cell_bits=2, dac_bits=1, rows=128, differential=True

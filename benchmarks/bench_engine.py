@@ -11,9 +11,9 @@ import time
 
 import simpy
 
-from xbarsim.dataflow.plan import Dataflow
 from xbarsim.inputs import load_run_inputs
-from xbarsim.simulate import RunOptions, simulate
+from xbarsim.timing.dataflows.plan import Dataflow
+from xbarsim.timing.simulate import RunOptions, simulate
 
 ARCH = "arch_configs/isaac_like.yaml"
 RUNS = [

@@ -25,10 +25,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.timing import best_time, machine_line
-from xbarsim.analog.float_path import clear_cache
-from xbarsim.analog.functional import run_functional
-from xbarsim.analog.layers import apply_layer, col2im, im2col
 from xbarsim.config import load_arch
+from xbarsim.functional.kernel.float_path import clear_cache
+from xbarsim.functional.layers import apply_layer, col2im, im2col
+from xbarsim.functional.network import run_functional
 from xbarsim.mapping.weights_map import group_matrices
 from xbarsim.workload import INPUT, load_workload
 from xbarsim.workload.weights import load_weights, random_weights

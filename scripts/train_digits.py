@@ -8,7 +8,7 @@ model computes W x only, so the exported network is exactly what the crossbars h
 
 Writes ``workloads/mlp_digits.weights.npz`` (``weights/fc1`` [32, 64], ``weights/fc2`` [10, 32],
 float32) and ``workloads/digits_test.npz`` (``x`` [N, 1, 8, 8] float32 in [0, 1] = pixel / 16,
-``y`` [N] int64), both byte-reproducible (``xbarsim.npz_file.write_npz``).
+``y`` [N] int64), both byte-reproducible (``xbarsim.io.npz_file.write_npz``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from sklearn.model_selection import train_test_split
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from xbarsim.npz_file import write_npz
+from xbarsim.io.npz_file import write_npz
 
 SEED = 0
 """Seeds the split, the initialisation and the minibatch order."""

@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from xbarsim.cli import main
+from xbarsim.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).resolve().parent / "golden"

@@ -1,17 +1,17 @@
-"""Slow, obviously correct reference for xbarsim.analog.kernel (STUMPY keeps tests/naive.py).
+"""Slow, obviously correct reference for the crossbar kernel (STUMPY keeps tests/naive.py).
 
 It shares no code with the kernel: one loop per weight part (positive/negative or offset),
 slice, row block and read; each analog column sum is an exact integer matrix product, and the
 ADC follows the documented formula operation for operation, so results must match exactly.
 The one shared piece is the read-noise stream (``read_sigma``): the counter-based generator's
-NumPy twin (xbarsim.analog.noise), so a noisy kernel run is reproduced exactly too.
+NumPy twin (xbarsim.functional.kernel.noise), so a noisy kernel run is reproduced exactly too.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from xbarsim.analog.noise import normal_pairs_numpy, stream_key_numpy
+from xbarsim.functional.kernel.noise import normal_pairs_numpy, stream_key_numpy
 
 
 def naive_adc(value: np.ndarray, full_scale: np.ndarray, adc_bits: int) -> np.ndarray:

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.naive_analog import naive_adc, naive_crossbar_mvm
-from xbarsim.analog import (
+from xbarsim.functional import (
     DeviceModel,
     ProgramError,
     adc_full_scale,
@@ -19,11 +19,11 @@ from xbarsim.analog import (
     fixed_range_bits,
     kernel_encoding,
     levels_for_kernel,
-    lookup,
     lossless_adc_bits,
     lossless_adc_bits_per_block,
 )
-from xbarsim.analog.checks import input_dtype, row_sums
+from xbarsim.functional.kernel import lookup
+from xbarsim.functional.kernel.checks import input_dtype, row_sums
 from xbarsim.mapping.encoding import slice_levels
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -183,7 +183,7 @@ def test_noisy_blas_fallback_matches_naive_reference():
 
 
 def test_float_lookup_and_blas_paths_agree(monkeypatch):
-    import xbarsim.analog.float_path as float_path
+    import xbarsim.functional.kernel.float_path as float_path
 
     x, w = _noisy_layer(11)
     noisy = DeviceModel(read_sigma=0.02)
@@ -202,7 +202,12 @@ def test_float_lookup_and_blas_paths_agree(monkeypatch):
 def test_noise_generator_numpy_twin_is_identical_and_gaussian():
     from numba import njit
 
-    from xbarsim.analog.noise import fill_normals, normal_pairs_numpy, stream_key, stream_key_numpy
+    from xbarsim.functional.kernel.noise import (
+        fill_normals,
+        normal_pairs_numpy,
+        stream_key,
+        stream_key_numpy,
+    )
 
     @njit
     def draw(key, out):

@@ -22,9 +22,9 @@ from xbarsim.basis import (
 from xbarsim.basis.examples import SHIPPED, write_example_basis
 from xbarsim.basis.files import basis_arrays
 from xbarsim.basis.fit import fit_coefficients, quantize_basis, quantize_coefficients
-from xbarsim.cli import main
+from xbarsim.cli.main import main
 from xbarsim.errors import XbarsimError
-from xbarsim.npz_file import write_npz
+from xbarsim.io.npz_file import write_npz
 from xbarsim.workload import NetBuilder, Workload, dump_workload, load_workload
 from xbarsim.workload.weights import load_weights, random_weights, weight_shape
 

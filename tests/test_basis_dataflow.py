@@ -8,15 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from xbarsim.basis.analog_groups import analog_steps, bitplane_masks
+from xbarsim.basis.copies import BasisFootprint
 from xbarsim.config import load_arch
 from xbarsim.config.schema import Combine
-from xbarsim.dataflow.basis import BasisSpec, even_split, proportional_split
-from xbarsim.dataflow.plan import Dataflow
 from xbarsim.errors import XbarsimError
-from xbarsim.mapping.analog_groups import analog_steps, bitplane_masks
-from xbarsim.mapping.basis_copies import BasisFootprint
 from xbarsim.mapping.encoding import Encoding
-from xbarsim.simulate import RunOptions, simulate
+from xbarsim.timing.dataflows.basis import BasisSpec, even_split, proportional_split
+from xbarsim.timing.dataflows.plan import Dataflow
+from xbarsim.timing.simulate import RunOptions, simulate
 from xbarsim.workload import workload_from_dict
 
 TINY = load_arch("arch_configs/tiny.yaml")
@@ -170,7 +170,7 @@ def test_analog_combine_counts():
 
 def test_run_with_shipped_basis_counts_combination_macs(tmp_path):
     from xbarsim.basis import load_basis
-    from xbarsim.cli import main
+    from xbarsim.cli.main import main
     from xbarsim.workload import load_workload
 
     out = tmp_path / "run"

@@ -11,11 +11,11 @@ import pytest
 import yaml
 
 from xbarsim import __version__
-from xbarsim.cli import main
+from xbarsim.cli.main import main
 from xbarsim.config import load_arch
 from xbarsim.mapping.blocks import map_workload
 from xbarsim.mapping.encoding import Encoding
-from xbarsim.simulate import LAYER_COLUMNS, SUMMARY_COLUMNS
+from xbarsim.timing.simulate import LAYER_COLUMNS, SUMMARY_COLUMNS
 from xbarsim.workload import ZOO, load_workload
 
 ROOT = Path(__file__).resolve().parent.parent

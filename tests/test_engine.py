@@ -11,13 +11,13 @@ from hypothesis import strategies as st
 
 from xbarsim.config import load_arch
 from xbarsim.config.schema import WritePolicy
-from xbarsim.dataflow.plan import Dataflow
-from xbarsim.energy import ENERGY_COLUMNS, ActionEnergies, static_power_w
 from xbarsim.errors import XbarsimError
-from xbarsim.hw.stats import COUNTERS
 from xbarsim.mapping.blocks import map_workload
 from xbarsim.mapping.encoding import Encoding
-from xbarsim.simulate import Granularity, RunOptions, simulate
+from xbarsim.timing.dataflows.plan import Dataflow
+from xbarsim.timing.energy import ENERGY_COLUMNS, ActionEnergies, static_power_w
+from xbarsim.timing.hw.stats import COUNTERS
+from xbarsim.timing.simulate import Granularity, RunOptions, simulate
 from xbarsim.workload import load_workload, workload_from_dict
 
 TINY = load_arch("arch_configs/tiny.yaml")

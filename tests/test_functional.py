@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 
 from tests.numpy_forward import forward
-from xbarsim.analog import crossbar_mvm, fixed_range_bits, lossless_adc_bits
-from xbarsim.analog.device_config import AnalogCrossbar, device_from_arch
-from xbarsim.analog.functional import LAYER_COLUMNS, SUMMARY_COLUMNS, run_functional
 from xbarsim.basis import load_basis
-from xbarsim.cli import main
+from xbarsim.cli.main import main
 from xbarsim.config import load_arch
+from xbarsim.functional import crossbar_mvm, fixed_range_bits, lossless_adc_bits
+from xbarsim.functional.device_config import AnalogCrossbar, device_from_arch
+from xbarsim.functional.network import LAYER_COLUMNS, SUMMARY_COLUMNS, run_functional
+from xbarsim.io.npz_file import write_npz
 from xbarsim.mapping.encoding import Encoding
 from xbarsim.mapping.weights_map import group_matrices, integer_weights
-from xbarsim.npz_file import write_npz
 from xbarsim.workload import load_workload, workload_from_dict
 from xbarsim.workload.weights import load_weights
 

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from xbarsim.config import load_arch
 from xbarsim.mapping.blocks import BLOCK_FIELDS, block_table, map_layer, map_workload
-from xbarsim.mapping.encoding import Encoding, ceil_div, slice_levels
+from xbarsim.mapping.encoding import Encoding, slice_levels
+from xbarsim.util import ceil_div
 from xbarsim.workload import LayerType, NetBuilder, Workload, load_workload, workload_from_dict
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,10 +16,10 @@ from onnx.reference import ReferenceEvaluator  # noqa: E402
 
 from tests import onnx_models as om  # noqa: E402
 from tests.numpy_forward import forward  # noqa: E402
-from xbarsim.cli import main  # noqa: E402
+from xbarsim.cli.main import main  # noqa: E402
 from xbarsim.errors import XbarsimError  # noqa: E402
 from xbarsim.workload import LayerType, PoolMode, load_workload  # noqa: E402
-from xbarsim.workload.onnx_import import MISSING_ONNX, from_onnx, import_onnx  # noqa: E402
+from xbarsim.workload.importers.onnx_import import MISSING_ONNX, from_onnx, import_onnx  # noqa: E402
 from xbarsim.workload.weights import load_weights  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xbarsim.cli import main
+from xbarsim.cli.main import main
 from xbarsim.errors import XbarsimError
-from xbarsim.plot import (
+from xbarsim.sweep import sweep
+from xbarsim.sweep.plot import (
     BREAKDOWN_COLUMNS,
     axis_label,
     figure_stem,
@@ -19,7 +20,6 @@ from xbarsim.plot import (
     plot_sweep,
     save_figure,
 )
-from xbarsim.sweep import sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = str(ROOT / "arch_configs" / "tiny.yaml")

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xbarsim.cli import main
+from xbarsim.cli.main import main
 from xbarsim.config import load_arch
-from xbarsim.dataflow.plan import Dataflow
-from xbarsim.hw.pulses import PulseDistribution
+from xbarsim.io.npz_file import write_npz
 from xbarsim.mapping.encoding import Encoding
 from xbarsim.mapping.weights_map import integer_weights, map_weights
-from xbarsim.npz_file import write_npz
-from xbarsim.simulate import RunOptions, simulate
+from xbarsim.timing.dataflows.plan import Dataflow
+from xbarsim.timing.hw.pulses import PulseDistribution
+from xbarsim.timing.simulate import RunOptions, simulate
 from xbarsim.workload import load_workload, workload_from_dict
 from xbarsim.workload.weights import random_weights
 

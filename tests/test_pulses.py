@@ -9,7 +9,7 @@ import pytest
 from xbarsim.config import load_arch
 from xbarsim.config.schema import MeasuredAlgorithm
 from xbarsim.errors import XbarsimError
-from xbarsim.hw.pulses import measured_distribution, pulse_distribution
+from xbarsim.timing.hw.pulses import measured_distribution, pulse_distribution
 
 CSV = "xbarsim/data/write_verify_pulses.csv"
 

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-import xbarsim.sweep_backends as backends
-from xbarsim.cli import main
+import xbarsim.sweep.backends as backends
+from xbarsim.cli.main import main
 from xbarsim.errors import XbarsimError
-from xbarsim.simulate import SUMMARY_COLUMNS
-from xbarsim.sweep import STATUS_COLUMNS, sweep, sweep_columns
-from xbarsim.sweep_points import parse_crossbars, parse_dataflows, parse_vary
+from xbarsim.sweep.run import STATUS_COLUMNS, sweep, sweep_columns
+from xbarsim.sweep.points import parse_crossbars, parse_dataflows, parse_vary
+from xbarsim.timing.simulate import SUMMARY_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = str(ROOT / "arch_configs" / "tiny.yaml")

@@ -15,7 +15,7 @@ from torch.nn import functional  # noqa: E402
 from tests.numpy_forward import forward  # noqa: E402
 from xbarsim.errors import XbarsimError  # noqa: E402
 from xbarsim.workload import LayerType, PoolMode  # noqa: E402
-from xbarsim.workload.torch_import import MISSING_TORCH, from_torch, import_torch  # noqa: E402
+from xbarsim.workload.importers.torch_import import MISSING_TORCH, from_torch, import_torch  # noqa: E402
 
 
 def conv_bn(c_in: int, c_out: int, k: int, stride: int = 1) -> list[nn.Module]:

@@ -1,3 +1,3 @@
-from xbarsim.cli import main
+from xbarsim.cli.main import main
 
 raise SystemExit(main())

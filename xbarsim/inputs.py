@@ -12,7 +12,7 @@ import numpy as np
 
 from xbarsim.basis import example_basis, load_basis
 from xbarsim.config import Arch, load_arch
-from xbarsim.dataflow.basis import BasisSpec, basis_spec
+from xbarsim.timing.dataflows.basis import BasisSpec, basis_spec
 from xbarsim.workload import Workload, load_workload
 from xbarsim.workload.weights import load_weights
 

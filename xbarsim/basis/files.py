@@ -14,7 +14,7 @@ import numpy as np
 
 from xbarsim.basis.basis_set import BasisSet, check_workload
 from xbarsim.errors import XbarsimError, suggest
-from xbarsim.npz_file import read_npz, write_npz
+from xbarsim.io.npz_file import read_npz, write_npz
 from xbarsim.workload import Workload
 from xbarsim.workload.weights import unknown_layer_message
 

@@ -19,7 +19,7 @@ import yaml
 
 from xbarsim.config.schema import Arch
 from xbarsim.errors import XbarsimError, suggest
-from xbarsim.yaml_file import read_yaml
+from xbarsim.io.yaml_file import read_yaml
 
 T = TypeVar("T")
 

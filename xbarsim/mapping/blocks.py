@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from xbarsim.mapping.encoding import Encoding, ceil_div
+from xbarsim.mapping.encoding import Encoding
+from xbarsim.util import ceil_div
 from xbarsim.workload.graph import Workload
 
 BLOCK_FIELDS = ("layer", "group", "row_block", "col_block", "rows_used", "cols_used")

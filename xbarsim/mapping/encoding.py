@@ -13,11 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xbarsim.config.schema import Arch
-
-
-def ceil_div(a: int, b: int) -> int:
-    """Integer ceiling of a / b for positive b."""
-    return -(-a // b)
+from xbarsim.util import ceil_div
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 import yaml
 
 from xbarsim.errors import XbarsimError, suggest
+from xbarsim.io.yaml_file import read_yaml
 from xbarsim.workload.graph import Workload
 from xbarsim.workload.layer import INPUT, Layer, LayerType, PoolMode, default_relu, layer_key
-from xbarsim.yaml_file import read_yaml
 
 E = TypeVar("E", bound=enum.Enum)
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from xbarsim.errors import XbarsimError, suggest
-from xbarsim.npz_file import read_npz
+from xbarsim.io.npz_file import read_npz
 from xbarsim.workload.graph import Workload
 from xbarsim.workload.layer import Layer, LayerType
 

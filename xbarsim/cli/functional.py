@@ -1,0 +1,101 @@
+"""The ``functional`` verb of the CLI (DESIGN 8, 9): run a workload's layers on real inputs,
+exactly in integers and through the analog crossbar kernel; report per-layer error and accuracy."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xbarsim.basis import load_basis
+from xbarsim.cli.table import table
+from xbarsim.config import load_arch
+from xbarsim.errors import XbarsimError
+from xbarsim.functional.dataset import load_dataset
+from xbarsim.functional.lossless import workload_lossless_bits
+from xbarsim.functional.network import LAYER_COLUMNS, SUMMARY_COLUMNS, run_functional
+from xbarsim.io.csv_file import write_csv
+from xbarsim.mapping.encoding import Encoding
+from xbarsim.workload import Workload, load_workload
+from xbarsim.workload.weights import load_biases, load_weights
+
+
+def register(verbs: Any) -> None:
+    """Add ``functional`` to the CLI's subcommands (``verbs`` from ``add_subparsers``)."""
+    p = verbs.add_parser("functional", help="run real inputs through exact and analog crossbars; "
+                                            "per-layer error and accuracy")
+    p.add_argument("--arch", required=True, metavar="A", help="architecture YAML")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="override a config value, e.g. crossbar.adc.bits=6 (repeatable)")
+    p.add_argument("--workload", required=True, metavar="W", help="workload YAML")
+    p.add_argument("--weights", metavar="W.npz",
+                   help="weights/<layer> (and optional bias/<layer>, added digitally)")
+    p.add_argument("--basis", metavar="B.npz",
+                   help="use the weights a basis file reconstructs (replaces --weights' weights)")
+    p.add_argument("--inputs", required=True, metavar="X.npz",
+                   help="x [N, C, H, W] or [N, C*H*W] float, optional y [N] int labels")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="device randomness (default 0)")
+    p.add_argument("--limit", type=int, metavar="N", help="run only the first N images")
+    p.add_argument("--out", metavar="DIR",
+                   help="directory for functional.csv and functional_summary.csv")
+    p.set_defaults(handler=cmd_functional)
+
+
+def cmd_functional(args: argparse.Namespace) -> int:
+    """Load, run, write the two CSVs atomically and print a short table."""
+    if args.weights is None and args.basis is None:
+        raise XbarsimError("give --weights W.npz, --basis B.npz or both (expected weights to run)",
+                           key="functional")
+    if args.seed < 0:
+        raise XbarsimError(f"expected a non-negative integer, got {args.seed}", key="--seed")
+    if args.limit is not None and args.limit < 1:
+        raise XbarsimError(f"expected a positive integer, got {args.limit}", key="--limit")
+    arch = load_arch(args.arch, args.overrides)
+    workload = load_workload(args.workload)
+    weights, biases = _weights(args, workload)
+    data = load_dataset(args.inputs, workload)
+    n = len(data.x) if args.limit is None else min(args.limit, len(data.x))
+    labels = None if data.y is None else data.y[:n]
+    result = run_functional(arch, workload, weights, data.x[:n], labels, biases=biases,
+                            seed=args.seed)
+    if args.out:
+        write_csv(Path(args.out) / "functional.csv", result.layers, LAYER_COLUMNS)
+        write_csv(Path(args.out) / "functional_summary.csv", [result.summary], SUMMARY_COLUMNS)
+    source = args.basis or args.weights
+    print(f"{workload.name} on {arch.name}, {result.images} images, weights from {source}, "
+          f"seed {args.seed}: analog vs exact per layer (real units)")
+    print(table([tuple(row[c] for c in LAYER_COLUMNS) for row in result.layers], LAYER_COLUMNS))
+    if labels is not None:
+        acc = result.accuracy
+        print(f"accuracy: float {acc['float']:.4f}, exact {acc['exact']:.4f}, "
+              f"analog {acc['analog']:.4f}")
+    if args.out:
+        print(f"wrote {args.out}/functional.csv and {args.out}/functional_summary.csv")
+    return 0
+
+
+def _weights(args: argparse.Namespace,
+             workload: Workload) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Weights (from --weights, or reconstructed from --basis) and the optional biases."""
+    weights = biases = {}
+    if args.weights is not None:
+        weights = load_weights(args.weights, workload)
+        biases = load_biases(args.weights, workload)
+    if args.basis is not None:
+        basis_set = load_basis(args.basis, workload)
+        weights = {layer.name: basis_set.reconstruct(layer.name, workload)
+                   for layer in workload.mvm_layers}
+    return weights, biases
+
+
+def with_lossless_bits(rows: list[tuple[Any, ...]], header: tuple[str, ...], workload: Workload,
+                       weights: Mapping[str, np.ndarray],
+                       enc: Encoding) -> tuple[list[tuple[Any, ...]], tuple[str, ...]]:
+    """``info`` rows (one per MVM layer, then a total row) with a ``lossless_adc_bits`` column:
+    the fewest calibrated-ADC bits that keep every column sum of the layer exact."""
+    bits = workload_lossless_bits(workload, weights, enc)
+    extended = [(*row, bits[row[0]]) for row in rows[:-1]] + [(*rows[-1], "")]
+    return extended, (*header, "lossless_adc_bits")

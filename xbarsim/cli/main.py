@@ -1,0 +1,237 @@
+"""Command-line interface (DESIGN section 8): thin wrappers that parse, call the library and
+write results. User-input errors print one line ``error: ...`` and exit 2; bugs exit 1."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+import typing
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from xbarsim import __version__
+from xbarsim.basis.copies import BasisFootprint
+from xbarsim.cli.basis import register as register_basis
+from xbarsim.cli.functional import register as register_functional
+from xbarsim.cli.functional import with_lossless_bits
+from xbarsim.cli.sweep import register as register_sweep
+from xbarsim.cli.table import table
+from xbarsim.cli.workload import register as register_workload
+from xbarsim.config import Arch, is_arch_document, read_yaml
+from xbarsim.config.loader import arch_from_dict
+from xbarsim.errors import XbarsimError
+from xbarsim.inputs import load_run_inputs
+from xbarsim.io.csv_file import write_csv
+from xbarsim.mapping.encoding import Encoding
+from xbarsim.mapping.weights_map import map_weights
+from xbarsim.timing.dataflows.basis import BasisSpec
+from xbarsim.timing.dataflows.plan import Dataflow
+from xbarsim.timing.simulate import (
+    LAYER_COLUMNS,
+    SUMMARY_COLUMNS,
+    UTILIZATION_COLUMNS,
+    Granularity,
+    RunOptions,
+    simulate,
+)
+from xbarsim.workload import (
+    ZOO,
+    Workload,
+    is_workload_document,
+    workload_from_dict,
+    write_zoo,
+)
+
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``xbarsim`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except XbarsimError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OSError as err:  # an output path the user gave cannot be written
+        print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # a bug: show it so it can be reported
+        traceback.print_exc()
+        print("internal error: please report this with the command that caused it", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors as one ``error: ...`` line and exit status 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(EXIT_USER_ERROR, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with one subcommand per verb."""
+    parser = _Parser(prog="xbarsim", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"xbarsim {__version__}")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    validate = verbs.add_parser("validate", help="check architecture or workload files")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.set_defaults(handler=cmd_validate)
+
+    info = verbs.add_parser("info", help="per-layer crossbar footprint of a workload")
+    add_arch_args(info)
+    info.add_argument("--workload", required=True, metavar="W")
+    info.add_argument("--weights", metavar="W.npz", help="prune all-zero blocks and columns")
+    info.add_argument("--basis", metavar="B.npz", help="also show the basis dataflow's footprint")
+    info.set_defaults(handler=cmd_info)
+
+    run = verbs.add_parser("run", help="simulate one dataflow; write summary.csv and layers.csv")
+    add_arch_args(run)
+    run.add_argument("--workload", required=True, metavar="W")
+    run.add_argument("--dataflow", required=True, choices=[d.value for d in Dataflow])
+    run.add_argument("--crossbars", type=int, metavar="N", help="chip crossbars (default: config)")
+    run.add_argument("--batch", type=int, default=1, metavar="B")
+    run.add_argument("--seed", type=int, default=0, metavar="S")
+    run.add_argument("--granularity", default=Granularity.WORK_ITEM.value,
+                     choices=[g.value for g in Granularity])
+    run.add_argument("--overlap", action="store_true",
+                     help="reprogram: half the crossbars compute while the other half is written")
+    run.add_argument("--weights", metavar="W.npz",
+                     help="real weights: prune all-zero blocks/columns, write real levels")
+    run.add_argument("--basis", metavar="B.npz",
+                     help="basis file for --dataflow basis (default: the workload's example)")
+    run.add_argument("--out", metavar="DIR", help="directory for summary.csv and layers.csv")
+    run.set_defaults(handler=cmd_run)
+
+    zoo = verbs.add_parser("zoo", help="regenerate the standard workloads")
+    zoo.add_argument("--out", default="workloads", metavar="DIR")
+    zoo.set_defaults(handler=cmd_zoo)
+    register_basis(verbs)
+    register_sweep(verbs)
+    register_workload(verbs)
+    register_functional(verbs)
+    return parser
+
+
+def add_arch_args(parser: argparse.ArgumentParser) -> None:
+    """``--arch`` and repeatable ``--set key.path=value``."""
+    parser.add_argument("--arch", required=True, metavar="A", help="architecture YAML")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+        help="override a config value, e.g. crossbar.adc.bits=6 (repeatable)",
+    )
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Validate each file as an architecture or a workload, detected by content."""
+    for file in args.files:
+        data = read_yaml(file)
+        if is_workload_document(data):
+            workload = workload_from_dict(data, file=file)
+            print(f"{file}: ok (workload {workload.name}, {len(workload.layers)} layers)")
+        elif is_arch_document(data):
+            arch = arch_from_dict(data, file=file)
+            print(f"{file}: ok (architecture {arch.name})")
+        else:
+            raise XbarsimError(
+                "not an architecture (needs a 'crossbar' key) nor a workload "
+                "(needs a 'layers' key)",
+                file=file,
+            )
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """Print the per-layer footprint table and totals."""
+    inputs = load_run_inputs(args.arch, args.workload, args.overrides, args.basis,
+                             weights_path=args.weights)
+    arch, workload = inputs.arch, inputs.workload
+    enc = Encoding.from_arch(arch)
+    maps = map_weights(workload, enc, inputs.weights)
+    rows: list[tuple[object, ...]] = [
+        (m.name, m.K, m.O * m.G, m.G, m.P, m.mapped_blocks, m.mapped_cells, m.macs) for m in maps]
+    header: tuple[str, ...] = ("layer", "K", "out", "G", "P", "blocks", "cells", "MACs")
+    total_blocks = sum(m.mapped_blocks for m in maps)
+    rows.append(("total", "", "", "", "", total_blocks, sum(m.mapped_cells for m in maps),
+                 sum(m.macs for m in maps)))
+    if inputs.weights is not None:
+        rows, header = with_lossless_bits(rows, header, workload, inputs.weights, enc)
+    print(f"{workload.name} on {arch.name}: {enc.rows}x{enc.cols} crossbars, "
+          f"{enc.s} slices x {enc.d} per weight, {enc.t} reads per vector")
+    print(table(rows, header))
+    if inputs.weights is not None:
+        dense_blocks, dense_cells = sum(m.blocks for m in maps), sum(m.cells for m in maps)
+        print(f"pruning saves {dense_blocks - total_blocks:,} of {dense_blocks:,} blocks and "
+              f"{dense_cells - sum(m.mapped_cells for m in maps):,} of {dense_cells:,} cells")
+    fits = "fits" if total_blocks <= arch.chip.crossbars else "does not fit"
+    print(f"crossbars needed to hold the whole network: {total_blocks:,} "
+          f"(chip has {arch.chip.crossbars:,}: {fits})")
+    if inputs.basis is not None:
+        print_basis_info(arch, workload, enc, inputs.basis)
+    return 0
+
+
+def print_basis_info(arch: Arch, workload: Workload, enc: Encoding, basis: BasisSpec) -> None:
+    """Basis copies on the chip and, per layer, projections and combination work."""
+    f = BasisFootprint(basis.length, basis.size, enc)
+    layout = (f"{f.copies_per_crossbar} copies per crossbar, {f.parallel_per_crossbar} read in "
+              "parallel" if f.copies_per_crossbar else
+              f"one copy spans {f.crossbars_per_copy} crossbars")
+    print(f"\nbasis L={f.length} x B={f.size}: a copy is {f.length} rows x {f.cols_per_copy} "
+          f"columns; {layout}; {f.total_copies(arch.chip.crossbars):,} copies on the chip")
+    rows: list[tuple[object, ...]] = []
+    projections = macs = 0
+    for layer in workload.mvm_layers:
+        pixels = workload.out_pixels(layer.name)
+        segments = basis.segments[layer.name]
+        projections += pixels * layer.groups * segments
+        macs += pixels * basis.nnz[layer.name]
+        rows.append((layer.name, segments, pixels * layer.groups * segments,
+                     pixels * basis.nnz[layer.name]))
+    rows.append(("total", "", projections, macs))
+    print(table(rows, ("layer", "S", "projections", "combine MACs")))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Simulate one run and write its CSVs atomically."""
+    dataflow = Dataflow(args.dataflow)
+    inputs = load_run_inputs(args.arch, args.workload, args.overrides, args.basis,
+                             need_basis=dataflow is Dataflow.BASIS, weights_path=args.weights)
+    options = RunOptions(
+        dataflow=dataflow, crossbars=args.crossbars, batch=args.batch, seed=args.seed,
+        granularity=Granularity(args.granularity), overlap=args.overlap, basis=inputs.basis,
+        weights=inputs.weights,
+    )
+    result = simulate(inputs.arch, inputs.workload, options)
+    if args.out:
+        out = Path(args.out)
+        write_csv(out / "summary.csv", [result.summary], SUMMARY_COLUMNS)
+        write_csv(out / "layers.csv", result.layers, LAYER_COLUMNS)
+        write_csv(out / "utilization.csv", result.utilization, UTILIZATION_COLUMNS)
+    s = result.summary
+    shown = ("cycles_per_inference", "latency_s", "energy_per_inference_j",
+             "edp_per_inference_js", "compute_cycles", "program_cycles", "stall_cycles",
+             "setup_cycles", "cells_written", "write_pulses", "xbar_reads", "adc_conversions")
+    print(f"{s['workload']} on {s['arch']} ({s['crossbars']:,} crossbars), "
+          f"dataflow {s['dataflow']}, batch {s['batch']}")
+    print(table([(k, s[k]) for k in shown], ("metric", "value")))
+    busiest = [(u["resource"], f"{100 * u['utilization']:.1f}%") for u in result.utilization[:4]]
+    print(table(busiest, ("busiest hardware", "busy")))
+    if args.out:
+        print(f"wrote {args.out}/summary.csv, layers.csv and utilization.csv")
+    return 0
+
+
+def cmd_zoo(args: argparse.Namespace) -> int:
+    """Regenerate the zoo workloads as YAML files."""
+    paths = write_zoo(Path(args.out))
+    print(f"wrote {len(paths)} workloads to {args.out}/ ({', '.join(sorted(ZOO))})")
+    return 0

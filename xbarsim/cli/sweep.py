@@ -1,0 +1,118 @@
+"""The ``sweep`` and ``plot`` verbs of the command line (registered by ``xbarsim.cli``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from xbarsim.errors import XbarsimError
+from xbarsim.timing.dataflows.plan import Dataflow
+
+DEFAULT_YS = "cycles_per_inference,edp_per_inference_js"
+
+
+def register(verbs: Any) -> None:
+    """Add the ``sweep`` and ``plot`` subcommands to the CLI's subparsers object."""
+    _add_sweep(verbs.add_parser("sweep", help="simulate many points; one CSV row per point"))
+    _add_plot(verbs.add_parser("plot", help="plot a sweep CSV (metrics and energy breakdown)"))
+
+
+def _add_sweep(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--arch", required=True, metavar="A", help="architecture YAML")
+    p.add_argument("--workload", required=True, action="append", metavar="W",
+                   help="workload YAML (repeatable)")
+    p.add_argument("--dataflow", required=True, action="append", metavar="D[,D...]",
+                   help=f"dataflows, comma-separated ({', '.join(d.value for d in Dataflow)})")
+    p.add_argument("--crossbars", required=True, metavar="SPEC",
+                   help="counts: 8,16,64 or 8:1024:x2 (geometric) or 8:64:+8 (ends inclusive)")
+    p.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2",
+                   help="config key and its values, e.g. crossbar.adc.bits=6,8 (repeatable)")
+    p.add_argument("--set", action="append", dest="vary", metavar="KEY=VALUE",
+                   help="fix a config value for every point (a one-value --vary; repeatable)")
+    p.add_argument("--basis", metavar="B.npz",
+                   help="basis file for --dataflow basis (one workload; default: the "
+                        "workload's example basis)")
+    p.add_argument("--batch", type=int, default=1, metavar="B")
+    p.add_argument("--seed", type=int, default=0, metavar="S")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=int, metavar="J",
+                       help="local worker processes (default: all cores; 1: in-process)")
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help="run points on an existing Dask distributed cluster")
+    where.add_argument("--dask-local", type=int, metavar="N",
+                       help="start a Dask LocalCluster of N workers on loopback")
+    p.add_argument("--resume", action="store_true", help="skip points already in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--out", required=True, metavar="CSV", help="output CSV")
+    p.set_defaults(handler=cmd_sweep)
+
+
+def _add_plot(p: argparse.ArgumentParser) -> None:
+    p.add_argument("csv", metavar="CSV", help="a CSV written by xbarsim sweep")
+    p.add_argument("--x", default="crossbars", metavar="COL")
+    p.add_argument("--y", default=DEFAULT_YS, metavar="COL[,COL...]",
+                   help=f"metrics, one subplot each (default: {DEFAULT_YS})")
+    p.add_argument("--by", default="dataflow", metavar="COL[,COL...]",
+                   help="one line per value of these columns (default: dataflow)")
+    p.add_argument("--at", action="append", default=[], metavar="COL=VALUE",
+                   help="rows for the energy chart (default: the largest --x value)")
+    p.add_argument("--out", required=True, metavar="FIG.png",
+                   help="figure; PNG and SVG are written from its stem, plus <stem>_energy.*")
+    p.set_defaults(handler=cmd_plot)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Run the sweep, then say how many points ran, failed and were resumed."""
+    from xbarsim.sweep import sweep
+
+    frame = sweep(args.arch, args.workload, args.dataflow, args.crossbars, vary=args.vary,
+                  batch=args.batch, seed=args.seed, jobs=args.jobs, scheduler=args.scheduler,
+                  dask_local=args.dask_local, out=args.out, resume=args.resume,
+                  progress=not args.quiet, basis=args.basis)
+    failed = int((frame["status"] != "ok").sum())
+    resumed = frame.attrs.get("resumed", 0)
+    earlier = f", {resumed} from the earlier run" if resumed else ""
+    _say(f"wrote {args.out}: {len(frame)} points ({len(frame) - failed} ok, {failed} error"
+         f"{earlier})")
+    if failed:
+        _say("failed points have status=error; the reason is in the 'error' column", err=True)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """Plot metrics and the energy breakdown; write PNG and SVG of both."""
+    from xbarsim.sweep import plot
+
+    frame = plot.load_sweep(args.csv)
+    ok, skipped = plot.ok_rows(frame)
+    if skipped:
+        _say(f"note: skipped {skipped} rows with status != ok", err=True)
+    by = _columns(args.by)
+    at = dict(_pair(item) for item in args.at)
+    lines = plot.plot_sweep(ok, args.x, _columns(args.y), by)
+    energy = plot.plot_energy_breakdown(ok, by=by, x=args.x, at=at or None)
+    stem = plot.figure_stem(args.out)  # both figures drawn before either is written
+    written = plot.save_figure(lines, stem)
+    written += plot.save_figure(energy, stem.with_name(f"{stem.name}_energy"))
+    _say(f"wrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def _say(text: str, err: bool = False) -> None:
+    """The CLI's output (this module is part of the CLI, like ``xbarsim.cli``)."""
+    print(text, file=sys.stderr if err else sys.stdout)
+
+
+def _columns(text: str) -> list[str]:
+    names = [c.strip() for c in text.split(",") if c.strip()]
+    if not names:
+        raise XbarsimError(f"'{text}' names no column", key="plot")
+    return names
+
+
+def _pair(item: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip() or not value.strip():
+        raise XbarsimError(f"'{item}' (expected COLUMN=VALUE)", key="--at")
+    return key.strip(), value.strip()

@@ -1,0 +1,107 @@
+"""An architecture (``Arch``) as the analog kernel's parameters: the device model, the number
+formats and the ADC, built in one place so every functional run reads the config the same way.
+
+Programming error (DESIGN 3 "from tolerance"): after ``program_verify`` a cell ends inside its
+acceptance window, target +/- ``write_verify.tolerance`` of the conductance range; the residual is
+taken uniform in the window (sigma = tolerance / sqrt(3)), which matches aihwkit's ReRAM fit for
+acceptance ranges of 0.2% and 2% ([S] aihwkit inference/noise/reram.py; REFERENCES.md).
+``single_pass`` has no verify loop, so nothing bounds the residual by the tolerance: its window
+is ``write_verify.single_pass_window``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from xbarsim.config.schema import Arch, WritePolicy
+from xbarsim.errors import XbarsimError
+from xbarsim.functional.device import DeviceModel, ProgramError
+from xbarsim.functional.kernel.adc import AdcRange
+from xbarsim.functional.kernel.wrapper import Method, crossbar_mvm
+from xbarsim.mapping.encoding import Encoding
+
+
+def program_tolerance(arch: Arch) -> float:
+    """Half-width of the programming residual window, fraction of g_max - g_min (0: exact)."""
+    if not arch.analog.programming_error:
+        return 0.0
+    if arch.write_verify.policy is WritePolicy.SINGLE_PASS:
+        return arch.write_verify.single_pass_window
+    return arch.write_verify.tolerance
+
+
+def device_from_arch(arch: Arch) -> DeviceModel:
+    """The kernel's device model for ``arch``: conductance range, programming residual, read
+    noise, stuck-at cells, drift and wire resistance."""
+    xb, an = arch.crossbar, arch.analog
+    try:
+        return DeviceModel(
+            g_min_us=xb.g_min_us,
+            g_max_us=xb.g_max_us,
+            program_tolerance=program_tolerance(arch),
+            program_error=ProgramError.UNIFORM,
+            read_sigma=an.read_noise_sigma,
+            stuck_on_rate=an.stuck_on_rate,
+            stuck_off_rate=an.stuck_off_rate,
+            drift_nu=an.drift_nu,
+            drift_t_s=an.drift_t_s,
+            drift_t0_s=an.drift_t0_s,
+            r_wire_ohm=an.wire_ohm,
+        )
+    except ValueError as err:  # cross-field rules the schema cannot state (stuck rates sum)
+        raise XbarsimError(str(err), key="analog") from None
+
+
+@dataclass(frozen=True)
+class AnalogCrossbar:
+    """What the kernel needs to compute like this chip's crossbars."""
+
+    enc: Encoding
+    """Number formats and crossbar geometry."""
+    device: DeviceModel
+    """Device non-idealities."""
+    adc_bits: int
+    """ADC resolution (``crossbar.adc.bits``)."""
+    adc_range: AdcRange
+    """ADC full-scale policy (``analog.adc_range``)."""
+
+    @classmethod
+    def from_arch(cls, arch: Arch) -> AnalogCrossbar:
+        """Read formats, device and ADC from a validated architecture."""
+        return cls(
+            enc=Encoding.from_arch(arch),
+            device=device_from_arch(arch),
+            adc_bits=arch.crossbar.adc.bits,
+            adc_range=AdcRange(arch.analog.adc_range.value),
+        )
+
+    def mvm(
+        self,
+        x: np.ndarray,
+        w: np.ndarray,
+        *,
+        seed: int = 0,
+        read_seed: int | None = None,
+        method: str | Method = Method.AUTO,
+    ) -> np.ndarray:
+        """What crossbars holding integer w [K, O] return for unsigned integer x [N, K]."""
+        enc = self.enc
+        return crossbar_mvm(
+            x,
+            w,
+            input_bits=enc.input_bits,
+            weight_bits=enc.weight_bits,
+            cell_bits=enc.cell_bits,
+            dac_bits=enc.dac_bits,
+            adc_bits=self.adc_bits,
+            rows=enc.rows,
+            differential=enc.differential,
+            adc_range=self.adc_range,
+            device=self.device,
+            seed=seed,
+            read_seed=read_seed,
+            cols=enc.cols,
+            method=method,
+        )

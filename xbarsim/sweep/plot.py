@@ -1,0 +1,255 @@
+"""Figures from a sweep CSV: metrics against an axis, and the energy breakdown per inference.
+
+Figures are drawn on an Agg canvas (no display, no pyplot state). Rows whose ``status`` is not
+``ok`` are left out. ``save_figure`` writes PNG and SVG atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from xbarsim.errors import XbarsimError, suggest
+from xbarsim.timing.energy import ENERGY_COLUMNS
+from xbarsim.timing.simulate import SUMMARY_COLUMNS
+
+log = logging.getLogger(__name__)
+
+BREAKDOWN_COLUMNS = (*ENERGY_COLUMNS, "energy_static_j")
+"""Energy components stacked in the breakdown chart (they sum to ``energy_j``)."""
+
+LOG_SPAN = 100.0
+"""An axis is logarithmic when its positive values span more than this ratio (2 decades)."""
+
+_UNITS = (("_js", "J·s"), ("_j", "J"), ("_s", "s"), ("_mm2", "mm²"), ("_bytes", "bytes"))
+
+
+def load_sweep(path: str | Path) -> pd.DataFrame:
+    """Read a sweep CSV; a missing file or one without a ``status`` column is a user error."""
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        raise XbarsimError("file not found", file=str(path)) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise XbarsimError(f"not a CSV ({type(exc).__name__})", file=str(path)) from None
+    if "status" not in frame.columns:
+        raise XbarsimError("not a sweep CSV (no 'status' column)", file=str(path))
+    return frame
+
+
+def ok_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The rows with ``status == ok`` and how many others were skipped."""
+    ok = frame[frame["status"] == "ok"]
+    skipped = len(frame) - len(ok)
+    if skipped:
+        log.info("skipping %d rows with status != ok", skipped)
+    return ok, skipped
+
+
+def axis_label(column: str) -> str:
+    """Readable axis label with its unit, e.g. ``edp_per_inference_js`` -> ``EDP per ... (J·s)``."""
+    if "." in column:  # a varied config key: its unit is in the schema, not the name
+        return column
+    name, unit = column, "cycles" if "cycles" in column else "count"
+    for suffix, symbol in _UNITS:
+        if column.endswith(suffix):
+            name, unit = column[: -len(suffix)], symbol
+            break
+    text = name.replace("_", " ").replace("edp", "EDP")
+    return f"{text} ({unit})"
+
+
+def plot_sweep(frame: pd.DataFrame, x: str = "crossbars",
+               ys: Sequence[str] = ("cycles_per_inference", "edp_per_inference_js"),
+               by: str | Sequence[str] = "dataflow") -> Figure:
+    """One subplot per metric (rows) and workload (columns), one line per ``by`` value."""
+    ok, _ = ok_rows(frame)
+    by = [by] if isinstance(by, str) else list(by)
+    ys = [ys] if isinstance(ys, str) else list(ys)
+    _need(ok, [x], "--x")
+    _need(ok, ys, "--y")
+    _need(ok, by, "--by")
+    workloads = _workloads(ok)
+    fig = _figure(len(ys), len(workloads))
+    axes = fig.subplots(len(ys), len(workloads), squeeze=False)
+    for (r, y), (c, workload) in _grid(ys, workloads):
+        rows = ok[ok["workload"] == workload]
+        _check_unique(rows, [x, *by], workload)
+        _lines(axes[r][c], rows, x, y, by)
+        axes[r][c].set_title(workload)
+    names = ", ".join(axis_label(y).split(" (")[0] for y in ys)
+    fig.suptitle(f"{names} vs {axis_label(x).split(' (')[0]} on {_archs(ok)}")
+    return fig
+
+
+def _grid(ys: Sequence[str], workloads: Sequence[str]) -> list[tuple[tuple[int, str], ...]]:
+    """(row, metric) and (column, workload) of every subplot."""
+    return [(ry, cw) for ry in enumerate(ys) for cw in enumerate(workloads)]
+
+
+def _lines(ax: Axes, rows: pd.DataFrame, x: str, y: str, by: Sequence[str]) -> None:
+    """One line per ``by`` group (in CSV order), points sorted by ``x``; log axes when wide."""
+    for key, group in rows.groupby(list(by), sort=False):
+        group = group.sort_values(x)
+        ax.plot(group[x].to_numpy(float), group[y].to_numpy(float), marker="o",
+                label=_label(by, key))
+    ax.set_xlabel(axis_label(x))
+    ax.set_ylabel(axis_label(y))
+    _scale(ax, rows[x], "x")
+    _scale(ax, rows[y], "y")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(title=", ".join(by), fontsize="small")
+
+
+def plot_energy_breakdown(frame: pd.DataFrame, by: str | Sequence[str] = "dataflow",
+                          x: str = "crossbars", at: Mapping[str, Any] | None = None) -> Figure:
+    """Stacked bars of the energy components per inference, one bar per ``by`` value.
+
+    Rows are those matching ``at`` (column -> value); by default the largest ``x`` value.
+    """
+    ok, _ = ok_rows(frame)
+    by = [by] if isinstance(by, str) else list(by)
+    _need(ok, by, "--by")
+    _need(ok, [x, *BREAKDOWN_COLUMNS, "batch"], "--x")
+    _workloads(ok)  # refuses an empty frame
+    at = dict(at) if at else {x: ok[x].max()}
+    chosen = _select(ok, at)
+    workloads = _workloads(chosen)
+    fig = _figure(1, len(workloads))
+    where = ", ".join(f"{k}={_text(v)}" for k, v in at.items())
+    for ax, workload in zip(fig.subplots(1, len(workloads), squeeze=False)[0], workloads):
+        rows = chosen[chosen["workload"] == workload]
+        _check_unique(rows, by, workload)
+        _stack(ax, rows, by)
+        ax.set_title(f"{workload} at {where}")
+    handles, labels = fig.axes[-1].get_legend_handles_labels()
+    fig.axes[-1].legend(handles[::-1], labels[::-1], title="component", loc="upper left",
+                        bbox_to_anchor=(1.02, 1.0), fontsize="small")
+    fig.suptitle(f"energy per inference by component on {_archs(chosen)}")
+    return fig
+
+
+def _stack(ax: Axes, rows: pd.DataFrame, by: Sequence[str]) -> None:
+    """Stacked bars (one per ``by`` group, CSV order) of each component divided by the batch."""
+    labels = [_label(by, tuple(r)) for r in rows[list(by)].itertuples(index=False)]
+    bottom = np.zeros(len(rows))
+    for column in BREAKDOWN_COLUMNS:
+        heights = (rows[column] / rows["batch"]).to_numpy(float)
+        ax.bar(labels, heights, bottom=bottom, label=column[len("energy_"):-len("_j")])
+        bottom += heights
+    ax.set_ylabel(axis_label("energy_per_inference_j"))
+    ax.set_xlabel(", ".join(by))
+    if sum(len(label) for label in labels) > 40:
+        ax.tick_params(axis="x", labelrotation=30)
+
+
+def _select(frame: pd.DataFrame, at: Mapping[str, Any]) -> pd.DataFrame:
+    """Rows where every ``at`` column equals its value (numbers compared as numbers)."""
+    _need(frame, list(at), "--at")
+    mask = pd.Series(True, index=frame.index)
+    for column, value in at.items():
+        if pd.api.types.is_numeric_dtype(frame[column]):
+            try:
+                mask &= frame[column] == float(value)
+            except (TypeError, ValueError):
+                raise XbarsimError(f"'{value}' is not a number", key=f"--at {column}") from None
+        else:
+            mask &= frame[column].astype(str) == str(value)
+    if not mask.any():
+        column = next(iter(at))
+        have = ", ".join(_text(v) for v in sorted(frame[column].unique()))
+        raise XbarsimError(f"no ok rows with {column}={_text(at[column])} (have: {have})",
+                           key="--at")
+    return frame[mask]
+
+
+def _need(frame: pd.DataFrame, columns: Sequence[str], flag: str) -> None:
+    """Every column must exist; an unknown one gets the nearest suggestion."""
+    for column in columns:
+        if column not in frame.columns:
+            raise XbarsimError(f"no column '{column}'{suggest(column, frame.columns)}", key=flag)
+
+
+def _check_unique(rows: pd.DataFrame, columns: Sequence[str], workload: str) -> None:
+    """Refuse to draw several rows at one position; name the columns that tell them apart."""
+    dup = rows[rows.duplicated(list(columns), keep=False)]
+    if dup.empty:
+        return
+    extra = [c for c in dup.columns if c not in SUMMARY_COLUMNS or c in ("arch", "batch", "seed")]
+    differ = [c for c in extra if c not in columns and dup[c].nunique(dropna=False) > 1]
+    hint = f"; they differ in {', '.join(differ)}: add it to --by" if differ else ""
+    raise XbarsimError(f"{workload}: several rows share {', '.join(columns)}{hint}", key="plot")
+
+
+def _scale(ax: Axes, values: pd.Series, axis: str) -> None:
+    """Logarithmic when all values are positive and span more than two decades."""
+    v = values.to_numpy(float)
+    v = v[np.isfinite(v)]
+    if v.size and v.min() > 0 and v.max() / v.min() > LOG_SPAN:
+        (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+
+
+def _workloads(frame: pd.DataFrame) -> list[str]:
+    if frame.empty:
+        raise XbarsimError("no rows with status ok to plot", key="plot")
+    return list(dict.fromkeys(frame["workload"].astype(str)))
+
+
+def _archs(frame: pd.DataFrame) -> str:
+    return ", ".join(dict.fromkeys(frame["arch"].astype(str)))
+
+
+def _label(by: Sequence[str], key: Any) -> str:
+    """Legend/bar label of a group: its values, comma-separated (the title names the columns)."""
+    values = key if isinstance(key, tuple) else (key,)
+    return ", ".join(_text(v) for v in values)
+
+
+def _text(value: Any) -> str:
+    """Numbers without a needless ``.0``."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _figure(rows: int, cols: int) -> Figure:
+    fig = Figure(figsize=(1.5 + 4.5 * cols, 0.8 + 3.2 * rows), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def figure_stem(out: str | Path) -> Path:
+    """``fig.png`` -> ``fig`` (the PNG and SVG are written from the stem)."""
+    path = Path(out)
+    return path.with_suffix("") if path.suffix.lower() in (".png", ".svg", ".pdf") else path
+
+
+def save_figure(fig: Figure, stem: str | Path) -> list[Path]:
+    """Write ``<stem>.png`` and ``<stem>.svg``, each via a temp file and ``os.replace``."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fmt, meta in (("png", {"Software": None}), ("svg", {"Date": None})):
+        path = stem.with_name(f"{stem.name}.{fmt}")
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".{fmt}", dir=path.parent)
+        os.close(fd)
+        try:
+            with matplotlib.rc_context({"svg.hashsalt": "xbarsim"}):
+                fig.savefig(tmp, format=fmt, metadata=meta, dpi=120)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        written.append(path)
+    return written

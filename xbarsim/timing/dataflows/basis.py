@@ -1,0 +1,222 @@
+"""The basis-combination dataflow (BasisN): a global basis written once, layers combined digitally.
+
+Each MVM layer needs N * P * G * S segment projections (S = ceil(K / L)); they are spread evenly
+over the projection units (crossbars, or crossbar groups for a copy larger than one crossbar).
+A projection takes t reads and converts B * s * d columns; a crossbar serves up to
+``parallel_per_crossbar`` projections per read. The tile's coefficient combiner then does one MAC
+per nonzero coefficient (``digital_macs`` = N * P * sum of nnz), reading each coefficient from
+the coefficient buffer. Nothing is written per inference; the basis copies are the setup.
+Simplification: a vector whose projections land in several tiles is combined where they land
+(the gather traffic between tiles is not modelled).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from xbarsim.basis.analog_groups import analog_steps
+from xbarsim.basis.basis_set import BasisSet
+from xbarsim.basis.copies import BasisFootprint
+from xbarsim.config.schema import Combine
+from xbarsim.timing.dataflows.engine import Engine, Proc
+from xbarsim.timing.dataflows.plan import Round
+from xbarsim.util import ceil_div, nbytes
+from xbarsim.workload.graph import Workload
+from xbarsim.workload.layer import Layer
+
+
+@dataclass(frozen=True)
+class BasisSpec:
+    """What the timing model needs from a basis file."""
+
+    length: int
+    """L."""
+    size: int
+    """B."""
+    coeff_bits: int
+    segments: dict[str, int]
+    """S per MVM layer."""
+    nnz: dict[str, int]
+    """Nonzero coefficients per MVM layer, summed over segments and outputs."""
+    combine: Combine = Combine.DIGITAL
+    analog_steps: dict[str, int] = field(default_factory=dict)
+    """Analog combine: conversion steps per input vector (groups x segments x bit-planes)."""
+    analog_active: dict[str, int] = field(default_factory=dict)
+    """Analog combine: (output, bit-plane) pairs with a nonempty mask, per input vector."""
+
+
+def basis_spec(bs: BasisSet, workload: Workload, combine: Combine) -> BasisSpec:
+    """Summarize a validated basis set for the timing model (analog groups from its coeffs)."""
+    layers = workload.mvm_layers
+    steps: dict[str, int] = {}
+    active: dict[str, int] = {}
+    if combine is Combine.ANALOG:
+        for layer in layers:
+            steps[layer.name], active[layer.name] = analog_steps(
+                bs.coeffs[layer.name], bs.coeff_bits, layer.groups)
+    return BasisSpec(
+        length=bs.length, size=bs.basis_size, coeff_bits=bs.coeff_bits,
+        segments={la.name: bs.segments(la.name) for la in layers},
+        nnz={la.name: bs.nnz_total(la.name) for la in layers},
+        combine=combine, analog_steps=steps, analog_active=active,
+    )
+
+
+def even_split(total: int, parts: int) -> list[int]:
+    """``total`` split into ``parts`` integers differing by at most one, larger ones first."""
+    base, extra = divmod(total, parts)
+    return [base + (i < extra) for i in range(parts)]
+
+
+def proportional_split(total: int, weights: list[int]) -> list[int]:
+    """``total`` split in proportion to ``weights``, exactly (largest remainder)."""
+    weight_sum = sum(weights)
+    if weight_sum == 0:
+        return [0] * len(weights)
+    shares = [total * w // weight_sum for w in weights]
+    order = sorted(range(len(weights)), key=lambda i: -(total * weights[i] % weight_sum))
+    for i in order[: total - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
+class BasisEngine(Engine):
+    """Runs every MVM layer as basis projections plus coefficient combination."""
+
+    def setup_units(self, spec: BasisSpec) -> None:
+        """Place projection units on the crossbars (slot lists, one per unit)."""
+        self.spec = spec
+        self.footprint = BasisFootprint(spec.length, spec.size, self.enc)
+        crossbars = len(self.chip.xbars)
+        self.footprint.check_fits(crossbars)
+        per_unit = 1 if self.footprint.parallel_per_crossbar >= 1 else (
+            self.footprint.crossbars_per_copy)
+        self.units = [list(range(u * per_unit, (u + 1) * per_unit))
+                      for u in range(self.footprint.units(crossbars))]
+
+    def pieces(self) -> list[tuple[int, int]]:
+        """(rows, cols) of each crossbar of a unit, as used by one read."""
+        f, rows, cols = self.footprint, self.enc.rows, self.enc.cols
+        if f.parallel_per_crossbar >= 1:
+            par = f.parallel_per_crossbar
+            return [(par * f.length, par * f.cols_per_copy)]
+        return [(min(rows, f.length - i * rows), min(cols, f.cols_per_copy - j * cols))
+                for i in range(ceil_div(f.length, rows))
+                for j in range(ceil_div(f.cols_per_copy, cols))]
+
+    def program_basis(self) -> Proc:
+        """Write every copy of the basis once (the setup of this dataflow)."""
+        f = self.footprint
+        if f.parallel_per_crossbar >= 1:
+            used = [((self.enc.rows // f.length) * f.length,
+                     (self.enc.cols // f.cols_per_copy) * f.cols_per_copy)]
+        else:
+            used = self.pieces()
+        with self.chip.activity.busy("program"):
+            yield self.all_of(self.program_block("basis", slot, r, c)
+                              for unit in self.units
+                              for slot, (r, c) in zip(unit, used))
+
+    def schedule(self, rounds: list[Round], resident: bool, overlap: bool) -> Proc:
+        """Start every MVM layer; each waits for its inputs."""
+        yield self.all_of(self.run_basis_layer(la) for la in self.workload.layers if la.is_mvm)
+
+    def run_basis_layer(self, layer: Layer) -> Proc:
+        """Project, combine and store one layer."""
+        yield self.env.all_of([self.done[i] for i in layer.inputs])
+        self.start[layer.name] = int(self.env.now)
+        self.rounds_of[layer.name] = 1
+        with self.chip.activity.busy("compute"):
+            spec, name = self.spec, layer.name
+            vectors = self.batch * self.workload.out_pixels(name)
+            projections = vectors * layer.groups * spec.segments[name]
+            yield from self.chip.dram.transfer(name, nbytes(spec.nnz[name], spec.coeff_bits))
+            share = even_split(projections, len(self.units))
+            in_bytes = nbytes(self.batch * math.prod(self.workload.input_shape_of(name)),
+                              self.act_bits)
+            work = zip(share,
+                       proportional_split(vectors * spec.nnz[name], share),
+                       proportional_split(vectors * layer.out_channels, share),
+                       proportional_split(in_bytes, share),
+                       *self.analog_work(name, vectors, share))
+            yield self.all_of(self.run_unit(name, self.units[u], *w)
+                              for u, w in enumerate(work) if w[0])
+            yield from self.store_output(layer)
+        self.finish(layer.name)
+
+    def analog_work(self, name: str, vectors: int, share: list[int]) -> list[list[int]]:
+        """Per unit: analog-combine read steps and conversions (zeros for digital combine)."""
+        if self.spec.combine is not Combine.ANALOG:
+            return [[0] * len(share)] * 2
+        t, sd = self.enc.t, self.enc.columns_per_weight
+        return [proportional_split(vectors * t * self.spec.analog_steps[name], share),
+                proportional_split(vectors * t * sd * self.spec.analog_active[name], share)]
+
+    def run_unit(self, layer: str, slots: list[int], projections: int, macs: int, outputs: int,
+                 in_bytes: int, steps: int, conversions: int) -> Proc:
+        """One unit's share: inputs in, projections, combination, outputs out."""
+        tile = self.chip.tile_of(slots[0])
+        yield from self.send_to_tile(layer, tile, in_bytes)
+        stages = [self.chip.tile_ports[tile].access(
+            layer, nbytes(projections * self.spec.length, self.act_bits), "read")]
+        if self.spec.combine is Combine.ANALOG:
+            stages += self.analog_stages(layer, tile, slots, projections, steps, conversions)
+            self.chip.counters.add(layer, "coeff_buffer_bytes",
+                                   nbytes(macs, self.spec.coeff_bits))
+        else:
+            stages += self.digital_stages(layer, tile, slots, projections, macs)
+        stages.append(self.drain(layer, tile, nbytes(outputs, self.act_bits)))
+        yield self.all_of(stages)
+
+    def digital_stages(self, layer: str, tile: int, slots: list[int], projections: int,
+                       macs: int) -> list[Proc]:
+        """Project (B values per projection) then combine with one MAC per nonzero."""
+        t = self.enc.t
+        par = max(1, self.footprint.parallel_per_crossbar)
+        full, rem = divmod(projections, par)
+        proj_bytes = nbytes(projections * self.spec.size, self.psum_bits)
+        stages = [self.crossbar_reads(layer, slot, tile, full * t, rows, cols,
+                                      rem * t, rows // par * rem, cols // par * rem)
+                  for slot, (rows, cols) in zip(slots, self.pieces())]
+        stages.append(self.chip.tile_ports[tile].access(layer, proj_bytes, "write"))
+        stages.append(self.combine(layer, tile, macs, proj_bytes))
+        return stages
+
+    def analog_stages(self, layer: str, tile: int, slots: list[int], projections: int,
+                      steps: int, conversions: int) -> list[Proc]:
+        """Summed bit lines converted once per output group and bit-plane, then shift-add.
+
+        Each step is a read of L rows; ``parallel_per_crossbar`` copies take steps side by
+        side; a copy split over crossbars converts its columns in proportion on each.
+        """
+        par = max(1, self.footprint.parallel_per_crossbar)
+        pieces = self.pieces()
+        cols = [c for _, c in pieces]
+        stages = []
+        for slot, (rows, _), conv in zip(slots, pieces, proportional_split(conversions, cols)):
+            stages.append(self.unit_reads(layer, slot, tile, ceil_div(steps, par),
+                                          steps * min(rows, self.spec.length), conv))
+        return stages
+
+    def unit_reads(self, layer: str, slot: int, tile: int, reads: int, dac: int,
+                   conversions: int) -> Proc:
+        """Crossbar reads with a given conversion count, then their shift-adds."""
+        yield from self.chip.xbars[slot].operate(layer, reads, dac, conversions, first=True)
+        yield from self.chip.shift_add[tile].run(layer, conversions)
+
+    def crossbar_reads(self, layer: str, slot: int, tile: int, reads: int, rows: int, cols: int,
+                       rem_reads: int, rem_rows: int, rem_cols: int) -> Proc:
+        """Full-width reads, then the reads of a last, partly filled step; shift-add each."""
+        xbar = self.chip.xbars[slot]
+        yield from xbar.compute(layer, reads, rows, cols, first=True)
+        yield from self.chip.shift_add[tile].run(layer, reads * cols)
+        if rem_reads:
+            yield from xbar.compute(layer, rem_reads, rem_rows, rem_cols, first=reads == 0)
+            yield from self.chip.shift_add[tile].run(layer, rem_reads * rem_cols)
+
+    def combine(self, layer: str, tile: int, macs: int, proj_bytes: int) -> Proc:
+        """Coefficient combiner: read projections and coefficients, one MAC per nonzero."""
+        yield from self.chip.tile_ports[tile].access(layer, proj_bytes, "read")
+        yield from self.chip.combiners[tile].run(layer, macs)
+        self.chip.counters.add(layer, "coeff_buffer_bytes", nbytes(macs, self.spec.coeff_bits))

@@ -1,0 +1,108 @@
+"""Counts x per-action energy -> the energy breakdown, plus leakage and area (one place).
+
+Per-action energies are read from the config here and nowhere else. The ADC's energy per
+conversion is ``adc.energy_pj`` when given, else power x conversion time (mW x ns = pJ).
+Leakage is each component's static power times the run's latency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xbarsim.config.schema import Arch
+from xbarsim.util import ceil_div
+
+PJ = 1e-12
+
+ENERGY_COLUMNS = (
+    "energy_xbar_j", "energy_dac_j", "energy_adc_j", "energy_write_j", "energy_buffer_j",
+    "energy_noc_j", "energy_dram_j", "energy_digital_j",
+)
+"""Dynamic energy categories (DESIGN section 7); with ``energy_static_j`` they sum to the total."""
+
+
+@dataclass(frozen=True)
+class ActionEnergies:
+    """Energy of one action of each counted kind, in pJ."""
+
+    xbar_read: float
+    dac_conversion: float
+    adc_conversion: float
+    write_pulse: float
+    verify_read: float
+    shift_add_op: float
+    digital_mac: float
+    tile_buffer_read_byte: float
+    tile_buffer_write_byte: float
+    global_buffer_byte: float
+    coeff_buffer_byte: float
+    noc_byte_hop: float
+    dram_byte: float
+
+    @classmethod
+    def from_arch(cls, arch: Arch) -> ActionEnergies:
+        """Derive every per-action energy from a config."""
+        xb, tile, chip, wv = arch.crossbar, arch.tile, arch.chip, arch.write_verify
+        adc = xb.adc.energy_pj if xb.adc.energy_pj is not None else (
+            xb.adc.power_mw * xb.adc.conversion_ns)
+        return cls(
+            xbar_read=xb.read_energy_pj,
+            dac_conversion=xb.dac.energy_pj_per_row,
+            adc_conversion=adc,
+            write_pulse=wv.pulse_energy_pj,
+            verify_read=wv.verify_energy_pj,
+            shift_add_op=tile.shift_add.energy_pj_per_op,
+            digital_mac=tile.combiner.energy_pj_per_mac,
+            tile_buffer_read_byte=tile.buffer.read_energy_pj_per_byte,
+            tile_buffer_write_byte=tile.buffer.write_energy_pj_per_byte,
+            global_buffer_byte=chip.global_buffer.energy_pj_per_byte,
+            coeff_buffer_byte=tile.combiner.coeff_read_energy_pj_per_byte,
+            noc_byte_hop=chip.noc.energy_pj_per_byte,
+            dram_byte=8 * chip.dram.energy_pj_per_bit,
+        )
+
+
+def dynamic_energy(counts: dict[str, int], e: ActionEnergies) -> dict[str, float]:
+    """Dynamic energy per category in joules from action counts."""
+    pj = {
+        "energy_xbar_j": counts["xbar_reads"] * e.xbar_read,
+        "energy_dac_j": counts["dac_conversions"] * e.dac_conversion,
+        "energy_adc_j": counts["adc_conversions"] * e.adc_conversion,
+        "energy_write_j": counts["write_pulses"] * e.write_pulse
+        + counts["verify_reads"] * e.verify_read,
+        "energy_buffer_j": counts["tile_buffer_read_bytes"] * e.tile_buffer_read_byte
+        + counts["tile_buffer_write_bytes"] * e.tile_buffer_write_byte
+        + counts["global_buffer_bytes"] * e.global_buffer_byte
+        + counts["coeff_buffer_bytes"] * e.coeff_buffer_byte,
+        "energy_noc_j": counts["noc_byte_hops"] * e.noc_byte_hop,
+        "energy_dram_j": counts["dram_bytes"] * e.dram_byte,
+        "energy_digital_j": counts["shift_add_ops"] * e.shift_add_op
+        + counts["digital_macs"] * e.digital_mac,
+    }
+    return {k: v * PJ for k, v in pj.items()}
+
+
+def tiles(arch: Arch) -> int:
+    """Tiles of the configured chip."""
+    return ceil_div(arch.chip.crossbars, arch.chip.crossbars_per_tile)
+
+
+def static_power_w(arch: Arch) -> float:
+    """Leakage power of the whole configured chip, in watts."""
+    xb, tile = arch.crossbar, arch.tile
+    per_crossbar = xb.static_mw + xb.adc.count * xb.adc.static_mw
+    per_tile = (tile.buffer.static_mw + tile.shift_add.static_mw + tile.combiner.static_mw
+                + arch.chip.noc.static_mw_per_router)
+    mw = (arch.chip.crossbars * per_crossbar + tiles(arch) * per_tile
+          + arch.chip.global_buffer.static_mw)
+    return mw * 1e-3
+
+
+def area_mm2(arch: Arch) -> float:
+    """Silicon area of the configured chip (crossbars with peripherals, tiles, global buffer)."""
+    xb, tile = arch.crossbar, arch.tile
+    per_crossbar = xb.area_mm2 + xb.dac.area_mm2_per_crossbar + xb.adc.count * xb.adc.area_mm2
+    per_tile = (tile.buffer.area_mm2 + tile.shift_add.area_mm2 + tile.combiner.area_mm2
+                + arch.chip.noc.area_mm2_per_router)
+    return (arch.chip.crossbars * per_crossbar + tiles(arch) * per_tile
+            + arch.chip.global_buffer.area_mm2)

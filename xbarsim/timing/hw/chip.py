@@ -1,0 +1,84 @@
+"""The chip: tiles of crossbars with their buffer, shift-add bank, write controllers, the NoC,
+global buffer, a digital vector unit and the DRAM channel, all on one SimPy environment."""
+
+from __future__ import annotations
+
+import numpy as np
+import simpy
+
+from xbarsim.config.schema import Arch
+from xbarsim.timing.hw.clock import Clock
+from xbarsim.timing.hw.crossbar import CrossbarUnit
+from xbarsim.timing.hw.digital import UnitBank
+from xbarsim.timing.hw.memory import Dram, Port
+from xbarsim.timing.hw.noc import Noc
+from xbarsim.timing.hw.pulses import pulse_distribution
+from xbarsim.timing.hw.stats import Activity, Counters
+from xbarsim.timing.hw.write_verify import WriteVerifyController
+from xbarsim.util import ceil_div
+
+
+class Chip:
+    """Every hardware component of one configured chip."""
+
+    def __init__(self, arch: Arch, crossbars: int, seed: int, per_row_events: bool) -> None:
+        self.arch = arch
+        self.env = simpy.Environment()
+        self.clock = Clock(arch.clock_ghz)
+        self.counters = Counters()
+        self.activity = Activity(self.env)
+        self.rng = np.random.default_rng(seed)
+        env, c, tile = self.env, self.counters, arch.tile
+        self.crossbars_per_tile = arch.chip.crossbars_per_tile
+        self.tiles = ceil_div(crossbars, self.crossbars_per_tile)
+        self.xbars = [CrossbarUnit(env, arch.crossbar, self.clock, c) for _ in range(crossbars)]
+        self.tile_ports = [
+            Port(env, tile.buffer.port_bytes_per_cycle, c,
+                 "tile_buffer_read_bytes", "tile_buffer_write_bytes", "tile_buffer")
+            for _ in range(self.tiles)
+        ]
+        self.shift_add = [
+            UnitBank(env, tile.shift_add.units, tile.shift_add.ops_per_cycle, c, "shift_add_ops",
+                     "shift_add")
+            for _ in range(self.tiles)
+        ]
+        self.combiners = [
+            UnitBank(env, 1, tile.combiner.lanes, c, "digital_macs", "combiner")
+            for _ in range(self.tiles)
+        ]
+        pulses = pulse_distribution(arch.write_verify, arch.crossbar.cell_bits)
+        self.writers = [
+            WriteVerifyController(env, arch.write_verify, tile.write_controllers, self.clock, c,
+                                  pulses, self.rng, per_row_events)
+            for _ in range(self.tiles)
+        ]
+        self.noc = Noc(env, arch.chip.noc, self.tiles, c)
+        gb = arch.chip.global_buffer
+        self.global_buffer = Port(env, gb.bytes_per_cycle, c,
+                                  "global_buffer_bytes", "global_buffer_bytes", "global_buffer")
+        self.global_buffer_bytes = gb.kib * 1024
+        # Pooling, adds and partial-sum reduction run beside the global buffer on a vector unit
+        # as wide as one tile's shift-add bank.
+        self.vector_unit = UnitBank(env, 1, tile.shift_add.units * tile.shift_add.ops_per_cycle,
+                                    c, "shift_add_ops", "vector_unit")
+        dram = arch.chip.dram
+        self.dram = Dram(env, dram.gbytes_per_s, dram.latency_ns, self.clock, c)
+
+    def capacity(self) -> dict[str, int]:
+        """Units of each kind of shared hardware that can be busy at once."""
+        tile = self.arch.tile
+        return {
+            "crossbar": len(self.xbars), "tile_buffer": self.tiles,
+            "shift_add": self.tiles * tile.shift_add.units, "combiner": self.tiles,
+            "write_controller": self.tiles * tile.write_controllers, "noc": self.tiles,
+            "global_buffer": 1, "vector_unit": 1, "dram": 1,
+        }
+
+    def utilization(self, cycles: int) -> dict[str, float]:
+        """Fraction of the run each kind of hardware was busy (busy / (capacity x cycles))."""
+        cap = self.capacity()
+        return {k: self.counters.busy[k] / (cap[k] * cycles) if cycles else 0.0 for k in cap}
+
+    def tile_of(self, slot: int) -> int:
+        """Tile holding crossbar ``slot``."""
+        return slot // self.crossbars_per_tile

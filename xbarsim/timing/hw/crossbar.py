@@ -1,0 +1,59 @@
+"""A crossbar unit: row DACs, the analog array read with sample-and-hold, and column ADCs.
+
+One read drives ``rows_used`` DACs, settles the array for ``read_ns`` and samples every bit line;
+the ``count`` ADCs then convert the ``cols_used`` held values, ceil(cols / count) conversions
+each. Reads are pipelined with conversions (ISAAC): n reads take
+min(read, convert) + n * max(read, convert) cycles, so a stream of reads can be split into
+work items without changing its duration (the fill term is paid by the first item only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import simpy
+
+from xbarsim.config.schema import Crossbar
+from xbarsim.timing.hw.clock import Clock
+from xbarsim.timing.hw.stats import Counters
+from xbarsim.util import ceil_div
+
+
+class CrossbarUnit:
+    """One crossbar with its DACs and ADC bank; a SimPy resource so a block owns it exclusively."""
+
+    def __init__(self, env: simpy.Environment, xbar: Crossbar, clock: Clock,
+                 counters: Counters) -> None:
+        self.env = env
+        self.array = simpy.Resource(env, capacity=1)
+        self.read_cycles = clock.cycles(xbar.read_ns)
+        self.conversion_cycles = clock.cycles(xbar.adc.conversion_ns)
+        self.adcs = xbar.adc.count
+        self.counters = counters
+
+    def read_time(self, reads: int, conversions_per_read: int, first: bool) -> int:
+        """Cycles of ``reads`` pipelined reads, each converting that many held values."""
+        convert = ceil_div(conversions_per_read, self.adcs) * self.conversion_cycles
+        fill = min(self.read_cycles, convert) if first else 0
+        return fill + reads * max(self.read_cycles, convert)
+
+    def compute(self, layer: str, reads: int, rows_used: int, cols_used: int,
+                first: bool) -> Generator[Any, Any, None]:
+        """Perform ``reads`` reads (vectors x input slices) of a block and count them."""
+        yield from self.operate(layer, reads, reads * rows_used, reads * cols_used, first)
+
+    def operate(self, layer: str, reads: int, dac: int, conversions: int,
+                first: bool) -> Generator[Any, Any, None]:
+        """``reads`` reads driving ``dac`` row inputs and converting ``conversions`` values in
+        all, spread evenly over the reads (the general form, for analog combination)."""
+        if reads <= 0:
+            return
+        with self.array.request() as req:
+            yield req
+            cycles = self.read_time(reads, ceil_div(conversions, reads), first)
+            yield self.env.timeout(cycles)
+        self.counters.add_busy("crossbar", cycles)
+        self.counters.add(layer, "xbar_reads", reads)
+        self.counters.add(layer, "dac_conversions", dac)
+        self.counters.add(layer, "adc_conversions", conversions)

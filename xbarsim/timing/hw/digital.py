@@ -1,0 +1,36 @@
+"""Digital units: shift-and-add banks (merge ADC outputs, reduce partial sums) and the basis
+coefficient combiner. Each is a SimPy resource whose users hold one unit for their ops."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+from typing import Any
+
+import simpy
+
+from xbarsim.timing.hw.stats import Counters
+
+
+class UnitBank:
+    """``units`` identical units, each doing ``ops_per_cycle`` operations per cycle."""
+
+    def __init__(self, env: simpy.Environment, units: int, ops_per_cycle: float,
+                 counters: Counters, counter: str, kind: str) -> None:
+        self.env = env
+        self.units = simpy.Resource(env, capacity=units)
+        self.ops_per_cycle = ops_per_cycle
+        self.counters = counters
+        self.counter = counter
+        self.kind = kind
+
+    def run(self, layer: str | None, ops: int) -> Generator[Any, Any, None]:
+        """Perform ``ops`` operations on one unit and count them."""
+        if ops <= 0:
+            return
+        with self.units.request() as req:
+            yield req
+            cycles = math.ceil(ops / self.ops_per_cycle)
+            yield self.env.timeout(cycles)
+        self.counters.add_busy(self.kind, cycles)
+        self.counters.add(layer, self.counter, ops)

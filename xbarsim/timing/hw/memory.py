@@ -1,0 +1,59 @@
+"""Buffers and the off-chip channel: ports are SimPy resources held for ceil(bytes / width)."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import simpy
+
+from xbarsim.timing.hw.clock import Clock, transfer_cycles
+from xbarsim.timing.hw.stats import Counters
+
+
+class Port:
+    """A buffer port moving ``bytes_per_cycle``; one access at a time."""
+
+    def __init__(self, env: simpy.Environment, bytes_per_cycle: float, counters: Counters,
+                 read_counter: str, write_counter: str, kind: str) -> None:
+        self.env = env
+        self.resource = simpy.Resource(env, capacity=1)
+        self.bytes_per_cycle = bytes_per_cycle
+        self.counters = counters
+        self._counter = {"read": read_counter, "write": write_counter}
+        self.kind = kind
+
+    def access(self, layer: str | None, nbytes: int, kind: str) -> Generator[Any, Any, None]:
+        """Read or write ``nbytes`` through the port."""
+        if nbytes <= 0:
+            return
+        cycles = transfer_cycles(nbytes, self.bytes_per_cycle)
+        with self.resource.request() as req:
+            yield req
+            yield self.env.timeout(cycles)
+        self.counters.add_busy(self.kind, cycles)
+        self.counters.add(layer, self._counter[kind], nbytes)
+
+
+class Dram:
+    """The off-chip channel: transfers queue for the bandwidth; the access latency overlaps."""
+
+    def __init__(self, env: simpy.Environment, gbytes_per_s: float, latency_ns: float,
+                 clock: Clock, counters: Counters) -> None:
+        self.env = env
+        self.channel = simpy.Resource(env, capacity=1)
+        self.bytes_per_cycle = gbytes_per_s / clock.ghz  # GB/s / (Gcycles/s)
+        self.latency_cycles = clock.cycles(latency_ns)
+        self.counters = counters
+
+    def transfer(self, layer: str | None, nbytes: int) -> Generator[Any, Any, None]:
+        """Move ``nbytes`` to or from DRAM: latency, then the channel for the payload."""
+        if nbytes <= 0:
+            return
+        yield self.env.timeout(self.latency_cycles)
+        cycles = transfer_cycles(nbytes, self.bytes_per_cycle)
+        with self.channel.request() as req:
+            yield req
+            yield self.env.timeout(cycles)
+        self.counters.add_busy("dram", cycles)
+        self.counters.add(layer, "dram_bytes", nbytes)

@@ -1,0 +1,103 @@
+"""The RRAM write-verify controller: programs a crossbar block row group by row group.
+
+Program-verify: every cell is read once, then pulsed and re-read until it is inside its
+tolerance window; the cells pulsed together (``rows_parallel`` rows x ``cells_per_row_parallel``
+cells) finish when their slowest cell does, so one step takes verify + max_pulses x (pulse +
+verify). Single-pass (look-up-table programming): one pulse per cell chosen from a table, no verify
+loop, so a step takes one pulse. Pulse counts come from ``hw.pulses``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+import simpy
+
+from xbarsim.config.schema import WritePolicy, WriteVerify
+from xbarsim.timing.hw.clock import Clock
+from xbarsim.timing.hw.pulses import PulseDistribution
+from xbarsim.timing.hw.stats import Counters
+from xbarsim.util import ceil_div
+
+
+class WriteVerifyController:
+    """The write controllers of one tile (a SimPy resource of ``write_controllers`` units)."""
+
+    def __init__(self, env: simpy.Environment, cfg: WriteVerify, controllers: int, clock: Clock,
+                 counters: Counters, pulses: PulseDistribution, rng: np.random.Generator,
+                 per_row_events: bool) -> None:
+        self.env = env
+        self.cfg = cfg
+        self.controllers = simpy.Resource(env, capacity=controllers)
+        self.pulse_cycles = clock.cycles(cfg.pulse_ns)
+        self.verify_cycles = clock.cycles(cfg.verify_ns)
+        self.counters = counters
+        self.pulses = pulses
+        self.rng = rng
+        self.per_row_events = per_row_events
+
+    def step_cells(self, rows_used: int, cols_used: int) -> np.ndarray:
+        """Cells pulsed together in each write step of a block, in write order."""
+        wv = self.cfg
+        row_groups = np.minimum(wv.rows_parallel,
+                                rows_used - np.arange(ceil_div(rows_used, wv.rows_parallel))
+                                * wv.rows_parallel)
+        passes = np.minimum(wv.cells_per_row_parallel,
+                            cols_used - np.arange(ceil_div(cols_used, wv.cells_per_row_parallel))
+                            * wv.cells_per_row_parallel)
+        return np.outer(row_groups, passes).ravel()
+
+    def step_levels(self, level_counts: np.ndarray, cols_used: int) -> np.ndarray:
+        """Cells per target level in each step, from per-row level counts ``[rows, levels]``:
+        rows summed per row group; a row group's cells are dealt to its passes at random
+        (multivariate hypergeometric), so each pass gets exactly its number of cells."""
+        wv = self.cfg
+        share = np.minimum(wv.cells_per_row_parallel,
+                           cols_used - np.arange(ceil_div(cols_used, wv.cells_per_row_parallel))
+                           * wv.cells_per_row_parallel)
+        steps = []
+        for r in range(0, level_counts.shape[0], wv.rows_parallel):
+            remaining = level_counts[r:r + wv.rows_parallel].sum(axis=0).astype(np.int64)
+            for size in share * min(wv.rows_parallel, level_counts.shape[0] - r):
+                draw = (remaining if size >= remaining.sum()
+                        else self.rng.multivariate_hypergeometric(remaining, int(size)))
+                remaining = remaining - draw
+                steps.append(draw)
+        return np.array(steps, dtype=np.int64)
+
+    def step_cycles(self, step_cells: np.ndarray,
+                    step_levels: np.ndarray | None = None) -> tuple[np.ndarray, int, int]:
+        """Cycles of each step, plus total pulses and verify reads of the block."""
+        cells = int(step_cells.sum())
+        if self.cfg.policy is WritePolicy.SINGLE_PASS:
+            return np.full(step_cells.shape, self.pulse_cycles, dtype=np.int64), cells, 0
+        if step_levels is None:  # no weights: target levels uniform over the cell's levels
+            slowest = self.pulses.sample_row_max(step_cells, self.rng)
+            total_pulses = self.pulses.sample_total(cells, self.rng)
+        else:
+            slowest = self.pulses.sample_max_by_levels(step_levels, self.rng)
+            total_pulses = self.pulses.sample_total_by_levels(step_levels.sum(axis=0), self.rng)
+        cycles = self.verify_cycles + slowest * (self.pulse_cycles + self.verify_cycles)
+        # one verify read of every cell before the first pulse, then one after each pulse
+        return cycles.astype(np.int64), total_pulses, total_pulses + cells
+
+    def program(self, layer: str, rows_used: int, cols_used: int,
+                level_counts: np.ndarray | None = None) -> Generator[Any, Any, None]:
+        """Program one block of ``rows_used`` x ``cols_used`` cells on a free controller;
+        ``level_counts[row, level]`` gives the target levels when the weights are known."""
+        steps = self.step_cells(rows_used, cols_used)
+        levels = None if level_counts is None else self.step_levels(level_counts, cols_used)
+        with self.controllers.request() as req:
+            yield req
+            cycles, pulses, verifies = self.step_cycles(steps, levels)
+            if self.per_row_events:
+                for c in cycles:
+                    yield self.env.timeout(int(c))
+            else:
+                yield self.env.timeout(int(cycles.sum()))
+        self.counters.add_busy("write_controller", int(cycles.sum()))
+        self.counters.add(layer, "cells_written", rows_used * cols_used)
+        self.counters.add(layer, "write_pulses", pulses)
+        self.counters.add(layer, "verify_reads", verifies)

@@ -1,0 +1,227 @@
+"""``simulate(arch, workload, options) -> Result``: one run of one dataflow on one chip.
+
+The run's counters come from the SimPy components; this module only assembles them into the
+summary and per-layer rows of DESIGN section 7 (no I/O).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from xbarsim import __version__
+from xbarsim.config.schema import Arch
+from xbarsim.errors import XbarsimError
+from xbarsim.mapping.encoding import Encoding
+from xbarsim.mapping.weights_map import map_weights
+from xbarsim.timing.dataflows.basis import BasisEngine, BasisSpec
+from xbarsim.timing.dataflows.engine import Engine
+from xbarsim.timing.dataflows.plan import Dataflow, check_static_fits, plan_rounds
+from xbarsim.timing.energy import (
+    ENERGY_COLUMNS,
+    ActionEnergies,
+    area_mm2,
+    dynamic_energy,
+    static_power_w,
+)
+from xbarsim.timing.hw.chip import Chip
+from xbarsim.timing.hw.stats import COUNTERS
+from xbarsim.workload.graph import Workload
+
+SUMMARY_COLUMNS = (
+    "workload", "arch", "dataflow", "crossbars", "batch", "seed", "cycles", "latency_s",
+    "energy_j", "edp_js", "cycles_per_inference", "energy_per_inference_j",
+    "edp_per_inference_js", "compute_cycles", "program_cycles", "stall_cycles", "setup_cycles",
+    "setup_energy_j", "cells_written", "write_pulses", "verify_reads", "xbar_reads",
+    "adc_conversions", "dac_conversions", "digital_macs", "buffer_bytes", "noc_bytes",
+    "dram_bytes", *ENERGY_COLUMNS, "energy_static_j", "area_mm2", "wall_s", "version",
+)
+"""Exact columns of summary.csv (DESIGN section 7)."""
+
+LAYER_COLUMNS = (
+    "layer", "type", "start_cycle", "end_cycle", "cycles", "program_cycles", "blocks", "rounds",
+    "analog_groups", *COUNTERS, "energy_j",
+)
+"""Columns of layers.csv: timing, footprint, analog-combine output groups per input vector
+(summed over segments and bit-planes; 0 unless ``basis.combine: analog``), every counter and
+the layer's dynamic energy."""
+
+UTILIZATION_COLUMNS = ("resource", "capacity", "busy_cycles", "utilization")
+"""Columns of utilization.csv: how busy each kind of shared hardware was during the run."""
+
+
+class Granularity(enum.Enum):
+    """One simulation event per ..."""
+
+    WORK_ITEM = "work_item"
+    """... batch of vectors on a block, or block written (default; fast)."""
+    VECTOR = "vector"
+    """... input vector on a block."""
+    ROW = "row"
+    """... written row group (programming)."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What to simulate beyond the architecture and workload."""
+
+    dataflow: Dataflow
+    crossbars: int | None = None
+    """Chip crossbars; None keeps ``chip.crossbars`` of the config."""
+    batch: int = 1
+    seed: int = 0
+    granularity: Granularity = Granularity.WORK_ITEM
+    overlap: bool = False
+    """Reprogram: program one half of the crossbars while the other half computes."""
+    basis: BasisSpec | None = None
+    """Basis layout and coefficient counts, for the basis dataflow."""
+    weights: Mapping[str, np.ndarray] | None = None
+    """Real weights per MVM layer: all-zero blocks and columns are not mapped, and cells are
+    written towards their real levels (else every block is dense with uniform levels)."""
+
+
+@dataclass(frozen=True)
+class Result:
+    """Summary row and per-layer rows of one run."""
+
+    summary: dict[str, Any]
+    layers: list[dict[str, Any]]
+    utilization: list[dict[str, Any]]
+    """Per kind of shared hardware: capacity, busy cycles and busy fraction of the run."""
+
+
+def with_crossbars(arch: Arch, crossbars: int | None) -> Arch:
+    """The architecture with ``chip.crossbars`` replaced (the sweep axis)."""
+    if crossbars is None:
+        return arch
+    if crossbars < 1:
+        raise XbarsimError(f"got {crossbars} (expected a positive count)", key="--crossbars")
+    return dataclasses.replace(arch, chip=dataclasses.replace(arch.chip, crossbars=crossbars))
+
+
+def simulate(arch: Arch, workload: Workload, options: RunOptions) -> Result:
+    """Simulate one batch of ``workload`` on ``arch`` with the chosen dataflow."""
+    began = time.perf_counter()
+    arch = with_crossbars(arch, options.crossbars)
+    if options.batch < 1:
+        raise XbarsimError(f"got {options.batch} (expected >= 1)", key="--batch")
+    if options.seed < 0:
+        raise XbarsimError(f"got {options.seed} (expected >= 0)", key="--seed")
+    enc = Encoding.from_arch(arch)
+    maps = map_weights(workload, enc, options.weights)
+    crossbars = arch.chip.crossbars
+    if options.dataflow is Dataflow.BASIS:
+        return _simulate_basis(arch, workload, options, enc, maps, began)
+    if options.dataflow is Dataflow.STATIC:
+        check_static_fits(maps, crossbars)
+    resident = sum(m.mapped_blocks for m in maps) <= crossbars
+    rounds = plan_rounds(maps, enc, crossbars, overlap=options.overlap and not resident)
+    per_row = options.granularity is Granularity.ROW
+
+    setup_cycles, setup_energy = 0, 0.0
+    if resident:  # weights written once, before inference: reported as setup
+        setup = Engine(Chip(arch, crossbars, options.seed, per_row), workload, enc, 1, False)
+        setup_cycles, setup_energy = _setup_cost(
+            setup, (proc for r in rounds for proc in [setup.program_round(r)]))
+
+    chip = Chip(arch, crossbars, options.seed, per_row)
+    engine = Engine(chip, workload, enc, options.batch,
+                    options.granularity is Granularity.VECTOR)
+    cycles = engine.run(rounds, resident=resident, overlap=options.overlap and not resident)
+    return _assemble(engine, cycles, options, maps, setup_cycles, setup_energy, began)
+
+
+def _simulate_basis(arch: Arch, workload: Workload, options: RunOptions, enc: Encoding,
+                    maps: list[Any], began: float) -> Result:
+    """The basis dataflow: write the basis copies (setup), then run the batch."""
+    if options.basis is None:
+        raise XbarsimError("the basis dataflow needs a basis file (--basis B.npz)",
+                           key="--basis")
+    per_row = options.granularity is Granularity.ROW
+    crossbars = arch.chip.crossbars
+    setup = BasisEngine(Chip(arch, crossbars, options.seed, per_row), workload, enc, 1, False)
+    setup.setup_units(options.basis)
+    setup_cycles, setup_energy = _setup_cost(setup, [setup.program_basis()])
+    engine = BasisEngine(Chip(arch, crossbars, options.seed, per_row), workload, enc,
+                         options.batch, options.granularity is Granularity.VECTOR)
+    engine.setup_units(options.basis)
+    cycles = engine.run([], resident=True, overlap=False)
+    return _assemble(engine, cycles, options, maps, setup_cycles, setup_energy, began)
+
+
+def _assemble(engine: Engine, cycles: int, options: RunOptions, maps: list[Any],
+              setup_cycles: int, setup_energy: float, began: float) -> Result:
+    """Summary and layer rows from a finished engine."""
+    chip, workload, arch = engine.chip, engine.workload, engine.chip.arch
+    crossbars = len(chip.xbars)
+    energies = ActionEnergies.from_arch(arch)
+    split = chip.activity.finish()
+    counts = chip.counters.total()
+    energy = dynamic_energy(counts, energies)
+    latency = chip.clock.seconds(cycles)
+    static = static_power_w(arch) * latency
+    total = sum(energy.values()) + static
+    n = options.batch
+    summary: dict[str, Any] = {
+        "workload": workload.name, "arch": arch.name, "dataflow": options.dataflow.value,
+        "crossbars": crossbars, "batch": n, "seed": options.seed, "cycles": cycles,
+        "latency_s": latency, "energy_j": total, "edp_js": total * latency,
+        "cycles_per_inference": cycles / n, "energy_per_inference_j": total / n,
+        "edp_per_inference_js": (total / n) * (latency / n),
+        "compute_cycles": split["compute"], "program_cycles": split["program"],
+        "stall_cycles": split["stall"], "setup_cycles": setup_cycles,
+        "setup_energy_j": setup_energy,
+        **{k: counts[k] for k in ("cells_written", "write_pulses", "verify_reads", "xbar_reads",
+                                  "adc_conversions", "dac_conversions", "digital_macs",
+                                  "noc_bytes", "dram_bytes")},
+        "buffer_bytes": counts["tile_buffer_read_bytes"] + counts["tile_buffer_write_bytes"]
+        + counts["global_buffer_bytes"] + counts["coeff_buffer_bytes"],
+        **energy, "energy_static_j": static, "area_mm2": area_mm2(arch),
+        "wall_s": time.perf_counter() - began, "version": __version__,
+    }
+    summary = {k: summary[k] for k in SUMMARY_COLUMNS}
+    busy = chip.utilization(cycles)
+    kinds = sorted(busy, key=lambda kind: (-busy[kind], kind))
+    utilization: list[dict[str, Any]] = [
+        {"resource": kind, "capacity": chip.capacity()[kind],
+         "busy_cycles": chip.counters.busy[kind], "utilization": busy[kind]} for kind in kinds]
+    return Result(summary=summary, layers=_layer_rows(engine, maps, energies, options.basis),
+                  utilization=utilization)
+
+
+def _setup_cost(engine: Engine, programs: Iterable[Any]) -> tuple[int, float]:
+    """Cycles and energy (dynamic + leakage) of writing the weights once, one after another."""
+    def program_all() -> Any:
+        for program in programs:
+            yield from program
+    engine.env.process(program_all())
+    engine.env.run()
+    cycles = int(engine.env.now)
+    arch = engine.chip.arch
+    dynamic = dynamic_energy(engine.chip.counters.total(), ActionEnergies.from_arch(arch))
+    return cycles, sum(dynamic.values()) + static_power_w(arch) * engine.chip.clock.seconds(cycles)
+
+
+def _layer_rows(engine: Engine, maps: list[Any], energies: ActionEnergies,
+                basis: BasisSpec | None) -> list[dict[str, Any]]:
+    blocks = {m.name: m.mapped_blocks for m in maps}
+    groups = basis.analog_steps if basis is not None else {}
+    rows = []
+    for layer in engine.workload.layers:
+        counts = engine.chip.counters.layer(layer.name)
+        start, end = engine.start[layer.name], engine.end[layer.name]
+        rows.append({
+            "layer": layer.name, "type": layer.type.value, "start_cycle": start,
+            "end_cycle": end, "cycles": end - start,
+            "program_cycles": sum(b - a for a, b in engine.program_spans[layer.name]),
+            "blocks": blocks.get(layer.name, 0), "rounds": engine.rounds_of[layer.name],
+            "analog_groups": groups.get(layer.name, 0),
+            **counts, "energy_j": sum(dynamic_energy(counts, energies).values()),
+        })
+    return rows

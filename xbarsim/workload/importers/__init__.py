@@ -1,0 +1,1 @@
+"""Importers of trained models (ONNX, PyTorch) into workload graphs and weights."""
