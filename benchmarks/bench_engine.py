@@ -11,6 +11,7 @@ import time
 
 import simpy
 
+from xbarsim.basis import example_basis
 from xbarsim.inputs import load_run_inputs
 from xbarsim.timing.dataflows.plan import Dataflow
 from xbarsim.timing.simulate import RunOptions, simulate
@@ -46,12 +47,13 @@ def main() -> None:
     print(f"{'workload':20} {'dataflow':10} {'xbars':>6} {'wall_s':>7} {'events':>9} "
           f"{'events/s':>9}")
     for name, dataflow, crossbars in RUNS:
-        inputs = load_run_inputs(ARCH, f"workloads/{name}.yaml",
-                                 need_basis=dataflow is Dataflow.BASIS)
+        workload = f"workloads/{name}.yaml"
+        basis = example_basis(workload) if dataflow is Dataflow.BASIS else None
+        inputs = load_run_inputs(ARCH, workload, [f"chip.crossbars={crossbars}"], basis)
         events[0] = 0
         began = time.perf_counter()
         simulate(inputs.arch, inputs.workload,
-                 RunOptions(dataflow, crossbars=crossbars, basis=inputs.basis))
+                 RunOptions(dataflow, basis=inputs.basis))
         wall = time.perf_counter() - began
         print(f"{name:20} {dataflow.value:10} {crossbars:>6} {wall:7.2f} {events[0]:>9,} "
               f"{events[0] / wall:>9,.0f}")

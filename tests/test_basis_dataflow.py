@@ -10,11 +10,12 @@ from hypothesis import strategies as st
 
 from xbarsim.basis.analog_groups import analog_steps, bitplane_masks
 from xbarsim.basis.copies import BasisFootprint
-from xbarsim.config import load_arch
+from xbarsim.basis.timing_spec import BasisSpec
+from xbarsim.config import load_arch, with_crossbars
 from xbarsim.config.schema import Combine
 from xbarsim.errors import XbarsimError
 from xbarsim.mapping.encoding import Encoding
-from xbarsim.timing.dataflows.basis import BasisSpec, even_split, proportional_split
+from xbarsim.timing.dataflows.basis import even_split, proportional_split
 from xbarsim.timing.dataflows.plan import Dataflow
 from xbarsim.timing.simulate import RunOptions, simulate
 from xbarsim.workload import workload_from_dict
@@ -33,8 +34,8 @@ def spec(length: int, size: int, segments: int, nnz: int) -> BasisSpec:
 
 
 def run(workload, basis, crossbars, batch=1):
-    return simulate(TINY, workload, RunOptions(Dataflow.BASIS, crossbars=crossbars,
-                                               batch=batch, basis=basis)).summary
+    return simulate(with_crossbars(TINY, crossbars), workload,
+                    RunOptions(Dataflow.BASIS, batch=batch, basis=basis)).summary
 
 
 def test_footprint_by_hand():
@@ -84,7 +85,7 @@ def test_no_copy_fits_is_a_clear_error():
 
 def test_basis_needs_a_basis():
     with pytest.raises(XbarsimError, match="--basis"):
-        simulate(TINY, linear(16, 2), RunOptions(Dataflow.BASIS, crossbars=4))
+        simulate(with_crossbars(TINY, 4), linear(16, 2), RunOptions(Dataflow.BASIS))
 
 
 def test_more_crossbars_fewer_cycles_same_counts():
@@ -160,7 +161,7 @@ def test_analog_combine_counts():
     basis = BasisSpec(4, 2, 2, {"fc": 4}, {"fc": int(np.count_nonzero(coeff))},
                       combine=Combine.ANALOG, analog_steps={"fc": steps},
                       analog_active={"fc": active})
-    s = simulate(TINY, linear(16, 4), RunOptions(Dataflow.BASIS, crossbars=1, batch=2,
+    s = simulate(with_crossbars(TINY, 1), linear(16, 4), RunOptions(Dataflow.BASIS, batch=2,
                                                   basis=basis)).summary
     assert s["digital_macs"] == 0
     assert s["adc_conversions"] == 2 * 4 * 8 * active

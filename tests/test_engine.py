@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xbarsim.config import load_arch
+from xbarsim.cli.main import main
+from xbarsim.config import load_arch, with_crossbars
 from xbarsim.config.schema import WritePolicy
 from xbarsim.errors import XbarsimError
 from xbarsim.mapping.blocks import map_workload
@@ -32,9 +33,11 @@ def chain(*sizes: int):
     return workload_from_dict({"name": "chain", "input": [sizes[0], 1, 1], "layers": layers})
 
 
-def run(workload, dataflow="static", **kw):
-    return simulate(TINY if "arch" not in kw else kw.pop("arch"), workload,
-                    RunOptions(Dataflow(dataflow), **kw))
+def run(workload, dataflow="static", crossbars=None, **kw):
+    arch = TINY if "arch" not in kw else kw.pop("arch")
+    if crossbars is not None:
+        arch = with_crossbars(arch, crossbars)
+    return simulate(arch, workload, RunOptions(Dataflow(dataflow), **kw))
 
 
 def test_static_single_block_timeline_by_hand():
@@ -242,7 +245,7 @@ def test_counters_equal_design_formulas_on_every_zoo_workload(name):
     maps = map_workload(w, enc)
     # a chip a quarter of the network's size forces several reprogramming rounds
     crossbars = max(1, sum(m.blocks for m in maps) // 4)
-    s = simulate(ISAAC, w, RunOptions(Dataflow.REPROGRAM, crossbars=crossbars)).summary
+    s = simulate(with_crossbars(ISAAC, crossbars), w, RunOptions(Dataflow.REPROGRAM)).summary
     assert s["xbar_reads"] == sum(m.expected_xbar_reads(enc) for m in maps)
     assert s["adc_conversions"] == sum(m.expected_adc_conversions(enc) for m in maps)
     assert s["dac_conversions"] == sum(m.expected_dac_conversions(enc) for m in maps)
@@ -252,7 +255,7 @@ def test_counters_equal_design_formulas_on_every_zoo_workload(name):
 @pytest.mark.slow
 def test_reprogramming_dominates_resnet18_on_64_crossbars():
     w = load_workload("workloads/resnet18_cifar100.yaml")
-    s = simulate(ISAAC, w, RunOptions(Dataflow.REPROGRAM, crossbars=64)).summary
+    s = simulate(with_crossbars(ISAAC, 64), w, RunOptions(Dataflow.REPROGRAM)).summary
     assert s["program_cycles"] > 10 * s["compute_cycles"]
     assert s["energy_write_j"] + s["energy_dram_j"] > s["energy_xbar_j"] + s["energy_adc_j"]
 
@@ -274,9 +277,16 @@ def test_fewer_crossbars_never_make_reprogram_faster():
 
 
 @pytest.mark.parametrize("crossbars", [0, -3])
-def test_zero_crossbars_is_a_clear_error(crossbars):
-    with pytest.raises(XbarsimError, match=r"--crossbars.*expected a positive count"):
+def test_zero_crossbars_is_a_clear_error(crossbars, capsys):
+    with pytest.raises(XbarsimError, match=r"chip\.crossbars: got .* \(expected > 0\)"):
         run(chain(16, 2), "reprogram", crossbars=crossbars)
+    # the CLI names the flag the user typed; --set names the key
+    args = ["run", "--arch", "arch_configs/tiny.yaml", "--workload", "workloads/mlp_digits.yaml",
+            "--dataflow", "reprogram"]
+    assert main([*args, "--crossbars", str(crossbars)]) == 2
+    assert capsys.readouterr().err == f"error: --crossbars: got {crossbars} (expected > 0)\n"
+    assert main([*args, "--set", f"chip.crossbars={crossbars}"]) == 2
+    assert "error: --set: chip.crossbars: got" in capsys.readouterr().err
 
 
 def test_missing_measured_level_table_is_a_clear_error():

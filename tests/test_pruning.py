@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from xbarsim.cli.main import main
-from xbarsim.config import load_arch
+from xbarsim.config import load_arch, with_crossbars
 from xbarsim.io.npz_file import write_npz
 from xbarsim.mapping.encoding import Encoding
 from xbarsim.mapping.weights_map import integer_weights, map_weights
@@ -47,7 +47,7 @@ def test_hand_pruned_blocks_and_columns():
 
 def test_pruned_run_never_touches_unmapped_cells():
     w = two_linear()
-    s = simulate(TINY, w, RunOptions(Dataflow.REPROGRAM, crossbars=1, batch=2,
+    s = simulate(with_crossbars(TINY, 1), w, RunOptions(Dataflow.REPROGRAM, batch=2,
                                      weights=hand_pruned())).summary
     maps = map_weights(w, ENC, hand_pruned())
     cols = sum(int(m.table["cols_used"].sum()) for m in maps)
@@ -73,8 +73,9 @@ def test_half_block_pruned_network_maps_half_the_blocks():
     for d, p in zip(dense, maps):
         expected = d.G * (d.row_blocks // 2) * d.col_blocks
         assert p.mapped_blocks == expected
-    a = simulate(TINY, w, RunOptions(Dataflow.REPROGRAM, crossbars=64, weights=weights)).summary
-    b = simulate(TINY, w, RunOptions(Dataflow.REPROGRAM, crossbars=64, weights=pruned)).summary
+    chip = with_crossbars(TINY, 64)
+    a = simulate(chip, w, RunOptions(Dataflow.REPROGRAM, weights=weights)).summary
+    b = simulate(chip, w, RunOptions(Dataflow.REPROGRAM, weights=pruned)).summary
     assert b["cells_written"] == sum(m.mapped_cells for m in maps) < a["cells_written"]
     assert b["xbar_reads"] < a["xbar_reads"]
 
@@ -117,8 +118,9 @@ def test_cli_info_and_run_with_weights(tmp_path, capsys):
 def test_weights_run_is_deterministic(measured):
     w = load_workload("workloads/mlp_digits.yaml")
     arch = load_arch("arch_configs/tiny.yaml",
-                     ["write_verify.pulse_model=measured"] if measured else [])
-    opts = RunOptions(Dataflow.REPROGRAM, crossbars=16, seed=4, weights=random_weights(w, 1))
+                     ["chip.crossbars=16", *(["write_verify.pulse_model=measured"] if measured
+                                             else [])])
+    opts = RunOptions(Dataflow.REPROGRAM, seed=4, weights=random_weights(w, 1))
     a, b = simulate(arch, w, opts).summary, simulate(arch, w, opts).summary
     a.pop("wall_s"), b.pop("wall_s")
     assert a == b

@@ -13,8 +13,8 @@ import pytest
 import xbarsim.sweep.backends as backends
 from xbarsim.cli.main import main
 from xbarsim.errors import XbarsimError
-from xbarsim.sweep.run import STATUS_COLUMNS, sweep, sweep_columns
 from xbarsim.sweep.points import parse_crossbars, parse_dataflows, parse_vary
+from xbarsim.sweep.run import STATUS_COLUMNS, sweep, sweep_columns
 from xbarsim.timing.simulate import SUMMARY_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -224,7 +224,7 @@ def test_unexpected_exception_is_recorded(monkeypatch: pytest.MonkeyPatch,
     real = backends.simulate
 
     def flaky(arch: Any, workload: Any, options: Any) -> Any:
-        if options.crossbars == 32:
+        if arch.chip.crossbars == 32:
             raise RuntimeError("boom\nsecond line")
         return real(arch, workload, options)
 

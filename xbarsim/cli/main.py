@@ -11,7 +11,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from xbarsim import __version__
+from xbarsim.basis import example_basis
 from xbarsim.basis.copies import BasisFootprint
+from xbarsim.basis.timing_spec import BasisSpec
 from xbarsim.cli.basis import register as register_basis
 from xbarsim.cli.functional import register as register_functional
 from xbarsim.cli.functional import with_lossless_bits
@@ -25,7 +27,6 @@ from xbarsim.inputs import load_run_inputs
 from xbarsim.io.csv_file import write_csv
 from xbarsim.mapping.encoding import Encoding
 from xbarsim.mapping.weights_map import map_weights
-from xbarsim.timing.dataflows.basis import BasisSpec
 from xbarsim.timing.dataflows.plan import Dataflow
 from xbarsim.timing.simulate import (
     LAYER_COLUMNS,
@@ -52,10 +53,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
+    shorthand = getattr(args, "crossbars_flag", None)
+    if shorthand is not None:  # --crossbars N is --set chip.crossbars=N
+        args.overrides = [*args.overrides, f"chip.crossbars={shorthand}"]
     try:
         return handler(args)
     except XbarsimError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {as_flag(err, shorthand is not None)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except OSError as err:  # an output path the user gave cannot be written
         print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
@@ -67,6 +71,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         traceback.print_exc()
         print("internal error: please report this with the command that caused it", file=sys.stderr)
         return EXIT_INTERNAL_ERROR
+
+
+def as_flag(err: XbarsimError, crossbars_given: bool) -> XbarsimError:
+    """Library errors name config keys; a key the user gave as ``--crossbars`` names the flag."""
+    if crossbars_given and err.file == "--set" and err.key == "chip.crossbars":
+        return XbarsimError(err.message, file="--crossbars")
+    return err
 
 
 class _Parser(argparse.ArgumentParser):
@@ -97,7 +108,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_arch_args(run)
     run.add_argument("--workload", required=True, metavar="W")
     run.add_argument("--dataflow", required=True, choices=[d.value for d in Dataflow])
-    run.add_argument("--crossbars", type=int, metavar="N", help="chip crossbars (default: config)")
     run.add_argument("--batch", type=int, default=1, metavar="B")
     run.add_argument("--seed", type=int, default=0, metavar="S")
     run.add_argument("--granularity", default=Granularity.WORK_ITEM.value,
@@ -122,12 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_arch_args(parser: argparse.ArgumentParser) -> None:
-    """``--arch`` and repeatable ``--set key.path=value``."""
+    """``--arch``, repeatable ``--set key.path=value`` and ``--crossbars N`` (its shorthand)."""
     parser.add_argument("--arch", required=True, metavar="A", help="architecture YAML")
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
         help="override a config value, e.g. crossbar.adc.bits=6 (repeatable)",
     )
+    parser.add_argument("--crossbars", type=int, metavar="N", dest="crossbars_flag",
+                        help="chip crossbars: shorthand for --set chip.crossbars=N")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -203,10 +215,14 @@ def print_basis_info(arch: Arch, workload: Workload, enc: Encoding, basis: Basis
 def cmd_run(args: argparse.Namespace) -> int:
     """Simulate one run and write its CSVs atomically."""
     dataflow = Dataflow(args.dataflow)
-    inputs = load_run_inputs(args.arch, args.workload, args.overrides, args.basis,
-                             need_basis=dataflow is Dataflow.BASIS, weights_path=args.weights)
+    basis_path = args.basis
+    if basis_path is None and dataflow is Dataflow.BASIS:
+        basis_path = example_basis(args.workload)
+        print(f"using the example basis {basis_path}", file=sys.stderr)
+    inputs = load_run_inputs(args.arch, args.workload, args.overrides, basis_path,
+                             weights_path=args.weights)
     options = RunOptions(
-        dataflow=dataflow, crossbars=args.crossbars, batch=args.batch, seed=args.seed,
+        dataflow=dataflow, batch=args.batch, seed=args.seed,
         granularity=Granularity(args.granularity), overlap=args.overlap, basis=inputs.basis,
         weights=inputs.weights,
     )

@@ -6,6 +6,7 @@ from xbarsim.config.loader import (
     is_arch_document,
     load_arch,
     read_yaml,
+    with_crossbars,
 )
 from xbarsim.config.schema import (
     AdcRange,
@@ -28,4 +29,5 @@ __all__ = [
     "is_arch_document",
     "load_arch",
     "read_yaml",
+    "with_crossbars",
 ]

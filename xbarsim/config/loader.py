@@ -51,6 +51,14 @@ def arch_from_dict(data: Any, *, file: str, overrides: typing.Sequence[str] = ()
     return arch
 
 
+def with_crossbars(arch: Arch, crossbars: int) -> Arch:
+    """``arch`` with ``chip.crossbars`` replaced (the usual sweep axis), range-checked like
+    ``--set chip.crossbars=N``."""
+    if crossbars < 1:
+        raise XbarsimError(f"got {crossbars} (expected > 0)", file="--set", key="chip.crossbars")
+    return dataclasses.replace(arch, chip=dataclasses.replace(arch.chip, crossbars=crossbars))
+
+
 def is_arch_document(data: Any) -> bool:
     """Whether parsed YAML looks like an architecture (for ``xbarsim validate``): a mapping
     without ``layers`` that has at least two architecture keys (so one misspelt key still gets

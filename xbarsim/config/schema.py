@@ -11,6 +11,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from xbarsim.util import ceil_div
+
 
 def bounded(default: Any, **limits: float) -> Any:
     """A dataclass field with a default and range limits (``ge``, ``gt``, ``le``) for the loader."""
@@ -139,6 +141,11 @@ class Chip:
     """Network-on-chip."""
     dram: Dram = required()
     """Off-chip DRAM channel."""
+
+    @property
+    def tiles(self) -> int:
+        """Tiles holding the crossbars (the last one may be partly filled)."""
+        return ceil_div(self.crossbars, self.crossbars_per_tile)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,7 +8,6 @@ same arrays give the same bytes, and replaces the target atomically (temp file +
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from xbarsim.errors import XbarsimError
+from xbarsim.io.atomic import atomic_write
 
 ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 """Timestamp of every member (the zip epoch), for byte-identical files."""
@@ -58,19 +58,13 @@ def _member(npz: np.lib.npyio.NpzFile, key: str, file: str) -> np.ndarray:
 def write_npz(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray],
               *, compress: bool = True) -> None:
     """Write ``arrays`` as an NPZ (members in the given order) atomically and reproducibly."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-    try:
-        with os.fdopen(fd, "wb") as handle, zipfile.ZipFile(handle, "w", method) as archive:
+
+    def produce(tmp: Path) -> None:
+        with zipfile.ZipFile(tmp, "w", method) as archive:
             for key, value in arrays.items():
                 _write_member(archive, key, np.asarray(value), method)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, produce)
 
 
 def _write_member(archive: zipfile.ZipFile, key: str, value: np.ndarray, method: int) -> None:

@@ -20,6 +20,7 @@ from functools import lru_cache
 from types import TracebackType
 from typing import Any, Protocol
 
+from xbarsim.config import with_crossbars
 from xbarsim.errors import XbarsimError
 from xbarsim.inputs import RunInputs, load_run_inputs
 from xbarsim.sweep.points import Point
@@ -53,7 +54,7 @@ def run_point(point: Point) -> Outcome:
     try:
         inputs = _inputs(point.arch, point.overrides, point.workload, point.basis)
         options = dataclasses.replace(point.options, basis=inputs.basis)
-        result = simulate(inputs.arch, inputs.workload, options)
+        result = simulate(with_crossbars(inputs.arch, point.crossbars), inputs.workload, options)
     except XbarsimError as err:
         return Outcome(None, one_line(str(err)), time.perf_counter() - began)
     except Exception as exc:  # a bug in one point must not end the sweep
@@ -124,7 +125,7 @@ class PoolBackend:
                                         initializer=_ignore_interrupts)
         # Largest chips first (the basis dataflow's cost grows with crossbars): long points start
         # early and short ones fill the gaps at the end, so workers finish together.
-        order = sorted(range(len(points)), key=lambda i: -(points[i].options.crossbars or 0))
+        order = sorted(range(len(points)), key=lambda i: -points[i].crossbars)
         futures = {self.pool.submit(run_point, points[i]): i for i in order}
         for future in as_completed(futures):
             broken = future.exception()

@@ -7,8 +7,6 @@ Figures are drawn on an Agg canvas (no display, no pyplot state). Rows whose ``s
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from xbarsim.errors import XbarsimError, suggest
+from xbarsim.io.atomic import atomic_write
+from xbarsim.io.csv_file import read_csv_frame
 from xbarsim.timing.energy import ENERGY_COLUMNS
 from xbarsim.timing.simulate import SUMMARY_COLUMNS
 
@@ -37,12 +37,7 @@ _UNITS = (("_js", "J·s"), ("_j", "J"), ("_s", "s"), ("_mm2", "mm²"), ("_bytes"
 
 def load_sweep(path: str | Path) -> pd.DataFrame:
     """Read a sweep CSV; a missing file or one without a ``status`` column is a user error."""
-    try:
-        frame = pd.read_csv(path)
-    except FileNotFoundError:
-        raise XbarsimError("file not found", file=str(path)) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise XbarsimError(f"not a CSV ({type(exc).__name__})", file=str(path)) from None
+    frame = read_csv_frame(path)
     if "status" not in frame.columns:
         raise XbarsimError("not a sweep CSV (no 'status' column)", file=str(path))
     return frame
@@ -236,20 +231,12 @@ def figure_stem(out: str | Path) -> Path:
 
 
 def save_figure(fig: Figure, stem: str | Path) -> list[Path]:
-    """Write ``<stem>.png`` and ``<stem>.svg``, each via a temp file and ``os.replace``."""
+    """Write ``<stem>.png`` and ``<stem>.svg`` (reproducible metadata), each atomically."""
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
     written = []
     for fmt, meta in (("png", {"Software": None}), ("svg", {"Date": None})):
-        path = stem.with_name(f"{stem.name}.{fmt}")
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".{fmt}", dir=path.parent)
-        os.close(fd)
-        try:
+        def draw(tmp: Path, fmt: str = fmt, meta: dict[str, None] = meta) -> None:
             with matplotlib.rc_context({"svg.hashsalt": "xbarsim"}):
                 fig.savefig(tmp, format=fmt, metadata=meta, dpi=120)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        written.append(path)
+        written.append(atomic_write(stem.with_name(f"{stem.name}.{fmt}"), draw))
     return written

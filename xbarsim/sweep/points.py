@@ -38,6 +38,8 @@ class Point:
     """Absolute path of the workload YAML."""
     basis: str | None
     """Absolute path of the basis file (basis dataflow only)."""
+    crossbars: int
+    """``chip.crossbars`` of this point (the sweep axis)."""
     options: RunOptions
     varied: tuple[str, ...]
     """The varied values as given by the user, one per varied key."""
@@ -48,7 +50,7 @@ class Point:
     def key(self) -> tuple[str, ...]:
         """Identity of the point in the CSV: workload, dataflow, crossbars, varied, batch, seed."""
         o = self.options
-        return (self.workload_name, o.dataflow.value, str(o.crossbars), *self.varied,
+        return (self.workload_name, o.dataflow.value, str(self.crossbars), *self.varied,
                 str(o.batch), str(o.seed))
 
 
@@ -202,9 +204,9 @@ def build_points(arch: str | Path, workloads: Sequence[str | Path], dataflows: S
     for (w_path, w_name), (combo, a_name) in itertools.product(loaded, zip(combos, names)):
         overrides = tuple(f"{k}={v}" for k, v in zip(vary, combo))
         for flow, count in itertools.product(dataflows, crossbars):
-            options = RunOptions(dataflow=flow, crossbars=count, batch=batch, seed=seed)
+            options = RunOptions(dataflow=flow, batch=batch, seed=seed)
             b_path = bases[w_path] if flow is Dataflow.BASIS else None
-            points.append(Point(_absolute(arch), overrides, w_path, b_path, options,
+            points.append(Point(_absolute(arch), overrides, w_path, b_path, count, options,
                                 tuple(combo), a_name, w_name))
     return points
 

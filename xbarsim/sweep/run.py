@@ -11,18 +11,18 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pandas as pd
 from tqdm import tqdm
 
 from xbarsim import __version__
 from xbarsim.errors import XbarsimError
-from xbarsim.io.csv_file import atomic_write_text, format_value
+from xbarsim.io.atomic import atomic_write_text
+from xbarsim.io.csv_file import CsvAppender, format_value, read_text
 from xbarsim.sweep.backends import Outcome, open_backend
 from xbarsim.sweep.points import (
     Point,
@@ -131,7 +131,7 @@ def row_cells(point: Point, outcome: Outcome, vary_keys: Sequence[str],
         o = point.options
         values = dict.fromkeys(SUMMARY_COLUMNS)
         values.update(workload=point.workload_name, arch=point.arch_name,
-                      dataflow=o.dataflow.value, crossbars=o.crossbars, batch=o.batch,
+                      dataflow=o.dataflow.value, crossbars=point.crossbars, batch=o.batch,
                       seed=o.seed, wall_s=outcome.wall_s, version=__version__)
     values.update(zip(vary_keys, point.varied))
     values.update(status="error" if outcome.error else "ok", error=outcome.error)
@@ -161,30 +161,24 @@ def _line(row: Row) -> str:
 
 
 class RowLog:
-    """The sweep CSV while points run: atomic header (plus resumed rows), then appended lines."""
+    """The sweep CSV while points run: header (plus resumed rows) first, then one line a point."""
 
     def __init__(self, path: Path, columns: Sequence[str], rows: Sequence[Row]) -> None:
-        try:
-            atomic_write_text(path, csv_text(rows, columns))
-            self.handle: IO[str] = path.open("a", encoding="utf-8", newline="")
-        except OSError as exc:
-            raise XbarsimError(f"cannot write ({exc.strerror or exc})", file=str(path)) from None
+        self.file = CsvAppender(path, csv_text(rows, columns))
 
     def append(self, row: Row) -> None:
         """Write one full line and force it to disk."""
-        self.handle.write(_line(row))
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
+        self.file.append(_line(row))
 
     def close(self) -> None:
         """Close the file (rows already on disk stay valid)."""
-        self.handle.close()
+        self.file.close()
 
 
 def read_done(path: Path, columns: Sequence[str], points: Sequence[Point]) -> dict[int, Row]:
     """Rows of an earlier run of this same sweep, by point index; refuse any other CSV."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise _refuse(path, f"cannot read it ({type(exc).__name__})") from None
     lines = text.split("\n")

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xbarsim.config.schema import Arch
-from xbarsim.util import ceil_div
 
 PJ = 1e-12
 
@@ -82,18 +81,13 @@ def dynamic_energy(counts: dict[str, int], e: ActionEnergies) -> dict[str, float
     return {k: v * PJ for k, v in pj.items()}
 
 
-def tiles(arch: Arch) -> int:
-    """Tiles of the configured chip."""
-    return ceil_div(arch.chip.crossbars, arch.chip.crossbars_per_tile)
-
-
 def static_power_w(arch: Arch) -> float:
     """Leakage power of the whole configured chip, in watts."""
     xb, tile = arch.crossbar, arch.tile
     per_crossbar = xb.static_mw + xb.adc.count * xb.adc.static_mw
     per_tile = (tile.buffer.static_mw + tile.shift_add.static_mw + tile.combiner.static_mw
                 + arch.chip.noc.static_mw_per_router)
-    mw = (arch.chip.crossbars * per_crossbar + tiles(arch) * per_tile
+    mw = (arch.chip.crossbars * per_crossbar + arch.chip.tiles * per_tile
           + arch.chip.global_buffer.static_mw)
     return mw * 1e-3
 
@@ -104,5 +98,5 @@ def area_mm2(arch: Arch) -> float:
     per_crossbar = xb.area_mm2 + xb.dac.area_mm2_per_crossbar + xb.adc.count * xb.adc.area_mm2
     per_tile = (tile.buffer.area_mm2 + tile.shift_add.area_mm2 + tile.combiner.area_mm2
                 + arch.chip.noc.area_mm2_per_router)
-    return (arch.chip.crossbars * per_crossbar + tiles(arch) * per_tile
+    return (arch.chip.crossbars * per_crossbar + arch.chip.tiles * per_tile
             + arch.chip.global_buffer.area_mm2)

@@ -6,23 +6,24 @@ summary and per-layer rows of DESIGN section 7 (no I/O).
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from xbarsim import __version__
+from xbarsim.basis.timing_spec import BasisSpec
 from xbarsim.config.schema import Arch
 from xbarsim.errors import XbarsimError
 from xbarsim.mapping.encoding import Encoding
 from xbarsim.mapping.weights_map import map_weights
-from xbarsim.timing.dataflows.basis import BasisEngine, BasisSpec
+from xbarsim.timing.dataflows.basis import BasisDataflow
 from xbarsim.timing.dataflows.engine import Engine
 from xbarsim.timing.dataflows.plan import Dataflow, check_static_fits, plan_rounds
+from xbarsim.timing.dataflows.rounds import RoundsDataflow
 from xbarsim.timing.energy import (
     ENERGY_COLUMNS,
     ActionEnergies,
@@ -72,8 +73,6 @@ class RunOptions:
     """What to simulate beyond the architecture and workload."""
 
     dataflow: Dataflow
-    crossbars: int | None = None
-    """Chip crossbars; None keeps ``chip.crossbars`` of the config."""
     batch: int = 1
     seed: int = 0
     granularity: Granularity = Granularity.WORK_ITEM
@@ -96,62 +95,42 @@ class Result:
     """Per kind of shared hardware: capacity, busy cycles and busy fraction of the run."""
 
 
-def with_crossbars(arch: Arch, crossbars: int | None) -> Arch:
-    """The architecture with ``chip.crossbars`` replaced (the sweep axis)."""
-    if crossbars is None:
-        return arch
-    if crossbars < 1:
-        raise XbarsimError(f"got {crossbars} (expected a positive count)", key="--crossbars")
-    return dataclasses.replace(arch, chip=dataclasses.replace(arch.chip, crossbars=crossbars))
-
-
 def simulate(arch: Arch, workload: Workload, options: RunOptions) -> Result:
-    """Simulate one batch of ``workload`` on ``arch`` with the chosen dataflow."""
+    """Simulate one batch of ``workload`` on ``arch`` (its ``chip.crossbars``) with the chosen
+    dataflow; resident weights (or the basis) are written once first and reported as setup."""
     began = time.perf_counter()
-    arch = with_crossbars(arch, options.crossbars)
     if options.batch < 1:
         raise XbarsimError(f"got {options.batch} (expected >= 1)", key="--batch")
     if options.seed < 0:
         raise XbarsimError(f"got {options.seed} (expected >= 0)", key="--seed")
     enc = Encoding.from_arch(arch)
     maps = map_weights(workload, enc, options.weights)
-    crossbars = arch.chip.crossbars
+    per_row = options.granularity is Granularity.ROW
+    per_vector = options.granularity is Granularity.VECTOR
     if options.dataflow is Dataflow.BASIS:
-        return _simulate_basis(arch, workload, options, enc, maps, began)
-    if options.dataflow is Dataflow.STATIC:
-        check_static_fits(maps, crossbars)
-    resident = sum(m.mapped_blocks for m in maps) <= crossbars
-    rounds = plan_rounds(maps, enc, crossbars, overlap=options.overlap and not resident)
-    per_row = options.granularity is Granularity.ROW
+        if options.basis is None:
+            raise XbarsimError("the basis dataflow needs a basis file (--basis B.npz)",
+                               key="--basis")
+        spec = options.basis
 
-    setup_cycles, setup_energy = 0, 0.0
-    if resident:  # weights written once, before inference: reported as setup
-        setup = Engine(Chip(arch, crossbars, options.seed, per_row), workload, enc, 1, False)
-        setup_cycles, setup_energy = _setup_cost(
-            setup, (proc for r in rounds for proc in [setup.program_round(r)]))
+        def build(batch: int, per_vector: bool) -> Engine:
+            return BasisDataflow(Chip(arch, options.seed, per_row), workload, enc, batch,
+                                 per_vector, spec)
+        resident = True
+    else:
+        crossbars = arch.chip.crossbars
+        if options.dataflow is Dataflow.STATIC:
+            check_static_fits(maps, crossbars)
+        resident = sum(m.mapped_blocks for m in maps) <= crossbars
+        overlap = options.overlap and not resident
+        rounds = plan_rounds(maps, enc, crossbars, overlap=overlap)
 
-    chip = Chip(arch, crossbars, options.seed, per_row)
-    engine = Engine(chip, workload, enc, options.batch,
-                    options.granularity is Granularity.VECTOR)
-    cycles = engine.run(rounds, resident=resident, overlap=options.overlap and not resident)
-    return _assemble(engine, cycles, options, maps, setup_cycles, setup_energy, began)
-
-
-def _simulate_basis(arch: Arch, workload: Workload, options: RunOptions, enc: Encoding,
-                    maps: list[Any], began: float) -> Result:
-    """The basis dataflow: write the basis copies (setup), then run the batch."""
-    if options.basis is None:
-        raise XbarsimError("the basis dataflow needs a basis file (--basis B.npz)",
-                           key="--basis")
-    per_row = options.granularity is Granularity.ROW
-    crossbars = arch.chip.crossbars
-    setup = BasisEngine(Chip(arch, crossbars, options.seed, per_row), workload, enc, 1, False)
-    setup.setup_units(options.basis)
-    setup_cycles, setup_energy = _setup_cost(setup, [setup.program_basis()])
-    engine = BasisEngine(Chip(arch, crossbars, options.seed, per_row), workload, enc,
-                         options.batch, options.granularity is Granularity.VECTOR)
-    engine.setup_units(options.basis)
-    cycles = engine.run([], resident=True, overlap=False)
+        def build(batch: int, per_vector: bool) -> Engine:
+            return RoundsDataflow(Chip(arch, options.seed, per_row), workload, enc, batch,
+                                  per_vector, rounds, resident=resident, overlap=overlap)
+    setup_cycles, setup_energy = _setup_cost(build(1, False)) if resident else (0, 0.0)
+    engine = build(options.batch, per_vector)
+    cycles = engine.run()
     return _assemble(engine, cycles, options, maps, setup_cycles, setup_energy, began)
 
 
@@ -159,7 +138,7 @@ def _assemble(engine: Engine, cycles: int, options: RunOptions, maps: list[Any],
               setup_cycles: int, setup_energy: float, began: float) -> Result:
     """Summary and layer rows from a finished engine."""
     chip, workload, arch = engine.chip, engine.workload, engine.chip.arch
-    crossbars = len(chip.xbars)
+    crossbars = arch.chip.crossbars
     energies = ActionEnergies.from_arch(arch)
     split = chip.activity.finish()
     counts = chip.counters.total()
@@ -195,12 +174,9 @@ def _assemble(engine: Engine, cycles: int, options: RunOptions, maps: list[Any],
                   utilization=utilization)
 
 
-def _setup_cost(engine: Engine, programs: Iterable[Any]) -> tuple[int, float]:
-    """Cycles and energy (dynamic + leakage) of writing the weights once, one after another."""
-    def program_all() -> Any:
-        for program in programs:
-            yield from program
-    engine.env.process(program_all())
+def _setup_cost(engine: Engine) -> tuple[int, float]:
+    """Cycles and energy (dynamic + leakage) of the dataflow's one-time writes."""
+    engine.env.process(engine.setup())
     engine.env.run()
     cycles = int(engine.env.now)
     arch = engine.chip.arch

@@ -9,11 +9,11 @@ a 3x3 stride-1 stem without max pool, the same stages, global average pooling, o
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+from xbarsim.io.atomic import atomic_write_text
 from xbarsim.workload.builder import NetBuilder
 from xbarsim.workload.graph import Workload
 from xbarsim.workload.layer import PoolMode
@@ -227,19 +227,5 @@ ZOO: dict[str, Callable[[], Workload]] = {
 def write_zoo(directory: str | os.PathLike[str]) -> list[Path]:
     """Write ``<name>.yaml`` for every zoo entry into ``directory`` (atomically); return paths."""
     out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    return [_write_atomic(out / f"{name}.yaml", dump_workload(ZOO[name]())) for name in ZOO]
-
-
-def _write_atomic(path: Path, text: str) -> Path:
-    """Write to a temporary file in the same directory, then rename over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; shipped files are world-readable
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return [atomic_write_text(out / f"{name}.yaml", dump_workload(ZOO[name]()))
+            for name in ZOO]

@@ -13,54 +13,17 @@ Simplification: a vector whose projections land in several tiles is combined whe
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from xbarsim.basis.analog_groups import analog_steps
-from xbarsim.basis.basis_set import BasisSet
 from xbarsim.basis.copies import BasisFootprint
+from xbarsim.basis.timing_spec import BasisSpec
 from xbarsim.config.schema import Combine
+from xbarsim.mapping.encoding import Encoding
 from xbarsim.timing.dataflows.engine import Engine, Proc
-from xbarsim.timing.dataflows.plan import Round
+from xbarsim.timing.hw.chip import Chip
 from xbarsim.util import ceil_div, nbytes
 from xbarsim.workload.graph import Workload
 from xbarsim.workload.layer import Layer
-
-
-@dataclass(frozen=True)
-class BasisSpec:
-    """What the timing model needs from a basis file."""
-
-    length: int
-    """L."""
-    size: int
-    """B."""
-    coeff_bits: int
-    segments: dict[str, int]
-    """S per MVM layer."""
-    nnz: dict[str, int]
-    """Nonzero coefficients per MVM layer, summed over segments and outputs."""
-    combine: Combine = Combine.DIGITAL
-    analog_steps: dict[str, int] = field(default_factory=dict)
-    """Analog combine: conversion steps per input vector (groups x segments x bit-planes)."""
-    analog_active: dict[str, int] = field(default_factory=dict)
-    """Analog combine: (output, bit-plane) pairs with a nonempty mask, per input vector."""
-
-
-def basis_spec(bs: BasisSet, workload: Workload, combine: Combine) -> BasisSpec:
-    """Summarize a validated basis set for the timing model (analog groups from its coeffs)."""
-    layers = workload.mvm_layers
-    steps: dict[str, int] = {}
-    active: dict[str, int] = {}
-    if combine is Combine.ANALOG:
-        for layer in layers:
-            steps[layer.name], active[layer.name] = analog_steps(
-                bs.coeffs[layer.name], bs.coeff_bits, layer.groups)
-    return BasisSpec(
-        length=bs.length, size=bs.basis_size, coeff_bits=bs.coeff_bits,
-        segments={la.name: bs.segments(la.name) for la in layers},
-        nnz={la.name: bs.nnz_total(la.name) for la in layers},
-        combine=combine, analog_steps=steps, analog_active=active,
-    )
 
 
 def even_split(total: int, parts: int) -> list[int]:
@@ -81,14 +44,30 @@ def proportional_split(total: int, weights: list[int]) -> list[int]:
     return shares
 
 
-class BasisEngine(Engine):
+@dataclass(frozen=True)
+class UnitShare:
+    """One projection unit's share of a layer's work (the layer's totals split over units)."""
+
+    projections: int
+    macs: int
+    """Digital combine: one per nonzero coefficient and vector."""
+    outputs: int
+    in_bytes: int
+    steps: int
+    """Analog combine: read steps (zero for digital combine)."""
+    conversions: int
+    """Analog combine: conversions (zero for digital combine)."""
+
+
+class BasisDataflow(Engine):
     """Runs every MVM layer as basis projections plus coefficient combination."""
 
-    def setup_units(self, spec: BasisSpec) -> None:
-        """Place projection units on the crossbars (slot lists, one per unit)."""
+    def __init__(self, chip: Chip, workload: Workload, enc: Encoding, batch: int,
+                 per_vector_events: bool, spec: BasisSpec) -> None:
+        super().__init__(chip, workload, enc, batch, per_vector_events)
         self.spec = spec
         self.footprint = BasisFootprint(spec.length, spec.size, self.enc)
-        crossbars = len(self.chip.xbars)
+        crossbars = chip.arch.chip.crossbars
         self.footprint.check_fits(crossbars)
         per_unit = 1 if self.footprint.parallel_per_crossbar >= 1 else (
             self.footprint.crossbars_per_copy)
@@ -105,7 +84,7 @@ class BasisEngine(Engine):
                 for i in range(ceil_div(f.length, rows))
                 for j in range(ceil_div(f.cols_per_copy, cols))]
 
-    def program_basis(self) -> Proc:
+    def setup(self) -> Proc:
         """Write every copy of the basis once (the setup of this dataflow)."""
         f = self.footprint
         if f.parallel_per_crossbar >= 1:
@@ -118,7 +97,7 @@ class BasisEngine(Engine):
                               for unit in self.units
                               for slot, (r, c) in zip(unit, used))
 
-    def schedule(self, rounds: list[Round], resident: bool, overlap: bool) -> Proc:
+    def schedule(self) -> Proc:
         """Start every MVM layer; each waits for its inputs."""
         yield self.all_of(self.run_basis_layer(la) for la in self.workload.layers if la.is_mvm)
 
@@ -135,13 +114,12 @@ class BasisEngine(Engine):
             share = even_split(projections, len(self.units))
             in_bytes = nbytes(self.batch * math.prod(self.workload.input_shape_of(name)),
                               self.act_bits)
-            work = zip(share,
-                       proportional_split(vectors * spec.nnz[name], share),
-                       proportional_split(vectors * layer.out_channels, share),
-                       proportional_split(in_bytes, share),
-                       *self.analog_work(name, vectors, share))
-            yield self.all_of(self.run_unit(name, self.units[u], *w)
-                              for u, w in enumerate(work) if w[0])
+            work = [UnitShare(*w) for w in zip(
+                share, proportional_split(vectors * spec.nnz[name], share),
+                proportional_split(vectors * layer.out_channels, share),
+                proportional_split(in_bytes, share), *self.analog_work(name, vectors, share))]
+            yield self.all_of(self.run_unit(name, self.units[u], w)
+                              for u, w in enumerate(work) if w.projections)
             yield from self.store_output(layer)
         self.finish(layer.name)
 
@@ -153,20 +131,20 @@ class BasisEngine(Engine):
         return [proportional_split(vectors * t * self.spec.analog_steps[name], share),
                 proportional_split(vectors * t * sd * self.spec.analog_active[name], share)]
 
-    def run_unit(self, layer: str, slots: list[int], projections: int, macs: int, outputs: int,
-                 in_bytes: int, steps: int, conversions: int) -> Proc:
+    def run_unit(self, layer: str, slots: list[int], w: UnitShare) -> Proc:
         """One unit's share: inputs in, projections, combination, outputs out."""
         tile = self.chip.tile_of(slots[0])
-        yield from self.send_to_tile(layer, tile, in_bytes)
+        yield from self.send_to_tile(layer, tile, w.in_bytes)
         stages = [self.chip.tile_ports[tile].access(
-            layer, nbytes(projections * self.spec.length, self.act_bits), "read")]
+            layer, nbytes(w.projections * self.spec.length, self.act_bits), "read")]
         if self.spec.combine is Combine.ANALOG:
-            stages += self.analog_stages(layer, tile, slots, projections, steps, conversions)
+            stages += self.analog_stages(layer, tile, slots, w.projections, w.steps,
+                                         w.conversions)
             self.chip.counters.add(layer, "coeff_buffer_bytes",
-                                   nbytes(macs, self.spec.coeff_bits))
+                                   nbytes(w.macs, self.spec.coeff_bits))
         else:
-            stages += self.digital_stages(layer, tile, slots, projections, macs)
-        stages.append(self.drain(layer, tile, nbytes(outputs, self.act_bits)))
+            stages += self.digital_stages(layer, tile, slots, w.projections, w.macs)
+        stages.append(self.drain(layer, tile, nbytes(w.outputs, self.act_bits)))
         yield self.all_of(stages)
 
     def digital_stages(self, layer: str, tile: int, slots: list[int], projections: int,

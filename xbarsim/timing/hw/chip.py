@@ -15,13 +15,12 @@ from xbarsim.timing.hw.noc import Noc
 from xbarsim.timing.hw.pulses import pulse_distribution
 from xbarsim.timing.hw.stats import Activity, Counters
 from xbarsim.timing.hw.write_verify import WriteVerifyController
-from xbarsim.util import ceil_div
 
 
 class Chip:
     """Every hardware component of one configured chip."""
 
-    def __init__(self, arch: Arch, crossbars: int, seed: int, per_row_events: bool) -> None:
+    def __init__(self, arch: Arch, seed: int, per_row_events: bool) -> None:
         self.arch = arch
         self.env = simpy.Environment()
         self.clock = Clock(arch.clock_ghz)
@@ -30,8 +29,9 @@ class Chip:
         self.rng = np.random.default_rng(seed)
         env, c, tile = self.env, self.counters, arch.tile
         self.crossbars_per_tile = arch.chip.crossbars_per_tile
-        self.tiles = ceil_div(crossbars, self.crossbars_per_tile)
-        self.xbars = [CrossbarUnit(env, arch.crossbar, self.clock, c) for _ in range(crossbars)]
+        self.tiles = arch.chip.tiles
+        self.xbars = [CrossbarUnit(env, arch.crossbar, self.clock, c)
+                      for _ in range(arch.chip.crossbars)]
         self.tile_ports = [
             Port(env, tile.buffer.port_bytes_per_cycle, c,
                  "tile_buffer_read_bytes", "tile_buffer_write_bytes", "tile_buffer")

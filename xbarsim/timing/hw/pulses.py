@@ -13,12 +13,12 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
 import numpy as np
 
 from xbarsim.config.schema import MeasuredAlgorithm, PulseModel, WriteVerify
 from xbarsim.errors import XbarsimError
+from xbarsim.io.package_data import read_package_text
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ class PulseDistribution:
 def measured_distribution(algorithm: MeasuredAlgorithm, cell_bits: int) -> PulseDistribution:
     """Load the measured histogram for one algorithm and bits per cell (cached)."""
     table: dict[tuple[int, int], int] = {}
-    text = resources.files("xbarsim.data").joinpath("write_verify_pulses.csv").read_text()
+    text = read_package_text("write_verify_pulses.csv")
     rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
     for row in rows:
         if row["algorithm"] == algorithm.value and int(row["bits_per_cell"]) == cell_bits:

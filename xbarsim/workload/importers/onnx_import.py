@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from xbarsim.errors import XbarsimError
+from xbarsim.io.onnx_file import read_onnx
 from xbarsim.workload.graph import Workload
 from xbarsim.workload.importers.import_graph import GraphBuilder, ImportResult, sanitize
 from xbarsim.workload.layer import Shape
@@ -43,7 +44,7 @@ def import_onnx(path: str | os.PathLike[str], *, input_shape: Sequence[int] | No
     from xbarsim.workload.importers import onnx_ops  # needs onnx
 
     file = str(path)
-    model = _load(onnx, path)
+    model = read_onnx(onnx, path)
     graph = model.graph
     consts = {t.name: onnx.numpy_helper.to_array(t) for t in graph.initializer}
     try:
@@ -72,27 +73,6 @@ def require_onnx() -> ModuleType:
     except ImportError:
         raise XbarsimError(MISSING_ONNX) from None
     return onnx
-
-
-def _load(onnx: ModuleType, path: str | os.PathLike[str]) -> Any:
-    """Parse and check the model file; anything that is not a valid ONNX model names the file."""
-    file = str(path)
-    p = Path(path)
-    if not p.is_file():
-        raise XbarsimError("file not found" if not p.exists() else "not a file", file=file)
-    try:
-        model = onnx.load(file)
-    except Exception as exc:  # protobuf DecodeError, external-data errors, ...
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise XbarsimError(f"not an ONNX model (cannot parse it: {first})", file=file) from None
-    if not model.HasField("graph") or not model.graph.node:
-        raise XbarsimError("not an ONNX model (no graph nodes; expected a .onnx file)", file=file)
-    try:
-        onnx.checker.check_model(model)
-    except onnx.checker.ValidationError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid"
-        raise XbarsimError(f"invalid ONNX model: {first}", file=file) from None
-    return model
 
 
 def _input(graph: Any, consts: dict[str, np.ndarray],
