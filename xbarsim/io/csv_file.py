@@ -75,3 +75,8 @@ def read_csv_frame(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise XbarsimError("file not found", file=str(path)) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise XbarsimError(f"not a CSV ({type(exc).__name__})", file=str(path)) from None
+
+
+def frame_from_text(text: str) -> pd.DataFrame:
+    """CSV text (already in memory) as a DataFrame."""
+    return pd.read_csv(io.StringIO(text))

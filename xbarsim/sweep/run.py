@@ -22,7 +22,7 @@ from tqdm import tqdm
 from xbarsim import __version__
 from xbarsim.errors import XbarsimError
 from xbarsim.io.atomic import atomic_write_text
-from xbarsim.io.csv_file import CsvAppender, format_value, read_text
+from xbarsim.io.csv_file import CsvAppender, format_value, frame_from_text, read_text
 from xbarsim.sweep.backends import Outcome, open_backend
 from xbarsim.sweep.points import (
     Point,
@@ -73,7 +73,7 @@ def sweep(arch: str | Path, workloads: str | Path | Sequence[str | Path],
     text = csv_text([rows[i] for i in sorted(rows)], columns)
     if out is not None:
         atomic_write_text(out, text)
-    frame = pd.read_csv(io.StringIO(text))
+    frame = frame_from_text(text)
     frame.attrs["resumed"] = len(done)
     return frame
 
