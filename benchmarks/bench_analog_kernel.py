@@ -27,10 +27,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.timing import best_time, machine_line
-from xbarsim.functional import DeviceModel, crossbar_mvm
+from xbarsim.functional import IDEAL, AnalogCrossbar, DeviceModel, crossbar_mvm
+from xbarsim.mapping.encoding import Encoding
 
 ISAAC: dict[str, Any] = dict(
-    input_bits=8, weight_bits=8, cell_bits=2, dac_bits=1, rows=128, differential=True
+    input_bits=8, weight_bits=8, cell_bits=2, dac_bits=1, rows=128, cols=128, differential=True
 )
 NOISY = DeviceModel(program_tolerance=0.01, read_sigma=0.01)
 CONFIGS: dict[str, tuple[dict[str, Any], int, str, DeviceModel | None]] = {
@@ -73,9 +74,8 @@ def main() -> None:
         xf, wf = x.astype(np.float32), w.astype(np.float32)
         for config, (mapping, adc_bits, method, device) in CONFIGS.items():
             xs = x
-            run = partial(
-                crossbar_mvm, xs, w, adc_bits=adc_bits, method=method, device=device, **mapping
-            )
+            xbar = AnalogCrossbar(Encoding(**mapping), device or IDEAL, adc_bits)
+            run = partial(crossbar_mvm, xs, w, xbar, method=method)
             t_kernel = best_time(run, repeats)
             time.sleep(0.2)
             t_blas = best_time(partial(np.matmul, xf[: xs.shape[0]], wf), repeats * 4)

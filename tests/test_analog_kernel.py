@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from tests.naive_analog import naive_adc, naive_crossbar_mvm
 from xbarsim.functional import (
+    IDEAL,
+    AnalogCrossbar,
     DeviceModel,
     ProgramError,
     adc_full_scale,
@@ -24,9 +26,27 @@ from xbarsim.functional import (
 )
 from xbarsim.functional.kernel import lookup
 from xbarsim.functional.kernel.checks import input_dtype, row_sums
-from xbarsim.mapping.encoding import slice_levels
+from xbarsim.mapping.encoding import Encoding, slice_levels
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def mvm(x: Any, w: Any, *, input_bits: Any, weight_bits: Any, cell_bits: Any, dac_bits: Any,
+        rows: Any, differential: Any, adc_bits: Any = 0, adc_range: Any = "fixed",
+        device: DeviceModel = IDEAL, cols: Any = None, seed: Any = 0, read_seed: Any = None,
+        method: Any = "auto") -> np.ndarray:
+    """The kernel on crossbars given field by field, as the naive reference takes them; the
+    columns seen by IR drop default to every mapped column on one array, as there."""
+    if cols is None:
+        try:
+            m = weight_bits - 1 if differential else weight_bits
+            cols = max(1, np.shape(w)[1] * -(-m // cell_bits) * (2 if differential else 1))
+        except (ZeroDivisionError, TypeError, IndexError):
+            cols = 1  # invalid parameters: the kernel's own checks report them
+    enc = Encoding(weight_bits=weight_bits, input_bits=input_bits, cell_bits=cell_bits,
+                   dac_bits=dac_bits, differential=differential, rows=rows, cols=cols)
+    return crossbar_mvm(x, w, AnalogCrossbar(enc, device, adc_bits, adc_range), seed=seed,
+                        read_seed=read_seed, method=method)
 
 
 @st.composite
@@ -66,7 +86,7 @@ def test_ideal_lossless_equals_integer_product(layer):
     x, w, p = layer
     expected = x @ w
     for method in ("auto", "exact", "lookup", "bitplane", "float"):
-        y = crossbar_mvm(x, w, adc_bits=0, method=method, **p)
+        y = mvm(x, w, adc_bits=0, method=method, **p)
         assert y.dtype == np.int64
         np.testing.assert_array_equal(y, expected, err_msg=method)
 
@@ -81,7 +101,7 @@ def test_lossless_bits_with_quantizing_adc_are_exact(layer, adc_range):
     else:
         bits = fixed_range_bits(rows=p["rows"], dac_bits=p["dac_bits"], cell_bits=p["cell_bits"])
     for method in ("lookup", "bitplane", "float"):
-        y = crossbar_mvm(x, w, adc_bits=bits, adc_range=adc_range, method=method, **p)
+        y = mvm(x, w, adc_bits=bits, adc_range=adc_range, method=method, **p)
         np.testing.assert_array_equal(y, x @ w, err_msg=method)
 
 
@@ -91,7 +111,7 @@ def test_quantizing_adc_matches_naive_reference(layer, adc_bits, adc_range):
     x, w, p = layer
     expected = naive_crossbar_mvm(x, w, adc_bits=adc_bits, adc_range=adc_range, **p)
     for method in ("auto", "lookup", "bitplane", "float"):
-        y = crossbar_mvm(x, w, adc_bits=adc_bits, adc_range=adc_range, method=method, **p)
+        y = mvm(x, w, adc_bits=adc_bits, adc_range=adc_range, method=method, **p)
         np.testing.assert_array_equal(y, expected, err_msg=method)
 
 
@@ -103,10 +123,10 @@ def test_large_layer_matches_reference_across_column_tiles():
     p: dict[str, Any] = dict(
         input_bits=8, weight_bits=8, cell_bits=2, dac_bits=2, rows=256, differential=True
     )
-    np.testing.assert_array_equal(crossbar_mvm(x, w, adc_bits=0, method="bitplane", **p), x @ w)
+    np.testing.assert_array_equal(mvm(x, w, adc_bits=0, method="bitplane", **p), x @ w)
     expected = naive_crossbar_mvm(x, w, adc_bits=5, **p)
     for method in ("lookup", "bitplane", "float"):
-        got = crossbar_mvm(x, w, adc_bits=5, method=method, **p)
+        got = mvm(x, w, adc_bits=5, method=method, **p)
         np.testing.assert_array_equal(got, expected, err_msg=method)
 
 
@@ -121,7 +141,7 @@ def test_isaac_like_lookup_kernel_matches_reference_with_many_vectors(input_bits
     p: dict[str, Any] = dict(input_bits=input_bits, weight_bits=8, cell_bits=2, dac_bits=1,
                              rows=128, differential=True)
     expected = naive_crossbar_mvm(x, w, adc_bits=7, **p)
-    np.testing.assert_array_equal(crossbar_mvm(x, w, adc_bits=7, method="lookup", **p), expected)
+    np.testing.assert_array_equal(mvm(x, w, adc_bits=7, method="lookup", **p), expected)
 
 
 @pytest.mark.parametrize("cell_bits,rows", [(2, 512), (3, 128)])
@@ -139,7 +159,7 @@ def test_lookup_kernel_row_offsets_slabs_and_tile_groups(monkeypatch, cell_bits,
                              rows=rows, differential=True)
     expected = naive_crossbar_mvm(x, w, adc_bits=6, **p)
     for inputs in (x, x.astype(np.uint8)):  # kept as uint8 either way (input_dtype)
-        got = crossbar_mvm(inputs, w, adc_bits=6, method="lookup", **p)
+        got = mvm(inputs, w, adc_bits=6, method="lookup", **p)
         np.testing.assert_array_equal(got, expected)
 
 
@@ -166,7 +186,7 @@ def test_noisy_kernel_matches_naive_reference_with_the_same_noise_stream(
     dev = DeviceModel(read_sigma=read_sigma)
     expected = naive_crossbar_mvm(x, w, adc_bits=adc_bits, adc_range=adc_range,
                                   read_sigma=read_sigma, read_seed=read_seed, **p)
-    got = crossbar_mvm(x, w, adc_bits=adc_bits, adc_range=adc_range, device=dev, seed=1,
+    got = mvm(x, w, adc_bits=adc_bits, adc_range=adc_range, device=dev, seed=1,
                        read_seed=read_seed, **p)
     np.testing.assert_array_equal(got, expected)
 
@@ -178,7 +198,7 @@ def test_noisy_blas_fallback_matches_naive_reference():
     p: dict[str, Any] = dict(input_bits=10, weight_bits=6, cell_bits=2, dac_bits=10, rows=64,
                              differential=True)
     expected = naive_crossbar_mvm(x, w, adc_bits=9, read_sigma=0.01, read_seed=3, **p)
-    got = crossbar_mvm(x, w, adc_bits=9, device=DeviceModel(read_sigma=0.01), read_seed=3, **p)
+    got = mvm(x, w, adc_bits=9, device=DeviceModel(read_sigma=0.01), read_seed=3, **p)
     np.testing.assert_array_equal(got, expected)
 
 
@@ -191,8 +211,8 @@ def test_float_lookup_and_blas_paths_agree(monkeypatch):
     runs = {}
     for name, plan in (("lookup", float_path.float_plan), ("blas", lambda *a: None)):
         monkeypatch.setattr(float_path, "float_plan", plan)
-        runs[name] = (crossbar_mvm(x, w, adc_bits=6, device=noisy, read_seed=2, **NOISY),
-                      crossbar_mvm(x, w, adc_bits=0, device=programmed, seed=4, cols=64, **NOISY))
+        runs[name] = (mvm(x, w, adc_bits=6, device=noisy, read_seed=2, **NOISY),
+                      mvm(x, w, adc_bits=0, device=programmed, seed=4, cols=64, **NOISY))
     np.testing.assert_array_equal(runs["lookup"][0], runs["blas"][0])  # integer sums: exact
     # float32 sums in another order: within float32 rounding of the summed magnitudes
     scale = float(np.max(np.abs(x) @ np.abs(w)))
@@ -229,7 +249,7 @@ def test_error_falls_as_adc_bits_rise():
     x, w = rng.integers(0, 256, (96, 384)), rng.integers(-127, 128, (384, 16))
     p: dict[str, Any] = dict(input_bits=8, weight_bits=8, cell_bits=2, dac_bits=1, rows=128,
                              differential=True)
-    err = [float(np.mean(np.abs(crossbar_mvm(x, w, adc_bits=b, **p) - x @ w)))
+    err = [float(np.mean(np.abs(mvm(x, w, adc_bits=b, **p) - x @ w)))
            for b in range(4, 10)]
     assert all(a > b for a, b in zip(err, err[1:], strict=False)), err
     assert err[-1] == 0.0
@@ -241,7 +261,7 @@ def test_error_grows_as_write_verify_tolerance_loosens():
     rmse = []
     for tolerance in (0.0, 0.002, 0.01, 0.05):
         dev = DeviceModel(program_tolerance=tolerance)
-        ys = [crossbar_mvm(x, w, adc_bits=0, device=dev, seed=s, **NOISY) for s in range(6)]
+        ys = [mvm(x, w, adc_bits=0, device=dev, seed=s, **NOISY) for s in range(6)]
         rmse.append(float(np.sqrt(np.mean([(y - x @ w) ** 2 for y in ys]))))
     assert rmse[0] == 0.0
     assert all(b > 3 * a for a, b in zip(rmse[1:], rmse[2:], strict=False)), rmse
@@ -308,9 +328,9 @@ def test_one_bit_below_lossless_loses_information():
     bits = lossless_adc_bits(w, **kw)
     assert bits == 4
     x = np.array([[int(b) for b in f"{i:04b}"] for i in range(16)])
-    exact = crossbar_mvm(x, w, adc_bits=bits, adc_range="calibrated", method="bitplane", **p)
+    exact = mvm(x, w, adc_bits=bits, adc_range="calibrated", method="bitplane", **p)
     np.testing.assert_array_equal(exact, x @ w)
-    lossy = crossbar_mvm(x, w, adc_bits=bits - 1, adc_range="calibrated", **p)
+    lossy = mvm(x, w, adc_bits=bits - 1, adc_range="calibrated", **p)
     assert np.any(lossy != x @ w)
     assert lossy[0b0011, 0] == 7  # analog 6, coded 4 * 12/7 = 6.86 -> 7
 
@@ -330,9 +350,9 @@ def _noisy_layer(seed: int = 7):
 def test_noise_is_deterministic_per_seed_and_varies_with_seed():
     x, w = _noisy_layer()
     dev = DeviceModel(program_tolerance=0.02, read_sigma=0.02, stuck_off_rate=0.01)
-    a = crossbar_mvm(x, w, adc_bits=6, device=dev, seed=1, **NOISY)
-    b = crossbar_mvm(x, w, adc_bits=6, device=dev, seed=1, **NOISY)
-    c = crossbar_mvm(x, w, adc_bits=6, device=dev, seed=2, **NOISY)
+    a = mvm(x, w, adc_bits=6, device=dev, seed=1, **NOISY)
+    b = mvm(x, w, adc_bits=6, device=dev, seed=1, **NOISY)
+    c = mvm(x, w, adc_bits=6, device=dev, seed=2, **NOISY)
     np.testing.assert_array_equal(a, b)
     assert np.any(a != c)
 
@@ -340,8 +360,8 @@ def test_noise_is_deterministic_per_seed_and_varies_with_seed():
 def test_auto_uses_the_float_path_for_non_ideal_devices():
     x, w = _noisy_layer()
     dev = DeviceModel(program_tolerance=0.01, read_sigma=0.01, r_wire_ohm=1.0)
-    auto = crossbar_mvm(x, w, adc_bits=5, device=dev, seed=4, cols=32, **NOISY)
-    forced = crossbar_mvm(x, w, adc_bits=5, device=dev, seed=4, cols=32, method="float", **NOISY)
+    auto = mvm(x, w, adc_bits=5, device=dev, seed=4, cols=32, **NOISY)
+    forced = mvm(x, w, adc_bits=5, device=dev, seed=4, cols=32, method="float", **NOISY)
     np.testing.assert_array_equal(auto, forced)
     assert auto.dtype == np.int64  # a quantizing ADC returns integers, noise or not
 
@@ -352,10 +372,10 @@ def test_read_noise_does_not_depend_on_thread_count():
     threads = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        one = crossbar_mvm(x, w, adc_bits=0, device=dev, seed=5, **NOISY)
+        one = mvm(x, w, adc_bits=0, device=dev, seed=5, **NOISY)
     finally:
         numba.set_num_threads(threads)
-    np.testing.assert_array_equal(crossbar_mvm(x, w, adc_bits=0, device=dev, seed=5, **NOISY), one)
+    np.testing.assert_array_equal(mvm(x, w, adc_bits=0, device=dev, seed=5, **NOISY), one)
 
 
 def test_error_grows_with_read_noise_sigma():
@@ -363,7 +383,7 @@ def test_error_grows_with_read_noise_sigma():
     exact = x @ w
     rmse = []
     for sigma in (0.0, 0.002, 0.02, 0.2):
-        y = crossbar_mvm(x, w, adc_bits=0, device=DeviceModel(read_sigma=sigma), seed=3, **NOISY)
+        y = mvm(x, w, adc_bits=0, device=DeviceModel(read_sigma=sigma), seed=3, **NOISY)
         rmse.append(float(np.sqrt(np.mean((y - exact) ** 2))))
     assert rmse[0] == 0.0
     # noise sd scales with sigma: 10x sigma gives ~10x error; demand >3x (fixed seed)
@@ -378,7 +398,7 @@ def test_read_noise_level_matches_model():
     p: dict[str, Any] = dict(
         input_bits=1, weight_bits=3, cell_bits=2, dac_bits=1, rows=64, differential=True
     )
-    y = crossbar_mvm(x, w, adc_bits=0, device=DeviceModel(read_sigma=0.01), **p)
+    y = mvm(x, w, adc_bits=0, device=DeviceModel(read_sigma=0.01), **p)
     sd = 0.01 * 3 * np.sqrt(x.sum(axis=1))  # per column; the pair's two columns add in quadrature
     z = y[:, 0] / (np.sqrt(2) * sd)
     assert abs(z.std() - 1) < 0.05 and abs(z.mean()) < 0.05
@@ -387,16 +407,16 @@ def test_read_noise_level_matches_model():
 def test_stuck_off_everywhere_gives_zero_columns():
     x, w = _noisy_layer()
     dev = DeviceModel(stuck_off_rate=1.0)
-    np.testing.assert_array_equal(crossbar_mvm(x, w, adc_bits=6, device=dev, **NOISY), 0)
+    np.testing.assert_array_equal(mvm(x, w, adc_bits=6, device=dev, **NOISY), 0)
     offset: dict[str, Any] = dict(NOISY, differential=False)
-    y = crossbar_mvm(x, w, adc_bits=6, device=dev, **offset)
+    y = mvm(x, w, adc_bits=6, device=dev, **offset)
     np.testing.assert_array_equal(y, -32 * x.sum(axis=1, keepdims=True) * np.ones((1, 12)))
 
 
 def test_stuck_on_everywhere_gives_full_columns():
     x, w = _noisy_layer()
     dev = DeviceModel(stuck_on_rate=1.0)
-    y = crossbar_mvm(x, w, adc_bits=0, device=dev, **dict(NOISY, differential=False))
+    y = mvm(x, w, adc_bits=0, device=dev, **dict(NOISY, differential=False))
     # every slice holds level 3: stored value 63, so y = (63 - 32) * sum(x)
     np.testing.assert_array_equal(y, 31 * x.sum(axis=1, keepdims=True) * np.ones((1, 12)))
 
@@ -446,7 +466,7 @@ def test_drift_and_ir_drop_attenuate_conductance():
 def test_ir_drop_shrinks_outputs():
     rng = np.random.default_rng(2)
     x, w = rng.integers(0, 64, (8, 128)), rng.integers(0, 32, (128, 4))
-    y = crossbar_mvm(x, w, adc_bits=0, device=DeviceModel(r_wire_ohm=2.0), cols=16, **NOISY)
+    y = mvm(x, w, adc_bits=0, device=DeviceModel(r_wire_ohm=2.0), cols=16, **NOISY)
     assert y.dtype == np.float64
     assert np.all(y < x @ w) and np.all(y > 0.9 * (x @ w))
 
@@ -488,14 +508,14 @@ def test_bad_arguments_raise_clear_errors(change, message):
     )
     kw.update(change)
     with pytest.raises(ValueError, match=message):
-        crossbar_mvm(kw.pop("x"), kw.pop("w"), **kw)
+        mvm(kw.pop("x"), kw.pop("w"), **kw)
 
 
 def test_offset_encoding_accepts_the_most_negative_weight_and_empty_batches():
     p: dict[str, Any] = dict(GOOD, differential=False)
     x, w = np.ones((2, 3), np.uint8), np.full((3, 2), -8, np.int8)  # any integer dtype
-    np.testing.assert_array_equal(crossbar_mvm(x, w, **dict(p, adc_bits=0)), x @ w.astype(int))
-    assert crossbar_mvm(np.zeros((0, 3), int), w, **p).shape == (0, 2)
+    np.testing.assert_array_equal(mvm(x, w, **dict(p, adc_bits=0)), x @ w.astype(int))
+    assert mvm(np.zeros((0, 3), int), w, **p).shape == (0, 2)
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,9 @@ import pytest
 from tests.numpy_forward import forward
 from xbarsim.basis import load_basis
 from xbarsim.cli.main import main
-from xbarsim.config import load_arch
-from xbarsim.functional import crossbar_mvm, fixed_range_bits, lossless_adc_bits
-from xbarsim.functional.device_config import AnalogCrossbar, device_from_arch
+from xbarsim.config import AdcRange, load_arch
+from xbarsim.functional import AnalogCrossbar, crossbar_mvm, fixed_range_bits, lossless_adc_bits
+from xbarsim.functional.device_config import analog_crossbar, device_from_arch
 from xbarsim.functional.network import LAYER_COLUMNS, SUMMARY_COLUMNS, run_functional
 from xbarsim.io.npz_file import write_npz
 from xbarsim.mapping.encoding import Encoding
@@ -239,18 +239,20 @@ def test_device_from_arch_reads_the_config():
     assert wider.program_tolerance == 0.25
     off = device_from_arch(_arch(ISAAC, "analog.programming_error=false"))
     assert off.program_tolerance == 0.0
-    xbar = AnalogCrossbar.from_arch(_arch(ISAAC, "analog.adc_range=calibrated"))
+    xbar = analog_crossbar(_arch(ISAAC, "analog.adc_range=calibrated"))
     assert (xbar.adc_bits, xbar.adc_range.value, xbar.enc.rows) == (8, "calibrated", 128)
 
 
-def test_analog_crossbar_mvm_equals_the_kernel_with_the_config_values():
-    xbar = AnalogCrossbar.from_arch(_arch(ISAAC))
+def test_analog_crossbar_from_the_config_equals_the_kernel_with_the_config_values():
+    xbar = analog_crossbar(_arch(ISAAC))
     rng = np.random.default_rng(0)
     x, w = rng.integers(0, 2**16, (20, 40)), rng.integers(-(2**15), 2**15, (40, 3))
-    direct = crossbar_mvm(x, w, input_bits=16, weight_bits=16, cell_bits=2, dac_bits=1,
-                          adc_bits=8, rows=128, differential=False, device=xbar.device, seed=2,
-                          cols=128)
-    np.testing.assert_array_equal(xbar.mvm(x, w, seed=2), direct)
+    by_hand = AnalogCrossbar(Encoding(weight_bits=16, input_bits=16, cell_bits=2, dac_bits=1,
+                                      differential=False, rows=128, cols=128),
+                             device=xbar.device, adc_bits=8, adc_range=AdcRange.FIXED)
+    assert xbar == by_hand
+    np.testing.assert_array_equal(crossbar_mvm(x, w, xbar, seed=2),
+                                  crossbar_mvm(x, w, by_hand, seed=2))
 
 
 # ---------------------------------------------------------------------- basis, limit, info

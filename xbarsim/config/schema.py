@@ -1,4 +1,4 @@
-"""Typed, frozen dataclasses for an accelerator architecture (DESIGN section 3).
+"""Typed, frozen dataclasses for an accelerator architecture (docs/design.md section 3).
 
 Each field carries its unit in its name and a docstring; range constraints sit in the field
 metadata (``ge``/``gt``/``le``) and are enforced by ``xbarsim.config.loader`` at the edge, so the
@@ -54,12 +54,19 @@ class MeasuredAlgorithm(enum.Enum):
 
 
 class AdcRange(enum.Enum):
-    """How the ADC full-scale range is chosen (functional model)."""
+    """How the ADC full scale of a column is chosen (functional model and kernel)."""
 
     FIXED = "fixed"
-    """Full scale = largest possible column sum of the block."""
+    """Largest possible sum of the block: rows_in_block * (2**dac-1) * (2**cell-1) levels."""
     CALIBRATED = "calibrated"
-    """Full scale per column = largest sum its programmed weights can produce."""
+    """Largest sum of this column's actual levels: (2**dac-1) * sum(levels), per row block."""
+
+
+ADC_BITS_MAX = 32
+"""Largest ADC resolution a config or a kernel call may ask for. A bound of the model, not of
+hardware: crossbar ADCs above ~10 bits are rarely built, but lossless studies need more (a
+200-row block with 8-bit DAC digits and 7-bit cells sums to 23 bits), and the ADC formula stays
+exact in float64 far beyond this."""
 
 
 class Combine(enum.Enum):
@@ -230,7 +237,7 @@ class Dac:
 class Adc:
     """Column ADCs, shared by the crossbar's columns."""
 
-    bits: int = required(ge=1, le=16)
+    bits: int = required(ge=1, le=ADC_BITS_MAX)
     """Resolution."""
     count: int = required(gt=0)
     """ADCs per crossbar."""

@@ -1,8 +1,10 @@
 """Functional side: what the crossbars compute (numba kernel, device non-idealities, ADC bits)."""
 
+from xbarsim.config.schema import AdcRange
 from xbarsim.functional.device import IDEAL, DeviceModel, ProgramError
-from xbarsim.functional.kernel.adc import AdcRange, adc_full_scale
+from xbarsim.functional.kernel.adc import adc_full_scale
 from xbarsim.functional.kernel.columns import KernelColumns, kernel_encoding, levels_for_kernel
+from xbarsim.functional.kernel.crossbar import AnalogCrossbar
 from xbarsim.functional.kernel.wrapper import Method, crossbar_mvm, exact_mvm
 from xbarsim.functional.lossless import (
     column_sum_bounds,
@@ -15,6 +17,7 @@ from xbarsim.functional.lossless import (
 __all__ = [
     "IDEAL",
     "AdcRange",
+    "AnalogCrossbar",
     "DeviceModel",
     "KernelColumns",
     "Method",

@@ -42,8 +42,9 @@ class DeviceModel:
     """Distribution of the residual inside the window (str values accepted). UNIFORM gives
     sigma = tolerance / sqrt(3): 0.2% -> 0.115%, 2% -> 1.15%, matching aihwkit's
     ReRamCMONoiseModel fit for acceptance ranges 0.2% -> sigma ~0.107% and 2% -> ~1.13% (of G,
-    plus 0.0008 / 0.011 uS) [S] aihwkit inference/noise/reram.py, REFERENCES.md. aihwkit states
-    the window relative to the target G; here it is relative to the range, as DESIGN asks."""
+    plus 0.0008 / 0.011 uS) [S] aihwkit inference/noise/reram.py, docs/parameters.md. aihwkit states
+    the window relative to the target G; here it is relative to the range, as docs/design.md
+    section 9 states."""
     program_sigma: float = 0.0
     """Sigma of the TRUNCATED_NORMAL residual, fraction of g_max - g_min (unused for UNIFORM)."""
     read_sigma: float = 0.0
@@ -55,7 +56,7 @@ class DeviceModel:
     """Probability that a cell is stuck at g_min (level 0). MNSIM uses 0.1% faults in total."""
     drift_nu: float = 0.0
     """Power-law drift exponent, G(t) = G0 * (t / t0)**-nu; 0 disables drift.
-    aihwkit PCM uses nu ~0.05-0.1 (REFERENCES.md)."""
+    aihwkit PCM uses nu ~0.05-0.1 (docs/parameters.md)."""
     drift_t_s: float = 1.0
     """Time since programming at which the array is read (s)."""
     drift_t0_s: float = 1.0

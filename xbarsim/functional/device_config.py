@@ -1,25 +1,20 @@
 """An architecture (``Arch``) as the analog kernel's parameters: the device model, the number
 formats and the ADC, built in one place so every functional run reads the config the same way.
 
-Programming error (DESIGN 3 "from tolerance"): after ``program_verify`` a cell ends inside its
+Programming error (docs/design.md section 9): after ``program_verify`` a cell ends inside its
 acceptance window, target +/- ``write_verify.tolerance`` of the conductance range; the residual is
 taken uniform in the window (sigma = tolerance / sqrt(3)), which matches aihwkit's ReRAM fit for
-acceptance ranges of 0.2% and 2% ([S] aihwkit inference/noise/reram.py; REFERENCES.md).
+acceptance ranges of 0.2% and 2% ([S] aihwkit inference/noise/reram.py; docs/parameters.md).
 ``single_pass`` has no verify loop, so nothing bounds the residual by the tolerance: its window
 is ``write_verify.single_pass_window``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
-
 from xbarsim.config.schema import Arch, WritePolicy
 from xbarsim.errors import XbarsimError
 from xbarsim.functional.device import DeviceModel, ProgramError
-from xbarsim.functional.kernel.adc import AdcRange
-from xbarsim.functional.kernel.wrapper import Method, crossbar_mvm
+from xbarsim.functional.kernel.crossbar import AnalogCrossbar
 from xbarsim.mapping.encoding import Encoding
 
 
@@ -54,54 +49,7 @@ def device_from_arch(arch: Arch) -> DeviceModel:
         raise XbarsimError(str(err), key="analog") from None
 
 
-@dataclass(frozen=True)
-class AnalogCrossbar:
-    """What the kernel needs to compute like this chip's crossbars."""
-
-    enc: Encoding
-    """Number formats and crossbar geometry."""
-    device: DeviceModel
-    """Device non-idealities."""
-    adc_bits: int
-    """ADC resolution (``crossbar.adc.bits``)."""
-    adc_range: AdcRange
-    """ADC full-scale policy (``analog.adc_range``)."""
-
-    @classmethod
-    def from_arch(cls, arch: Arch) -> AnalogCrossbar:
-        """Read formats, device and ADC from a validated architecture."""
-        return cls(
-            enc=Encoding.from_arch(arch),
-            device=device_from_arch(arch),
-            adc_bits=arch.crossbar.adc.bits,
-            adc_range=AdcRange(arch.analog.adc_range.value),
-        )
-
-    def mvm(
-        self,
-        x: np.ndarray,
-        w: np.ndarray,
-        *,
-        seed: int = 0,
-        read_seed: int | None = None,
-        method: str | Method = Method.AUTO,
-    ) -> np.ndarray:
-        """What crossbars holding integer w [K, O] return for unsigned integer x [N, K]."""
-        enc = self.enc
-        return crossbar_mvm(
-            x,
-            w,
-            input_bits=enc.input_bits,
-            weight_bits=enc.weight_bits,
-            cell_bits=enc.cell_bits,
-            dac_bits=enc.dac_bits,
-            adc_bits=self.adc_bits,
-            rows=enc.rows,
-            differential=enc.differential,
-            adc_range=self.adc_range,
-            device=self.device,
-            seed=seed,
-            read_seed=read_seed,
-            cols=enc.cols,
-            method=method,
-        )
+def analog_crossbar(arch: Arch) -> AnalogCrossbar:
+    """The kernel's view of ``arch``'s crossbars: formats, device and ADC."""
+    return AnalogCrossbar(enc=Encoding.from_arch(arch), device=device_from_arch(arch),
+                          adc_bits=arch.crossbar.adc.bits, adc_range=arch.analog.adc_range)

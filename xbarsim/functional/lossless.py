@@ -5,7 +5,7 @@ at most ``(2**dac_bits - 1) * sum(levels)`` level units; an ADC whose range is c
 that maximum (``adc_range='calibrated'``) reproduces every integer sum exactly once
 ``2**bits - 1 >= max sum``, i.e. ``bits = ceil(log2(max_sum + 1))``. A ``fixed`` range needs the
 bits of the block's worst case instead (``fixed_range_bits``). Columns are sliced by
-``xbarsim.mapping.encoding.slice_levels`` (DESIGN 5).
+``xbarsim.mapping.encoding.slice_levels`` (docs/design.md section 5).
 """
 
 from __future__ import annotations

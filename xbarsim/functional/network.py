@@ -1,11 +1,12 @@
-"""Functional runs (DESIGN 9): a workload's layers on real inputs, three ways in lockstep.
+"""Functional runs (docs/design.md section 9): a workload's layers on real inputs, three ways in
+lockstep.
 
 - ``float``: float weights and activations (the reference the network was trained as).
 - ``exact``: what an ideal integer accelerator computes: weights quantized per layer by
   ``integer_weights`` (weight_bits), activations re-quantized to ``input_bits`` unsigned at the
   input of every conv/linear layer, integer products exact.
 - ``analog``: the same integers through the crossbar kernel (per layer, per group), with this
-  architecture's device, DAC, cells and ADC (``AnalogCrossbar.from_arch``).
+  architecture's device, DAC, cells and ADC (``device_config.analog_crossbar``).
 
 Re-quantization: the input of MVM layer l is coded as ``clip(round(x / s_l), 0, 2**b - 1)`` with
 ``s_l = max |x|`` over the first ``CALIBRATION_IMAGES`` images of the *exact* path's activations
@@ -36,8 +37,9 @@ import numpy as np
 from xbarsim.config.schema import Arch
 from xbarsim.errors import XbarsimError
 from xbarsim.functional.dataset import check_dataset
-from xbarsim.functional.device_config import AnalogCrossbar
-from xbarsim.functional.kernel.wrapper import Method, exact_mvm
+from xbarsim.functional.device_config import analog_crossbar
+from xbarsim.functional.kernel.crossbar import AnalogCrossbar
+from xbarsim.functional.kernel.wrapper import Method, crossbar_mvm, exact_mvm
 from xbarsim.functional.layers import (
     activation_scale,
     apply_layer,
@@ -104,7 +106,7 @@ def run_functional(arch: Arch, workload: Workload, weights: Mapping[str, np.ndar
                    method: str | Method = Method.AUTO) -> FunctionalResult:
     """Run ``workload`` on images ``x`` ([N, C, H, W] or [N, C*H*W]) in float, exact integers
     and through the analog kernel; deterministic for a given ``seed``."""
-    xbar = AnalogCrossbar.from_arch(arch)
+    xbar = analog_crossbar(arch)
     data = check_dataset(x, labels, workload)
     _check_bits(workload, xbar.enc)
     last = workload.layers[-1].name
@@ -202,8 +204,8 @@ def _analog_matmul(xbar: AnalogCrossbar, seed: int, index: int, method: str | Me
     """Kernel calls of layer ``index``: group g is one programmed array (its cells drawn from
     (seed, index, g)); each chunk and signed part draws fresh read noise."""
     def matmul(x: np.ndarray, w: np.ndarray, key: tuple[int, ...]) -> np.ndarray:
-        return xbar.mvm(x, w, seed=derive_seed(seed, index, key[0]),
-                        read_seed=derive_seed(seed, index, *key), method=method)
+        return crossbar_mvm(x, w, xbar, seed=derive_seed(seed, index, key[0]),
+                            read_seed=derive_seed(seed, index, *key), method=method)
     return matmul
 
 

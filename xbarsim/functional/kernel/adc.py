@@ -18,16 +18,8 @@ from typing import NamedTuple, TypeVar
 
 import numpy as np
 
+from xbarsim.config.schema import AdcRange
 from xbarsim.numba_settings import jit_inline
-
-
-class AdcRange(str, Enum):
-    """How the ADC full scale of a column is chosen."""
-
-    FIXED = "fixed"
-    """Largest possible sum of the block: rows_in_block * (2**dac-1) * (2**cell-1) levels."""
-    CALIBRATED = "calibrated"
-    """Largest sum of this column's actual levels: (2**dac-1) * sum(levels), per row block."""
 
 
 class AdcTables(NamedTuple):

@@ -1,11 +1,11 @@
 """Ideal-device crossbar MVM on packed bit planes: 64 rows per machine word, popcounts.
 
-DESIGN 9: packing input bit planes and weight level bits into words and counting with population
-counts is the fast formulation (10-19% of the float32 BLAS rate measured, against 1-3% for
-NumPy or plain loops). The analog sum of read r, row block b and column c is
-sum over input bits a of the read and level bits q of 2**(a % dac_bits + q) *
-popcount(input plane a & level plane q); the ADC (adc.py) converts it and shift-and-add
-accumulates (read r weighs 2**(r*dac_bits), slice j 2**(j*cell_bits), negative columns subtract).
+docs/design.md section 9: packing input bit planes and weight level bits into words and counting
+with population counts is the fast formulation (10-19% of the float32 BLAS rate measured, against
+1-3% for NumPy or plain loops). The analog sum of read r, row block b and column c is sum over input
+bits a of the read and level bits q of 2**(a % dac_bits + q) * popcount(input plane a & level plane
+q); the ADC (adc.py) converts it and shift-and-add accumulates (read r weighs 2**(r*dac_bits), slice
+j 2**(j*cell_bits), negative columns subtract).
 """
 
 from __future__ import annotations

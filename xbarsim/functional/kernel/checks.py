@@ -1,4 +1,4 @@
-"""Argument checks of the public kernel wrapper: bits, shapes and value ranges (STYLE 9)."""
+"""Argument checks of the public kernel wrapper: bits, shapes and value ranges."""
 
 from __future__ import annotations
 
@@ -7,25 +7,26 @@ import math
 import numpy as np
 from numba import prange
 
+from xbarsim.config.schema import ADC_BITS_MAX
+from xbarsim.functional.kernel.crossbar import AnalogCrossbar
 from xbarsim.numba_settings import jit_parallel
 
 MAX_EXACT_BITS = 50
 """input_bits + weight_bits + ceil(log2 K) limit: every sum stays exact in float64 and int64."""
 
 
-def validate(
-    x, w, input_bits, weight_bits, cell_bits, dac_bits, adc_bits, rows, cols, differential
-) -> tuple[np.ndarray, np.ndarray]:
+def validate(x: object, w: object, xbar: AnalogCrossbar) -> tuple[np.ndarray, np.ndarray]:
     """Check bits, shapes and value ranges; return C-contiguous x (its integer dtype: each
     kernel path converts it once, to what it reads) and w (int64)."""
+    enc = xbar.enc
+    input_bits, weight_bits, differential = enc.input_bits, enc.weight_bits, enc.differential
     check_int("input_bits", input_bits, 1, 32)
     check_int("weight_bits", weight_bits, 1, 32)
-    check_int("cell_bits", cell_bits, 1, 16)
-    check_int("dac_bits", dac_bits, 1, input_bits)
-    check_int("adc_bits", adc_bits, 0, 48)
-    check_int("rows", rows, 1, None)
-    if cols is not None:
-        check_int("cols", cols, 1, None)
+    check_int("cell_bits", enc.cell_bits, 1, 16)
+    check_int("dac_bits", enc.dac_bits, 1, input_bits)
+    check_int("adc_bits", xbar.adc_bits, 0, ADC_BITS_MAX)  # 0: an ideal converter
+    check_int("rows", enc.rows, 1, None)
+    check_int("cols", enc.cols, 1, None)
     x, w = _int_matrix("x", x), _int_matrix("w", w)  # original dtypes: range checks see values
     K = x.shape[1]
     if w.shape[0] != K or K == 0:

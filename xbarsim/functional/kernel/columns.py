@@ -1,7 +1,8 @@
 """Weights as the kernel sees them: the cell levels of every mapped column plus, per column, the
 output it feeds, its slice shift and its sign.
 
-The slicing convention itself lives once, in ``xbarsim.mapping.encoding.slice_levels`` (DESIGN 5):
+The slicing convention itself lives once, in ``xbarsim.mapping.encoding.slice_levels``
+(docs/design.md section 5):
 column ``c = (o * s + j) * d + p`` holds slice j (LSB first) of output o, polarity p (0 positive,
 1 negative); offset encoding stores ``w + 2**(weight_bits-1)`` and removes the offset digitally.
 """
@@ -18,7 +19,7 @@ from xbarsim.numba_settings import jit_parallel
 
 
 class KernelColumns(NamedTuple):
-    """Weights mapped to crossbar columns (plain arrays, STYLE 7)."""
+    """Weights mapped to crossbar columns (plain arrays)."""
 
     levels: np.ndarray
     """[K, C] target cell levels, C = O * s * d: uint8 for cell_bits <= 8, else uint16 (as

@@ -3,7 +3,7 @@
 With non-ideal devices the levels the ADC sees are fractional (programming error, stuck cells,
 drift, IR drop, folded once per programmed array by float_path.py), so the tables hold float32
 sums of 8-row groups and a read's 16-column sums are 16 table rows added in a fixed order
-(simd.float_sums): exact for integer levels, deterministic otherwise. This replaces building
+(llvm_ir.float_sums): exact for integer levels, deterministic otherwise. This replaces building
 the digit planes and one float32 BLAS product per read and block, which cost 128 multiply-adds
 per column and read instead of 16 adds. Read noise and the ADC follow as in float_path.py (same
 noise counters, so both paths give the same values up to float32 summation order).

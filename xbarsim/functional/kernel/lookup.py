@@ -4,7 +4,7 @@ The analog sum of a read, row block and column is sum_i digit_i * level_i over t
 Rows are taken in groups of g (g * dac_bits <= 8 pattern bits): for every group, every pattern p
 of its g input digits and every column, a table holds sum_j digit_j(p) * level_j (built once per
 row block, 64-column tile and chunk of vectors, one vector add per entry). A read's column sums
-are then one table row per group, added 64 columns at a time in bytes (simd.py), and converted
+are then one table row per group, added 64 columns at a time in bytes (llvm_ir.py), and converted
 by the ADC right away. For ISAAC-like mappings (1-bit DAC, 2-bit cells, 128 rows) that is 16
 byte-vector adds per read and 64 columns; the row of every (vector, block, read, group) is
 computed once up front (``pattern_rows``), and each tile's shift-and-add runs as soon as its
@@ -51,7 +51,7 @@ class LookupPlan(NamedTuple):
     patterns: int
     """Table rows per group, 2**(g * dac_bits)."""
     per_pass: int
-    """Groups added in bytes before widening (one of simd.PER_PASS; pass sums below 256)."""
+    """Groups added in bytes before widening (one of llvm_ir.PER_PASS; pass sums below 256)."""
     passes: int
     """Passes per read; passes * per_pass >= groups (extra groups read a zero row)."""
 

@@ -1,26 +1,28 @@
 """Crossbar MVM as the hardware computes it: bit-serial inputs, bit-sliced weights, per-column ADC.
 
-Weights map to columns and row blocks as columns.py describes (DESIGN 5). Inputs are applied
-``dac_bits`` at a time: t = ceil(input_bits / dac_bits) reads, digit r = bits r*dac_bits.. .
-Every (row block, read, column) analog sum goes through the ADC of adc.py; shift-and-add then
-weighs read r by 2**(r*dac_bits) and slice j by 2**(j*cell_bits) and subtracts the negative
-column of a pair. This module is the validating wrapper (STYLE 9); the numba kernels live in
-lookup.py and bitplane.py (ideal device) and float_path.py (any device).
+The crossbars are one ``AnalogCrossbar`` (formats, device, ADC). Weights map to columns and row
+blocks as columns.py describes (docs/design.md section 5). Inputs are
+applied ``dac_bits`` at a time: t = ceil(input_bits / dac_bits) reads, digit r = bits r*dac_bits.. .
+Every (row block, read, column) analog sum goes through the ADC of adc.py; shift-and-add then weighs
+read r by 2**(r*dac_bits) and slice j by 2**(j*cell_bits) and subtracts the negative column of a
+pair. This module is the validating wrapper; the numba kernels live in lookup.py and bitplane.py
+(ideal device) and float_path.py (any device).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from enum import Enum
 
 import numpy as np
 
-from xbarsim.functional.device import IDEAL, DeviceModel
-from xbarsim.functional.kernel.adc import AdcRange, adc_full_scale, adc_tables, parse_enum
+from xbarsim.config.schema import AdcRange
+from xbarsim.functional.device import DeviceModel
+from xbarsim.functional.kernel.adc import adc_full_scale, adc_tables, parse_enum
 from xbarsim.functional.kernel.bitplane import run_bitplane
 from xbarsim.functional.kernel.checks import check_int, input_dtype, row_sums, validate
-from xbarsim.functional.kernel.columns import kernel_encoding, levels_for_kernel
+from xbarsim.functional.kernel.columns import levels_for_kernel
+from xbarsim.functional.kernel.crossbar import AnalogCrossbar
 from xbarsim.functional.kernel.float_path import run_float
 from xbarsim.functional.kernel.lookup import lookup_plan, run_lookup
 
@@ -46,59 +48,42 @@ class Method(str, Enum):
 def crossbar_mvm(
     x: np.ndarray,
     w: np.ndarray,
+    xbar: AnalogCrossbar,
     *,
-    input_bits: int,
-    weight_bits: int,
-    cell_bits: int,
-    dac_bits: int,
-    adc_bits: int,
-    rows: int,
-    differential: bool,
-    adc_range: str | AdcRange = AdcRange.FIXED,
-    device: DeviceModel | None = None,
     seed: int = 0,
     read_seed: int | None = None,
-    cols: int | None = None,
     method: str | Method = Method.AUTO,
 ) -> np.ndarray:
-    """Compute y [N, O] = what crossbars holding w [K, O] return for inputs x [N, K].
+    """Compute y [N, O] = what crossbars ``xbar`` holding w [K, O] return for inputs x [N, K].
 
-    ``adc_bits = 0`` means an ideal ADC. ``seed`` draws the programmed cells, ``read_seed``
-    (default ``seed``) the read noise: calls with the same ``seed`` read the same programmed
-    array. ``cols`` (default: all mapped columns on one array) only sets the column positions
-    seen by IR drop. Returns int64 when the result is integer (quantizing ADC or ideal device),
-    float64 otherwise; deterministic for given seeds.
+    ``seed`` draws the programmed cells, ``read_seed`` (default ``seed``) the read noise: calls
+    with the same ``seed`` read the same programmed array. Returns int64 when the result is
+    integer (quantizing ADC or ideal device), float64 otherwise; deterministic for given seeds.
     """
-    device = IDEAL if device is None else device
-    x, w = validate(
-        x, w, input_bits, weight_bits, cell_bits, dac_bits, adc_bits, rows, cols, differential
-    )
+    enc, device = xbar.enc, xbar.device
+    x, w = validate(x, w, xbar)
     check_int("seed", seed, 0, None)
     read_seed = seed if read_seed is None else read_seed
     check_int("read_seed", read_seed, 0, None)
-    adc_range = parse_enum(AdcRange, adc_range, "adc_range")
+    adc_range = parse_enum(AdcRange, xbar.adc_range, "adc_range")
     method = parse_enum(Method, method, "method")
     N, n_out = x.shape[0], w.shape[1]
     if N == 0 or n_out == 0:
         return np.zeros((N, n_out), np.int64)
-    if device.is_ideal and adc_bits == 0 and method in (Method.AUTO, Method.EXACT):
+    if device.is_ideal and xbar.adc_bits == 0 and method in (Method.AUTO, Method.EXACT):
         return exact_mvm(x, w)
-    enc = kernel_encoding(weight_bits=weight_bits, cell_bits=cell_bits, differential=differential,
-                          input_bits=input_bits, dac_bits=dac_bits, rows=rows)
-    enc = dataclasses.replace(enc, cols=cols or n_out * enc.columns_per_weight)
     mapped = levels_for_kernel(w, enc)
-    fs = adc_full_scale(
-        mapped.levels, rows=rows, dac_bits=dac_bits, cell_bits=cell_bits, adc_range=adc_range
-    )
-    adc = adc_tables(fs, adc_bits)
-    quantize = adc_bits > 0
+    fs = adc_full_scale(mapped.levels, rows=enc.rows, dac_bits=enc.dac_bits,
+                        cell_bits=enc.cell_bits, adc_range=adc_range)
+    adc = adc_tables(fs, xbar.adc_bits)
+    quantize = xbar.adc_bits > 0
     method = _choose_method(method, device, quantize, adc.lsb)
     if method is Method.EXACT:
         return exact_mvm(x, w)
-    geometry = (input_bits, dac_bits, cell_bits, rows)
-    plan = lookup_plan(min(rows, x.shape[1]), dac_bits, cell_bits)
+    geometry = (enc.input_bits, enc.dac_bits, enc.cell_bits, enc.rows)
+    plan = lookup_plan(min(enc.rows, x.shape[1]), enc.dac_bits, enc.cell_bits)
     if method is Method.LOOKUP and plan is not None:
-        narrow: np.ndarray = x.astype(input_dtype(input_bits), copy=False)
+        narrow: np.ndarray = x.astype(input_dtype(enc.input_bits), copy=False)
         y = run_lookup(narrow, mapped, adc, quantize, plan, geometry, n_out)
     elif method in (Method.LOOKUP, Method.BITPLANE):
         y = run_bitplane(x.astype(np.int64, copy=False), mapped, adc, quantize, geometry, n_out)
