@@ -9,7 +9,8 @@ passes in lockstep (float, exact integers, analog kernel) and computes per-layer
 rate is images / wall time of one ``run_functional`` call, which also programs every array once
 (cells drawn per layer). The float forward is im2col + float64 BLAS per layer (the same layer
 code, without quantization or crossbars). Times are the best of ``--repeats`` after a warm-up
-(numba compilation excluded). For scale: MNSIM takes ~1.1 s per CIFAR image for VGG-8 (DESIGN).
+(numba compilation excluded). For scale: MNSIM takes ~1.1 s per CIFAR image for VGG-8 (as reported
+for MNSIM 2.0).
 """
 
 from __future__ import annotations

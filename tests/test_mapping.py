@@ -1,9 +1,9 @@
 """Mapping: encodings (slices, differential pairs, reads), cell levels, blocks and expected counts.
 
-Expected numbers are derived by hand from DESIGN section 5 in comments next to each assertion,
-except DAC conversions: every crossbar drives its rows with its own DACs, so an input is converted
-once per column block, N*P*G*K*ceil(O*s*d/cols)*t (DESIGN writes N*P*G*K*t, the one-column-block
-case; see ``LayerMap.expected_dac_conversions``).
+Expected numbers are derived by hand from docs/design.md section 5 in comments next to each
+assertion, except DAC conversions: every crossbar drives its rows with its own DACs, so an input is
+converted once per column block, N*P*G*K*ceil(O*s*d/cols)*t (N*P*G*K*t is the one-column-block case;
+see ``LayerMap.expected_dac_conversions``).
 """
 
 from __future__ import annotations

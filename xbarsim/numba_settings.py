@@ -1,4 +1,4 @@
-"""Numba compilation flags for every analog kernel, kept in one place (STYLE 9)."""
+"""Numba compilation flags for every analog kernel, kept in one place."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Output groups for analog coefficient combination (DESIGN section 6, ``combine: analog``).
+"""Output groups for analog coefficient combination (docs/design.md section 6, ``combine: analog``).
 
 For coefficient bit-plane k of segment s, output o sums the bit lines of the basis vectors whose
 coefficient bit k is set (its *mask*) and converts the sum once. Two outputs can share a step only

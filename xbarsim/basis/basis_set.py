@@ -1,4 +1,4 @@
-"""A global basis with per-layer quantized coefficients (DESIGN section 4), and the segment
+"""A global basis with per-layer quantized coefficients (docs/design.md section 4), and the segment
 convention shared by fitting, reconstruction and the basis dataflow.
 
 Segment convention: a kernel's fan-in vector of length K = (C / groups) * kh * kw, ordered

@@ -1,10 +1,10 @@
 """How a global basis (L x B, s * d columns per basis vector) is replicated over the crossbars.
 
-DESIGN section 6 counts copies per crossbar as floor(rows / L) * floor(cols / (B * s * d)), or
-several crossbars per copy when one copy is larger than a crossbar. Copies that share rows see the
-same input and copies that share columns sum their currents, so a crossbar can serve only
-min(floor(rows / L), floor(cols / (B * s * d))) *independent* projections per read (the copies
-on its block diagonal); that is the parallelism the basis dataflow schedules.
+docs/design.md section 6 counts copies per crossbar as floor(rows / L) * floor(cols / (B * s * d)),
+or several crossbars per copy when one copy is larger than a crossbar. Copies that share rows see
+the same input and copies that share columns sum their currents, so a crossbar can serve only
+min(floor(rows / L), floor(cols / (B * s * d))) *independent* projections per read (the copies on
+its block diagonal); that is the parallelism the basis dataflow schedules.
 """
 
 from __future__ import annotations

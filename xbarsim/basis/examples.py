@@ -1,22 +1,26 @@
 """Example basis files for shipped workloads: fitted to deterministic random weights.
 
 Small ones are shipped next to the workload YAML (``workloads/<name>.basis.npz``); others are
-generated on first use into the cache directory (``$XBARSIM_CACHE`` or ``~/.cache/xbarsim``)
-under a name that hashes the workload graph and the fit parameters, so a stale file is never
-reused.
+generated when a caller asks for one (``example_basis``: the CLI and sweeps do, for the basis
+dataflow without ``--basis``) into the cache (``xbarsim.io.cache``) under a name that hashes
+the workload graph and the fit parameters, so a stale file is never reused.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from xbarsim.basis.files import save_basis
 from xbarsim.basis.fit import fit_basis
+from xbarsim.io.cache import cache_dir, cached_file
 from xbarsim.workload import Workload, load_workload
 from xbarsim.workload.weights import random_weights
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PARAMS: dict[str, Any] = {"length": 9, "basis_size": 8, "coeff_bits": 4,
                                   "basis_bits": 8, "seed": 0}
@@ -37,11 +41,6 @@ def example_params(name: str) -> dict[str, Any]:
     return dict(PARAMS.get(name, DEFAULT_PARAMS))
 
 
-def cache_dir() -> Path:
-    """Where generated example files go: ``$XBARSIM_CACHE`` or ``~/.cache/xbarsim``."""
-    return Path(os.environ.get("XBARSIM_CACHE") or Path.home() / ".cache" / "xbarsim")
-
-
 def write_example_basis(workload: Workload, path: str | os.PathLike[str]) -> dict[str, float]:
     """Fit the example basis of ``workload``, write it to ``path``; return the layer errors."""
     params = example_params(workload.name)
@@ -59,9 +58,12 @@ def example_basis(workload_path: str | os.PathLike[str]) -> Path:
         return shipped
     key = repr((FORMAT_VERSION, workload.input_shape, workload.layers,
                 sorted(example_params(workload.name).items())))
-    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    cached = cache_dir() / f"{workload.name}-{digest}.basis.npz"
-    if not cached.is_file():
+    name = f"{workload.name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.basis.npz"
+    cached = cached_file(name)
+    if cached is None:
+        log.warning("fitting the example basis of %s (once; cached in %s)", workload.name,
+                    cache_dir())
+        cached = cache_dir() / name
         write_example_basis(workload, cached)
     return cached
 

@@ -1,4 +1,5 @@
-"""Basis NPZ files (DESIGN section 4): strict loading against a workload, deterministic saving.
+"""Basis NPZ files (docs/design.md section 4): strict loading against a workload, deterministic
+saving.
 
 Keys: ``basis`` float ``[L, B]``; ``basis_bits``, ``coeff_bits``, ``length`` int scalars;
 ``workload`` the workload name (0-d unicode array); per MVM layer ``coeff/<layer>`` int

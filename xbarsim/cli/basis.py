@@ -1,4 +1,4 @@
-"""The ``basis`` verb of the CLI: ``xbarsim basis fit`` (DESIGN section 8)."""
+"""The ``basis`` verb of the CLI: ``xbarsim basis fit`` (docs/design.md section 8)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The ``functional`` verb of the CLI (DESIGN 8, 9): run a workload's layers on real inputs,
-exactly in integers and through the analog crossbar kernel; report per-layer error and accuracy."""
+"""The ``functional`` verb of the CLI (docs/design.md sections 8 and 9): run a workload's layers
+on real inputs, exactly in integers and through the analog crossbar kernel; report per-layer
+error and accuracy."""
 
 from __future__ import annotations
 

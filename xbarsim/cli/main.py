@@ -1,4 +1,4 @@
-"""Command-line interface (DESIGN section 8): thin wrappers that parse, call the library and
+"""Command-line interface (docs/design.md section 8): thin wrappers that parse, call the library and
 write results. User-input errors print one line ``error: ...`` and exit 2; bugs exit 1."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The ``workload`` verb of the CLI: ``xbarsim workload from-onnx`` (DESIGN sections 4 and 8)."""
+"""The ``workload`` verb of the CLI: ``xbarsim workload from-onnx`` (docs/design.md sections 4 and
+8)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
-"""Weights -> crossbar blocks (DESIGN section 5), as plain records and arrays.
+"""Weights -> crossbar blocks (docs/design.md section 5), as plain records and arrays.
 
 A layer with G groups, fan-in K and O outputs per group is cut into ceil(K / rows) row blocks and
 ceil(O * s * d / cols) column blocks per group; each block occupies one crossbar. The block table
 is what the dataflows schedule and what ``info`` reports. The per-inference counts here are the
-*expected* values of DESIGN section 5, for tests and ``info``; the simulator counts its own.
+*expected* values of docs/design.md section 5, for tests and ``info``; the simulator counts its own.
 """
 
 from __future__ import annotations
@@ -75,8 +75,8 @@ class LayerMap:
         """N * P * G * K * ceil(O*s*d/cols) * t.
 
         Every crossbar drives its rows with its own DACs, so a layer spread over several column
-        blocks converts each input once per column block. (DESIGN section 5 writes N*P*G*K*t,
-        which is the count only when a layer has a single column block.)
+        blocks converts each input once per column block. (N*P*G*K*t, the
+        count often quoted, holds only when a layer has a single column block.)
         """
         return batch * self.P * self.G * self.K * self.col_blocks * enc.t
 

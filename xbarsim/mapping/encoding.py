@@ -1,6 +1,6 @@
 """How numbers become cells and reads: bit slicing, differential pairs, bit-serial inputs.
 
-DESIGN section 5: signed weights are stored as differential column pairs (d = 2, the pair
+docs/design.md section 5: signed weights are stored as differential column pairs (d = 2, the pair
 carries the sign, m = weight_bits - 1 magnitude bits) or with an offset encoding (d = 1,
 m = weight_bits, stored value = w + 2^(weight_bits-1)). s = ceil(m / cell_bits) slices per weight,
 t = ceil(input_bits / dac.bits) reads per input vector.

@@ -17,7 +17,8 @@ ENERGY_COLUMNS = (
     "energy_xbar_j", "energy_dac_j", "energy_adc_j", "energy_write_j", "energy_buffer_j",
     "energy_noc_j", "energy_dram_j", "energy_digital_j",
 )
-"""Dynamic energy categories (DESIGN section 7); with ``energy_static_j`` they sum to the total."""
+"""Dynamic energy categories (docs/design.md section 7); with ``energy_static_j`` they sum to the
+total."""
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """``simulate(arch, workload, options) -> Result``: one run of one dataflow on one chip.
 
 The run's counters come from the SimPy components; this module only assembles them into the
-summary and per-layer rows of DESIGN section 7 (no I/O).
+summary and per-layer rows of docs/design.md section 7 (no I/O).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ SUMMARY_COLUMNS = (
     "adc_conversions", "dac_conversions", "digital_macs", "buffer_bytes", "noc_bytes",
     "dram_bytes", *ENERGY_COLUMNS, "energy_static_j", "area_mm2", "wall_s", "version",
 )
-"""Exact columns of summary.csv (DESIGN section 7)."""
+"""Exact columns of summary.csv (docs/design.md section 7)."""
 
 LAYER_COLUMNS = (
     "layer", "type", "start_cycle", "end_cycle", "cycles", "program_cycles", "blocks", "rounds",

@@ -1,4 +1,4 @@
-"""Strict YAML loading and deterministic dumping of workloads (DESIGN section 4).
+"""Strict YAML loading and deterministic dumping of workloads (docs/design.md section 4).
 
 Every error is an ``XbarsimError`` naming the file and a key path such as
 ``layers[3](conv3).kernel``. Dumping writes one flow mapping per layer and omits fields at their

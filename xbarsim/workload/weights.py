@@ -1,6 +1,6 @@
 """Weight tensors of a workload: ``weights/<layer>`` NPZ loading and checking, random weights.
 
-Shapes (DESIGN section 4): conv ``[out_channels, in_channels / groups, kh, kw]``, linear
+Shapes (docs/design.md section 4): conv ``[out_channels, in_channels / groups, kh, kw]``, linear
 ``[out_channels, in_channels]``. Optional ``bias/<layer>`` arrays ``[out_channels]`` are accepted
 (and checked) so files of trained models load; the crossbar model ignores biases.
 """

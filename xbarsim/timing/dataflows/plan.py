@@ -1,7 +1,7 @@
 """Placing crossbar blocks on the chip: the static (resident) plan and reprogramming rounds.
 
-DESIGN section 6: blocks are packed, in layer order, into rounds of at most ``capacity`` blocks;
-block k of a round sits on crossbar slot ``offset + k``. A layer larger than a round spans
+docs/design.md section 6: blocks are packed, in layer order, into rounds of at most ``capacity``
+blocks; block k of a round sits on crossbar slot ``offset + k``. A layer larger than a round spans
 several rounds (its *parts*); its partial sums meet in the buffers.
 """
 

@@ -2,7 +2,7 @@
 
 The importers walk their graph in topological order and call one method per operation. This
 module names layers, tracks shapes, folds ReLU and batch-norm into the producing layer and keeps
-the weights (DESIGN section 4: conv ``[O, C/groups, kh, kw]``, linear ``[O, K]``, float32).
+the weights (docs/design.md section 4: conv ``[O, C/groups, kh, kw]``, linear ``[O, K]``, float32).
 Biases are ignored, as everywhere in xbarsim; a note lists the layers whose bias was not zero.
 Folding is checked: a tensor read both before and after a folded ReLU/batch-norm is an error.
 """

@@ -1,4 +1,4 @@
-"""ONNX import (DESIGN section 4): an ``.onnx`` model -> a Workload and its weights.
+"""ONNX import (docs/design.md section 4): an ``.onnx`` model -> a Workload and its weights.
 
 ``onnx`` is an optional extra, imported only when a model is read. Supported ops are listed in
 ``onnx_ops.HANDLERS``; batch-norm and ReLU are folded into the preceding layer and biases are
