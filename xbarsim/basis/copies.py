@@ -64,5 +64,5 @@ class BasisFootprint:
             raise XbarsimError(
                 f"one basis copy ({self.length} rows x {self.cols_per_copy} columns) needs "
                 f"{self.crossbars_per_copy} crossbars but the chip has {crossbars}",
-                key="--crossbars",
+                key="chip.crossbars",
             )

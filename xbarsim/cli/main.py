@@ -73,11 +73,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL_ERROR
 
 
+FLAGS = {"chip.crossbars": "--crossbars", "batch": "--batch", "seed": "--seed",
+         "basis": "--basis"}
+"""Library error keys (config keys and ``RunOptions`` fields) that the CLI spells as flags."""
+
+
 def as_flag(err: XbarsimError, crossbars_given: bool) -> XbarsimError:
-    """Library errors name config keys; a key the user gave as ``--crossbars`` names the flag."""
-    if crossbars_given and err.file == "--set" and err.key == "chip.crossbars":
-        return XbarsimError(err.message, file="--crossbars")
-    return err
+    """Library errors name config keys; the CLI names the flag the user typed instead: a bad
+    ``--set chip.crossbars`` stays a ``--set`` error unless ``--crossbars`` gave the value."""
+    flag = FLAGS.get(err.key or "")
+    if flag is None or err.file not in (None, "--set"):
+        return err
+    if err.file == "--set" and not (crossbars_given and flag == "--crossbars"):
+        return err
+    return XbarsimError(err.message, file=flag)
 
 
 class _Parser(argparse.ArgumentParser):

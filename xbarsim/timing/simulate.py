@@ -100,17 +100,17 @@ def simulate(arch: Arch, workload: Workload, options: RunOptions) -> Result:
     dataflow; resident weights (or the basis) are written once first and reported as setup."""
     began = time.perf_counter()
     if options.batch < 1:
-        raise XbarsimError(f"got {options.batch} (expected >= 1)", key="--batch")
+        raise XbarsimError(f"got {options.batch} (expected >= 1)", key="batch")
     if options.seed < 0:
-        raise XbarsimError(f"got {options.seed} (expected >= 0)", key="--seed")
+        raise XbarsimError(f"got {options.seed} (expected >= 0)", key="seed")
     enc = Encoding.from_arch(arch)
     maps = map_weights(workload, enc, options.weights)
     per_row = options.granularity is Granularity.ROW
     per_vector = options.granularity is Granularity.VECTOR
     if options.dataflow is Dataflow.BASIS:
         if options.basis is None:
-            raise XbarsimError("the basis dataflow needs a basis file (--basis B.npz)",
-                               key="--basis")
+            raise XbarsimError("the basis dataflow needs one (expected a BasisSpec from a basis "
+                               "file)", key="basis")
         spec = options.basis
 
         def build(batch: int, per_vector: bool) -> Engine:

@@ -1,13 +1,12 @@
-"""The shared execution mechanism of the weights-on-crossbar dataflows.
+"""The mechanism every dataflow shares, on one chip: the batch's input load, layers in
+dependency order (a layer starts when all its inputs are complete), non-MVM layers on the vector
+unit beside the global buffer, one block's write (DRAM -> NoC -> tile buffer -> write-verify
+controller), transfers to and from tiles, and output storage (network outputs to DRAM;
+activations larger than half the global buffer spill to DRAM and are read back).
 
-Layers run in dependency order: a layer part starts when all its inputs are complete. A part
-(1) sends each tile the input channels its row blocks need (global buffer -> NoC -> tile buffer),
-(2) streams the batch's N * P vectors through each block as a pipeline of tile-buffer reads,
-crossbar reads (DAC, array, ADC), shift-and-add and drain to the global buffer, and (3) in the
-layer's last part reduces partial sums of row blocks on the vector unit. Non-MVM layers run on
-the vector unit. Outputs larger than half the global buffer spill to DRAM and are read back.
-Rounds of blocks are programmed by the tiles' write-verify controllers (weights fetched from
-DRAM first) and, with overlap, program one half of the chip while the other computes.
+A dataflow is a subclass with explicit inputs in its constructor: ``schedule()`` runs its MVM
+layers during the batch, ``setup()`` writes what stays resident for the whole run
+(``rounds.RoundsDataflow`` for static and reprogram, ``basis.BasisDataflow``).
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ def plan_rounds(maps: list[LayerMap], enc: Encoding, crossbars: int,
     capacity = crossbars // 2 if overlap else crossbars
     if capacity < 1:
         raise XbarsimError(
-            f"--overlap needs at least 2 crossbars (got {crossbars})", key="--crossbars"
+            f"overlap needs at least 2 crossbars (got {crossbars})", key="chip.crossbars"
         )
     rounds: list[list[Part]] = [[]]
     used = 0
@@ -91,6 +91,6 @@ def check_static_fits(maps: list[LayerMap], crossbars: int) -> None:
     if needed > crossbars:
         raise XbarsimError(
             f"static needs {needed:,} crossbars to hold every block but the chip has "
-            f"{crossbars:,} (use --dataflow reprogram or basis)",
-            key="--crossbars",
+            f"{crossbars:,} (use the reprogram or basis dataflow)",
+            key="chip.crossbars",
         )
