@@ -12,8 +12,6 @@ dates, timings, versions or paths, so running the script twice gives the same fi
 from __future__ import annotations
 
 import ast
-import csv
-import io
 import math
 import os
 import subprocess
@@ -36,6 +34,10 @@ from xbarsim.mapping.encoding import Encoding as KernelEncoding
 from xbarsim.workload import ZOO, Workload, load_workload
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.golden_runs import RUNS, VOLATILE_COLUMNS, normalized  # noqa: E402
+
 DOC = ROOT / "docs" / "validation.md"
 TINY = "arch_configs/tiny.yaml"
 ISAAC = "arch_configs/isaac_like.yaml"
@@ -610,53 +612,7 @@ def section_chips(tmp: Path, checks: Checks) -> str:
 # ---------------------------------------------------------------------------- 6. golden
 
 
-class _Inline(ast.NodeTransformer):
-    """Replace names already known with their values, so literal_eval can read the rest."""
-
-    def __init__(self, names: dict[str, Any]) -> None:
-        self.names = names
-
-    def visit_Name(self, node: ast.Name) -> ast.AST:
-        """A known name becomes its constant; others stay (and make literal_eval fail)."""
-        return ast.Constant(self.names[node.id]) if node.id in self.names else node
-
-
-def golden_spec() -> tuple[dict[str, list[str]], tuple[str, ...]]:
-    """RUNS and VOLATILE_COLUMNS of tests/golden_runs.py, read without importing it."""
-    tree = ast.parse((ROOT / "tests" / "golden_runs.py").read_text())
-    names: dict[str, Any] = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target, value = node.targets[0], node.value
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            target, value = node.target, node.value
-        else:
-            continue
-        if not isinstance(target, ast.Name):
-            continue
-        try:
-            names[target.id] = ast.literal_eval(_Inline(names).visit(value))
-        except ValueError:  # not built from literals only (paths, calls): not needed
-            continue
-    return names["RUNS"], tuple(names["VOLATILE_COLUMNS"])
-
-
-def normalized(path: Path, volatile: Sequence[str]) -> bytes:
-    """File bytes, with the volatile columns of a CSV blanked (as tests/golden_runs.py does)."""
-    data = path.read_bytes()
-    if path.suffix != ".csv":
-        return data
-    rows = list(csv.reader(io.StringIO(data.decode("utf-8"))))
-    drop = [i for i, name in enumerate(rows[0]) if name in volatile]
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    for row in rows:
-        writer.writerow(["" if i in drop else cell for i, cell in enumerate(row)])
-    return out.getvalue().encode("utf-8")
-
-
-def golden_run(name: str, argv: list[str], volatile: Sequence[str], tmp: Path
-               ) -> tuple[int, list[str]]:
+def golden_run(name: str, argv: list[str], tmp: Path) -> tuple[int, list[str]]:
     """Redo one golden run through the CLI; return its file count and the files that differ."""
     target = tmp / "golden" / name
     out = {"sweep": target / "sweep.csv", "basis": target / "basis.npz"}.get(argv[0], target)
@@ -666,14 +622,14 @@ def golden_run(name: str, argv: list[str], volatile: Sequence[str], tmp: Path
     kept = sorted(p.relative_to(golden) for p in golden.rglob("*") if p.is_file())
     differ = [str(p) for p in sorted(set(made) | set(kept))
               if p not in made or p not in kept
-              or normalized(target / p, volatile) != (golden / p).read_bytes()]
+              or normalized(target / p) != (golden / p).read_bytes()]
     return len(kept), differ
 
 
 def section_golden(tmp: Path, checks: Checks) -> str:
     """Section 6: the golden runs, listed and redone through the CLI."""
-    runs, volatile = golden_spec()
-    results = parallel([lambda n=n, a=a: golden_run(n, a, volatile, tmp) for n, a in runs.items()])
+    runs, volatile = RUNS, VOLATILE_COLUMNS
+    results = parallel([lambda n=n, a=a: golden_run(n, a, tmp) for n, a in runs.items()])
     rows = []
     for (name, argv), (files, differ) in zip(runs.items(), results):
         shown = " ".join(argv)
