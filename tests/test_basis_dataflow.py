@@ -84,7 +84,7 @@ def test_no_copy_fits_is_a_clear_error():
 
 
 def test_basis_needs_a_basis():
-    with pytest.raises(XbarsimError, match="^basis: the basis dataflow needs one"):
+    with pytest.raises(XbarsimError, match=r"^basis: the basis dataflow needs one"):
         simulate(with_crossbars(TINY, 4), linear(16, 2), RunOptions(Dataflow.BASIS))
 
 

@@ -34,12 +34,11 @@ BASE = ("chip.crossbars=2",)
 """Two crossbars: the small network below needs three, so reprogram writes every run."""
 
 NOT_YET_READ = {
-    "crossbar.adc.bits": "timing: ADC energy, area and latency from its resolution (issue 13)",
     "crossbar.read_v": "read energy from voltage and conductance (issue 13)",
     "tile.buffer.kib": "tile buffer capacity enforced (issue 12)",
     "tile.combiner.coeff_buffer_kib": "coefficient buffer capacity enforced (issues 12, 14)",
 }
-"""Keys no model reads yet (timing side for ADC bits), each with the issue that wires it."""
+"""Keys no model reads yet, each with the issue that wires it."""
 
 FUNCTIONAL_ONLY = {"analog.", "crossbar.g_min_us", "crossbar.g_max_us",
                    "write_verify.tolerance", "write_verify.single_pass_window"}

@@ -132,6 +132,8 @@ class Dram:
     """Access latency of one transfer."""
     energy_pj_per_bit: float = required(ge=0)
     """Energy per bit transferred."""
+    io_area_mm2: float = bounded(0.0, ge=0)
+    """Area of the chip's off-chip link interfaces (PHYs)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -208,6 +210,20 @@ class Combiner:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TilePeriphery:
+    """Tile components that count in the chip's area but have no timed model of their own."""
+
+    bus_area_mm2: float = bounded(0.0, ge=0)
+    """Bus from the tile buffer to the crossbars' input registers."""
+    ima_registers_area_mm2: float = bounded(0.0, ge=0)
+    """Input and output registers of all crossbar groups (IMAs) of the tile."""
+    output_register_area_mm2: float = bounded(0.0, ge=0)
+    """The tile's output register."""
+    activation_area_mm2: float = bounded(0.0, ge=0)
+    """Activation (sigmoid) and max-pool units and the tile-level shift-and-add."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Tile:
     """Per-tile digital resources shared by the tile's crossbars."""
 
@@ -219,6 +235,8 @@ class Tile:
     """Basis coefficient combiner."""
     write_controllers: int = bounded(1, gt=0)
     """Write-verify controllers per tile (crossbars programmed at once)."""
+    periphery: TilePeriphery = field(default_factory=TilePeriphery)
+    """Area-only tile components."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -239,14 +257,17 @@ class Adc:
 
     bits: int = required(ge=1, le=ADC_BITS_MAX)
     """Resolution."""
+    reference_bits: int = required(ge=1, le=ADC_BITS_MAX)
+    """Resolution at which ``power_mw`` was measured: energy per conversion at ``bits`` is
+    power x conversion time scaled by the resolution model of ``timing/estimators.py``."""
     count: int = required(gt=0)
     """ADCs per crossbar."""
     conversion_ns: float = required(gt=0)
     """Time of one conversion (1 / sample rate)."""
     power_mw: float = required(ge=0)
-    """Active power; energy per conversion = power x conversion time unless given."""
+    """Active power at ``reference_bits``."""
     energy_pj: float | None = bounded(None, ge=0)
-    """Energy per conversion; overrides power x conversion time when set."""
+    """Energy per conversion at ``bits``; overrides the estimate when set."""
     area_mm2: float = bounded(0.0, ge=0)
     """Area of one ADC."""
     static_mw: float = bounded(0.0, ge=0)

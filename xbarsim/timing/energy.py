@@ -1,7 +1,8 @@
 """Counts x per-action energy -> the energy breakdown, plus leakage and area (one place).
 
 Per-action energies are read from the config here and nowhere else. The ADC's energy per
-conversion is ``adc.energy_pj`` when given, else power x conversion time (mW x ns = pJ).
+conversion is ``adc.energy_pj`` when given, else power x conversion time (mW x ns = pJ) at the
+resolution it was measured at, scaled to ``adc.bits`` (``estimators.adc_energy_pj``).
 Leakage is each component's static power times the run's latency.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xbarsim.config.schema import Arch
+from xbarsim.timing.estimators import adc_energy_pj
 
 PJ = 1e-12
 
@@ -43,12 +45,10 @@ class ActionEnergies:
     def from_arch(cls, arch: Arch) -> ActionEnergies:
         """Derive every per-action energy from a config."""
         xb, tile, chip, wv = arch.crossbar, arch.tile, arch.chip, arch.write_verify
-        adc = xb.adc.energy_pj if xb.adc.energy_pj is not None else (
-            xb.adc.power_mw * xb.adc.conversion_ns)
         return cls(
             xbar_read=xb.read_energy_pj,
             dac_conversion=xb.dac.energy_pj_per_row,
-            adc_conversion=adc,
+            adc_conversion=adc_energy_pj(xb.adc),
             write_pulse=wv.pulse_energy_pj,
             verify_read=wv.verify_energy_pj,
             shift_add_op=tile.shift_add.energy_pj_per_op,
@@ -94,10 +94,14 @@ def static_power_w(arch: Arch) -> float:
 
 
 def area_mm2(arch: Arch) -> float:
-    """Silicon area of the configured chip (crossbars with peripherals, tiles, global buffer)."""
-    xb, tile = arch.crossbar, arch.tile
+    """Silicon area of the configured chip: crossbars with their DACs and ADCs, tiles (buffer,
+    shift-and-add, combiner, router share, bus, registers, activation units), the global buffer
+    and the off-chip link interfaces."""
+    xb, tile, per = arch.crossbar, arch.tile, arch.tile.periphery
     per_crossbar = xb.area_mm2 + xb.dac.area_mm2_per_crossbar + xb.adc.count * xb.adc.area_mm2
     per_tile = (tile.buffer.area_mm2 + tile.shift_add.area_mm2 + tile.combiner.area_mm2
-                + arch.chip.noc.area_mm2_per_router)
+                + arch.chip.noc.area_mm2_per_router + per.bus_area_mm2
+                + per.ima_registers_area_mm2 + per.output_register_area_mm2
+                + per.activation_area_mm2)
     return (arch.chip.crossbars * per_crossbar + arch.chip.tiles * per_tile
-            + arch.chip.global_buffer.area_mm2)
+            + arch.chip.global_buffer.area_mm2 + arch.chip.dram.io_area_mm2)

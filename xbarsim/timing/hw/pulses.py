@@ -1,12 +1,11 @@
 """Per-cell program-verify pulse counts: fixed, or sampled from measured RRAM histograms.
 
 The measured table (``xbarsim/data/write_verify_pulses.csv``) is the histogram of pulses-to-target
-per cell from B. Q. Le, A. Levy et al., "RADAR: A Fast and Energy-Efficient Programming Technique for
-Multiple Bits-per-Cell RRAM Arrays", IEEE TED 2021, doi:10.1109/TED.2021.3097975 (SkyWater
-130 nm 1T1R). Sampling is exact but never draws every cell: a row's slowest cell is drawn from the
+per cell from B. Q. Le, A. Levy et al., "RADAR: A Fast and Energy-Efficient Programming Technique
+for Multiple Bits-per-Cell RRAM Arrays", IEEE TED 2021, doi:10.1109/TED.2021.3097975 (SkyWater 130
+nm 1T1R). Sampling is exact but never draws every cell: a row's slowest cell is drawn from the
 distribution of the maximum (CDF ** cells), and the total pulses of many cells from a multinomial
-over the histogram bins.
-"""
+over the histogram bins. """
 
 from __future__ import annotations
 

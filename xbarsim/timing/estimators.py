@@ -1,0 +1,46 @@
+"""Component costs from their attributes: the estimates a config's numbers are scaled by when a
+designer turns a knob the anchor was not measured at.
+
+Each estimate is anchored to a measured point given in the config (ISAAC's ADC: 8 bits,
+1.28 GS/s, 2 mW) and scaled by a cited model; a number given in the config for the configured
+point (``adc.energy_pj``) overrides the estimate.
+"""
+
+from __future__ import annotations
+
+from xbarsim.config.schema import Adc
+
+ADC_PJ_BY_BITS = {4: 0.79, 5: 0.99, 6: 1.20, 7: 1.42, 8: 1.67, 9: 1.97, 10: 2.38}
+"""Energy per conversion of ISAAC's SAR ADC scaled to other resolutions (32 nm, 1.28 GS/s), pJ:
+Accelergy hwcomponents-library, ``isaac.py`` [S]. Only the ratios are used (the anchor is the
+config's own power x conversion time)."""
+
+BELOW_TABLE_PER_BIT = ADC_PJ_BY_BITS[4] / ADC_PJ_BY_BITS[5]
+"""Below 4 bits: the table's lowest step per bit (x0.80) [A] (comparator and logic overheads
+keep a few-bit SAR from halving per bit)."""
+ABOVE_TABLE_PER_BIT = 2.0
+"""Above 10 bits: Walden's figure of merit, E = FOM x 2^bits, doubles per bit [D] (R. H.
+Walden, IEEE JSAC 17(4), 1999); thermal-noise-limited converters grow faster, so this is a
+lower bound."""
+
+
+def adc_scale(bits: int) -> float:
+    """Relative energy per conversion of a ``bits``-bit ADC (1.0 at 8 bits), monotone in bits."""
+    lo, hi = min(ADC_PJ_BY_BITS), max(ADC_PJ_BY_BITS)
+    if bits < lo:
+        pj = ADC_PJ_BY_BITS[lo] * BELOW_TABLE_PER_BIT ** (lo - bits)
+    elif bits > hi:
+        pj = ADC_PJ_BY_BITS[hi] * ABOVE_TABLE_PER_BIT ** (bits - hi)
+    else:
+        pj = ADC_PJ_BY_BITS[bits]
+    return pj / ADC_PJ_BY_BITS[8]
+
+
+def adc_energy_pj(adc: Adc) -> float:
+    """Energy per conversion: ``energy_pj`` when given, else the anchor's power x conversion
+    time (mW x ns = pJ, measured at ``reference_bits``) scaled to ``bits``."""
+    if adc.energy_pj is not None:
+        return adc.energy_pj
+    anchor = adc.power_mw * adc.conversion_ns
+    return anchor * adc_scale(adc.bits) / adc_scale(adc.reference_bits)
+
