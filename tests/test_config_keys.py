@@ -35,8 +35,6 @@ BASE = ("chip.crossbars=2",)
 
 NOT_YET_READ = {
     "crossbar.read_v": "read energy from voltage and conductance (issue 13)",
-    "tile.buffer.kib": "tile buffer capacity enforced (issue 12)",
-    "tile.combiner.coeff_buffer_kib": "coefficient buffer capacity enforced (issues 12, 14)",
 }
 """Keys no model reads yet, each with the issue that wires it."""
 

@@ -11,7 +11,12 @@ from hypothesis import strategies as st
 from xbarsim.config import load_arch
 from xbarsim.config.schema import ADC_BITS_MAX
 from xbarsim.timing.energy import ActionEnergies, area_mm2
-from xbarsim.timing.estimators import ADC_PJ_BY_BITS, adc_energy_pj, adc_scale
+from xbarsim.timing.estimators import (
+    ADC_PJ_BY_BITS,
+    adc_energy_pj,
+    adc_scale,
+    memory_energy_scale,
+)
 from xbarsim.timing.hw.clock import Clock
 from xbarsim.timing.hw.crossbar import CrossbarUnit
 from xbarsim.timing.hw.stats import Counters
@@ -76,3 +81,17 @@ def test_isaac_area_from_its_component_table():
     # (the config rounds the DACs' 0.00017 / 8 mm2 per crossbar to 0.0000213: +0.0008 mm2)
     assert area_mm2(load_arch(ISAAC)) == pytest.approx(isaac + 168 * 0.01 + 0.5, abs=0.001)
     assert area_mm2(load_arch(ISAAC)) == pytest.approx(85.4, rel=0.05)
+
+
+def test_buffer_energy_and_area_scale_with_capacity():
+    base = load_arch(ISAAC)
+    e = ActionEnergies.from_arch(base)
+    assert e.tile_buffer_read_byte == 0.639  # ISAAC's 64 KB eDRAM row, at its own size
+    big = ActionEnergies.from_arch(load_arch(ISAAC, ["tile.buffer.kib=256"]))
+    assert big.tile_buffer_read_byte == pytest.approx(2 * 0.639)  # 4x the capacity: 2x
+    # Horowitz: an 8 KB SRAM read is 10 pJ, a 32 KB one 20 pJ (per 64 bits)
+    assert memory_energy_scale(32, 8) == 2.0
+    coeff = ActionEnergies.from_arch(load_arch(ISAAC, ["tile.combiner.coeff_buffer_kib=32"]))
+    assert coeff.coeff_buffer_byte == pytest.approx(2 * e.coeff_buffer_byte)
+    grown = area_mm2(load_arch(ISAAC, ["tile.buffer.kib=128"])) - area_mm2(base)
+    assert grown == pytest.approx(168 * 0.083)  # twice the cells: one more 64 KB per tile

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +11,10 @@ import pytest
 from xbarsim.config import load_arch
 from xbarsim.config.schema import MeasuredAlgorithm
 from xbarsim.errors import XbarsimError
+from xbarsim.timing.hw.clock import Clock
 from xbarsim.timing.hw.pulses import measured_distribution, pulse_distribution
+from xbarsim.timing.hw.stats import Counters
+from xbarsim.timing.hw.write_verify import WriteVerifyController
 
 CSV = "xbarsim/data/write_verify_pulses.csv"
 
@@ -79,3 +84,30 @@ def test_row_max_equals_brute_force_on_small_rows():
     # P(max <= v) for the first few values, exact vs sampled
     for i in range(4):
         assert np.mean(draws <= dist.values[i]) == pytest.approx(cdf[i] ** 3, abs=0.01)
+
+
+class _Stub:
+    """Pulse counts chosen by hand: slowest cell per step and the block's total pulses."""
+
+    def __init__(self, slowest: list[int], total: int) -> None:
+        self.slowest, self.total = np.array(slowest), total
+
+    def sample_row_max(self, cells: np.ndarray, rng: object) -> np.ndarray:
+        return self.slowest
+
+    def sample_total(self, cells: int, rng: object) -> int:
+        return self.total
+
+
+def test_every_verify_reads_the_whole_step():
+    # A 3-row x 5-column block written one row at a time (5 cells per step). The rows' slowest
+    # cells need 2, 0 and 7 pulses; the 15 cells get 20 pulses in all. Step r takes
+    # verify + slowest x (pulse + verify) = 10 + s x 30 cycles on tiny's 20 ns pulse and
+    # 10 ns verify; each verify senses all 5 cells: 5 x (1 + 2) + 5 x 1 + 5 x (1 + 7) = 60.
+    wv = dataclasses.replace(load_arch("arch_configs/tiny.yaml").write_verify, rows_parallel=1,
+                             cells_per_row_parallel=8)
+    ctl = WriteVerifyController(None, wv, 1, Clock(1.0), Counters(),  # type: ignore[arg-type]
+                                _Stub([2, 0, 7], 20), np.random.default_rng(0), False)
+    cycles, pulses, verifies = ctl.step_cycles(ctl.step_cells(3, 5))
+    assert cycles.tolist() == [10 + 2 * 30, 10, 10 + 7 * 30]
+    assert (pulses, verifies) == (20, 60)

@@ -163,16 +163,19 @@ class TileBuffer:
 
     kib: int = required(gt=0)
     """Capacity in KiB."""
+    reference_kib: int = required(gt=0)
+    """Capacity at which the energies and area below were given: at ``kib`` they scale as a
+    memory of that size would (``timing/estimators.py``)."""
     port_bytes_per_cycle: int = required(gt=0)
     """Bytes the port reads or writes per cycle."""
     read_energy_pj_per_byte: float = required(ge=0)
-    """Dynamic read energy per byte."""
+    """Dynamic read energy per byte at ``reference_kib``."""
     write_energy_pj_per_byte: float = required(ge=0)
-    """Dynamic write energy per byte."""
+    """Dynamic write energy per byte at ``reference_kib``."""
     static_mw: float = bounded(0.0, ge=0)
     """Leakage power."""
     area_mm2: float = bounded(0.0, ge=0)
-    """Area."""
+    """Area at ``reference_kib``."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -201,6 +204,9 @@ class Combiner:
     """Energy per multiply-accumulate."""
     coeff_buffer_kib: int = required(gt=0)
     """Coefficient buffer capacity in KiB."""
+    coeff_buffer_reference_kib: int = required(gt=0)
+    """Capacity at which the coefficient read energy was given (scaled to ``coeff_buffer_kib``
+    as the tile buffer's is)."""
     coeff_read_energy_pj_per_byte: float = required(ge=0)
     """Energy per coefficient byte read."""
     static_mw: float = bounded(0.0, ge=0)

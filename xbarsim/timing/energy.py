@@ -2,7 +2,8 @@
 
 Per-action energies are read from the config here and nowhere else. The ADC's energy per
 conversion is ``adc.energy_pj`` when given, else power x conversion time (mW x ns = pJ) at the
-resolution it was measured at, scaled to ``adc.bits`` (``estimators.adc_energy_pj``).
+resolution it was measured at, scaled to ``adc.bits`` (``estimators.adc_energy_pj``); buffer
+energies and area are given at a reference capacity and scaled to the configured one.
 Leakage is each component's static power times the run's latency.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xbarsim.config.schema import Arch
-from xbarsim.timing.estimators import adc_energy_pj
+from xbarsim.timing.estimators import adc_energy_pj, memory_area_scale, memory_energy_scale
 
 PJ = 1e-12
 
@@ -45,6 +46,7 @@ class ActionEnergies:
     def from_arch(cls, arch: Arch) -> ActionEnergies:
         """Derive every per-action energy from a config."""
         xb, tile, chip, wv = arch.crossbar, arch.tile, arch.chip, arch.write_verify
+        buffer = memory_energy_scale(tile.buffer.kib, tile.buffer.reference_kib)
         return cls(
             xbar_read=xb.read_energy_pj,
             dac_conversion=xb.dac.energy_pj_per_row,
@@ -53,10 +55,11 @@ class ActionEnergies:
             verify_read=wv.verify_energy_pj,
             shift_add_op=tile.shift_add.energy_pj_per_op,
             digital_mac=tile.combiner.energy_pj_per_mac,
-            tile_buffer_read_byte=tile.buffer.read_energy_pj_per_byte,
-            tile_buffer_write_byte=tile.buffer.write_energy_pj_per_byte,
+            tile_buffer_read_byte=tile.buffer.read_energy_pj_per_byte * buffer,
+            tile_buffer_write_byte=tile.buffer.write_energy_pj_per_byte * buffer,
             global_buffer_byte=chip.global_buffer.energy_pj_per_byte,
-            coeff_buffer_byte=tile.combiner.coeff_read_energy_pj_per_byte,
+            coeff_buffer_byte=tile.combiner.coeff_read_energy_pj_per_byte * memory_energy_scale(
+                tile.combiner.coeff_buffer_kib, tile.combiner.coeff_buffer_reference_kib),
             noc_byte_hop=chip.noc.energy_pj_per_byte,
             dram_byte=8 * chip.dram.energy_pj_per_bit,
         )
@@ -99,7 +102,8 @@ def area_mm2(arch: Arch) -> float:
     and the off-chip link interfaces."""
     xb, tile, per = arch.crossbar, arch.tile, arch.tile.periphery
     per_crossbar = xb.area_mm2 + xb.dac.area_mm2_per_crossbar + xb.adc.count * xb.adc.area_mm2
-    per_tile = (tile.buffer.area_mm2 + tile.shift_add.area_mm2 + tile.combiner.area_mm2
+    buffer = tile.buffer.area_mm2 * memory_area_scale(tile.buffer.kib, tile.buffer.reference_kib)
+    per_tile = (buffer + tile.shift_add.area_mm2 + tile.combiner.area_mm2
                 + arch.chip.noc.area_mm2_per_router + per.bus_area_mm2
                 + per.ima_registers_area_mm2 + per.output_register_area_mm2
                 + per.activation_area_mm2)

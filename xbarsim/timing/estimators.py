@@ -44,3 +44,20 @@ def adc_energy_pj(adc: Adc) -> float:
     anchor = adc.power_mw * adc.conversion_ns
     return anchor * adc_scale(adc.bits) / adc_scale(adc.reference_bits)
 
+
+
+MEMORY_ENERGY_EXPONENT = 0.5
+"""Energy per access grows as capacity^0.5 [D]: Horowitz (ISSCC 2014) gives 10, 20 and 100 pJ
+per 64-bit SRAM read at 8 KB, 32 KB and 1 MB (exponents 0.50 and 0.46 between them). Applied
+to ISAAC's eDRAM too [A] (both are dominated by their wires as they grow)."""
+
+
+def memory_energy_scale(kib: int, reference_kib: int) -> float:
+    """Energy per byte of a ``kib`` memory relative to one of ``reference_kib``."""
+    return float((kib / reference_kib) ** MEMORY_ENERGY_EXPONENT)
+
+
+def memory_area_scale(kib: int, reference_kib: int) -> float:
+    """Area of a ``kib`` memory relative to one of ``reference_kib``: proportional to the
+    cells [A] (periphery neglected)."""
+    return kib / reference_kib

@@ -1,10 +1,12 @@
 """The RRAM write-verify controller: programs a crossbar block row group by row group.
 
-Program-verify: every cell is read once, then pulsed and re-read until it is inside its
-tolerance window; the cells pulsed together (``rows_parallel`` rows x ``cells_per_row_parallel``
-cells) finish when their slowest cell does, so one step takes verify + max_pulses x (pulse +
-verify). Single-pass (look-up-table programming): one pulse per cell chosen from a table, no verify
-loop, so a step takes one pulse. Pulse counts come from ``hw.pulses``.
+Program-verify: every cell is read once, then pulsed and re-read until it is inside its tolerance
+window; the cells pulsed together (``rows_parallel`` rows x ``cells_per_row_parallel`` cells)
+finish when their slowest cell does, so one step takes verify + max_pulses x (pulse + verify), and
+every verify reads all the step's cells (``verify_reads`` = cells x (1 + max_pulses) per step;
+``write_pulses`` counts only the pulses cells really get). Single-pass (look-up-table
+programming): one pulse per cell chosen from a table, no verify loop, so a step takes one pulse.
+Pulse counts come from ``hw.pulses``.
 """
 
 from __future__ import annotations
@@ -80,8 +82,11 @@ class WriteVerifyController:
             slowest = self.pulses.sample_max_by_levels(step_levels, self.rng)
             total_pulses = self.pulses.sample_total_by_levels(step_levels.sum(axis=0), self.rng)
         cycles = self.verify_cycles + slowest * (self.pulse_cycles + self.verify_cycles)
-        # one verify read of every cell before the first pulse, then one after each pulse
-        return cycles.astype(np.int64), total_pulses, total_pulses + cells
+        # Every iteration re-reads all the step's cells (the row is sensed whole, converged
+        # cells included): one read before the first pulse, then one after each pulse of the
+        # step's slowest cell.
+        verifies = int((step_cells * (1 + slowest)).sum())
+        return cycles.astype(np.int64), total_pulses, verifies
 
     def program(self, layer: str, rows_used: int, cols_used: int,
                 level_counts: np.ndarray | None = None) -> Generator[Any, Any, None]:
