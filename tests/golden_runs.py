@@ -55,6 +55,9 @@ RUNS: dict[str, list[str]] = {
     "functional_basis_ideal": ["functional", "--arch", IDEAL, "--workload", MLP, "--basis",
                                "workloads/mlp_digits.basis.npz", "--inputs", DIGITS,
                                "--limit", "40"],
+    "functional_all_isaac": ["functional", "--arch", ISAAC, "--workload", MLP, "--weights",
+                             MLP_WEIGHTS, "--basis", "workloads/mlp_digits.basis.npz",
+                             "--dataflow", "all", "--inputs", DIGITS, "--limit", "30"],
     "basis_fit_mlp": ["basis", "fit", "--workload", MLP, "--weights", MLP_WEIGHTS,
                       "--length", "16", "--basis-size", "8", "--coeff-bits", "4"],
 }

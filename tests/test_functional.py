@@ -68,7 +68,7 @@ def test_ideal_config_is_exact_on_the_digits_model(capsys, tmp_path):
     assert [row["layer"] for row in layers] == ["flatten", "fc1", "fc2"]
     assert all(float(row["max_abs_err"]) == 0.0 and row["snr_db"] == "inf" for row in layers)
     (summary,) = read_csv(tmp_path / "functional_summary.csv")
-    assert tuple(summary) == SUMMARY_COLUMNS
+    assert tuple(summary) == ("dataflow", *SUMMARY_COLUMNS) and summary["dataflow"] == "static"
     assert summary["accuracy_analog"] == summary["accuracy_exact"]
     assert int(summary["images"]) == 360 and float(summary["accuracy_exact"]) > 0.9
 
@@ -280,8 +280,8 @@ def test_without_labels_the_accuracies_are_empty(capsys, tmp_path):
                  "--inputs", str(inputs), "--out", str(tmp_path)]) == 0
     assert "accuracy" not in capsys.readouterr().out
     assert read_csv(tmp_path / "functional_summary.csv") == [
-        {"accuracy_exact": "", "accuracy_analog": "", "images": "7"}]
-    assert tuple(read_csv(tmp_path / "functional.csv")[0]) == LAYER_COLUMNS
+        {"dataflow": "static", "accuracy_exact": "", "accuracy_analog": "", "images": "7"}]
+    assert tuple(read_csv(tmp_path / "functional.csv")[0]) == ("dataflow", *LAYER_COLUMNS)
 
 
 def test_info_weights_reports_lossless_adc_bits(capsys):

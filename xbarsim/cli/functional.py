@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from xbarsim.basis import load_basis
+from xbarsim.basis import BasisSet, load_basis
 from xbarsim.cli.table import table
 from xbarsim.config import load_arch
 from xbarsim.errors import XbarsimError
@@ -35,7 +35,12 @@ def register(verbs: Any) -> None:
     p.add_argument("--weights", metavar="W.npz",
                    help="weights/<layer> (and optional bias/<layer>, added digitally)")
     p.add_argument("--basis", metavar="B.npz",
-                   help="use the weights a basis file reconstructs (replaces --weights' weights)")
+                   help="basis file: what the basis hardware computes (--dataflow basis), or "
+                        "the weights it reconstructs (static/reprogram without --weights)")
+    p.add_argument("--dataflow", default="static", choices=[*DATAFLOWS, "all"],
+                   help="static and reprogram: weights on the cells; basis: the basis on the "
+                        "cells, projections combined with the coefficients; all: each of them "
+                        "(default: static)")
     p.add_argument("--inputs", required=True, metavar="X.npz",
                    help="x [N, C, H, W] or [N, C*H*W] float, optional y [N] int labels")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="device randomness (default 0)")
@@ -45,51 +50,66 @@ def register(verbs: Any) -> None:
     p.set_defaults(handler=cmd_functional)
 
 
+DATAFLOWS = ("static", "reprogram", "basis")
+"""What ``--dataflow`` accepts besides ``all``. Static and reprogram compute the same thing (the
+same weights written with the same write policy); they differ in time and energy only."""
+CSV_LAYER_COLUMNS = ("dataflow", *LAYER_COLUMNS)
+"""Columns of ``functional.csv``: one row per dataflow and layer."""
+CSV_SUMMARY_COLUMNS = ("dataflow", *SUMMARY_COLUMNS)
+"""Columns of ``functional_summary.csv``: one row per dataflow."""
+
+
 def cmd_functional(args: argparse.Namespace) -> int:
-    """Load, run, write the two CSVs atomically and print a short table."""
+    """Load, run each dataflow asked for, write the two CSVs atomically, print short tables."""
+    flows = DATAFLOWS if args.dataflow == "all" else (args.dataflow,)
     if args.weights is None and args.basis is None:
         raise XbarsimError("give --weights W.npz, --basis B.npz or both (expected weights to run)",
                            key="functional")
+    if "basis" in flows and args.basis is None:
+        raise XbarsimError("the basis dataflow needs --basis B.npz (expected a basis file)",
+                           key="--dataflow")
     if args.seed < 0:
         raise XbarsimError(f"expected a non-negative integer, got {args.seed}", key="--seed")
     if args.limit is not None and args.limit < 1:
         raise XbarsimError(f"expected a positive integer, got {args.limit}", key="--limit")
     arch = load_arch(args.arch, args.overrides)
     workload = load_workload(args.workload)
-    weights, biases = _weights(args, workload)
+    basis = None if args.basis is None else load_basis(args.basis, workload)
+    weights, biases = _weights(args, workload, basis)
     data = load_dataset(args.inputs, workload)
     n = len(data.x) if args.limit is None else min(args.limit, len(data.x))
     labels = None if data.y is None else data.y[:n]
-    result = run_functional(arch, workload, weights, data.x[:n], labels, biases=biases,
-                            seed=args.seed)
+    layer_rows, summary_rows = [], []
+    for flow in flows:
+        result = run_functional(arch, workload, weights, data.x[:n], labels, biases=biases,
+                                seed=args.seed, basis=basis if flow == "basis" else None)
+        layer_rows += [{"dataflow": flow, **row} for row in result.layers]
+        summary_rows.append({"dataflow": flow, **result.summary})
+        source = args.basis if flow == "basis" or args.weights is None else args.weights
+        print(f"{workload.name} on {arch.name}, dataflow {flow}, {result.images} images, "
+              f"{'basis' if flow == 'basis' else 'weights'} from {source}, seed {args.seed}: "
+              "analog vs exact per layer (real units)")
+        print(table([tuple(row[c] for c in LAYER_COLUMNS) for row in result.layers],
+                    LAYER_COLUMNS))
+        if labels is not None:
+            acc = result.accuracy
+            print(f"accuracy: float {acc['float']:.4f}, exact {acc['exact']:.4f}, "
+                  f"analog {acc['analog']:.4f}")
     if args.out:
-        write_csv(Path(args.out) / "functional.csv", result.layers, LAYER_COLUMNS)
-        write_csv(Path(args.out) / "functional_summary.csv", [result.summary], SUMMARY_COLUMNS)
-    source = args.basis or args.weights
-    print(f"{workload.name} on {arch.name}, {result.images} images, weights from {source}, "
-          f"seed {args.seed}: analog vs exact per layer (real units)")
-    print(table([tuple(row[c] for c in LAYER_COLUMNS) for row in result.layers], LAYER_COLUMNS))
-    if labels is not None:
-        acc = result.accuracy
-        print(f"accuracy: float {acc['float']:.4f}, exact {acc['exact']:.4f}, "
-              f"analog {acc['analog']:.4f}")
-    if args.out:
+        write_csv(Path(args.out) / "functional.csv", layer_rows, CSV_LAYER_COLUMNS)
+        write_csv(Path(args.out) / "functional_summary.csv", summary_rows, CSV_SUMMARY_COLUMNS)
         print(f"wrote {args.out}/functional.csv and {args.out}/functional_summary.csv")
     return 0
 
 
-def _weights(args: argparse.Namespace,
-             workload: Workload) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Weights (from --weights, or reconstructed from --basis) and the optional biases."""
-    weights = biases = {}
+def _weights(args: argparse.Namespace, workload: Workload, basis: BasisSet | None
+             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Weights (from --weights, else reconstructed from the basis) and the optional biases."""
     if args.weights is not None:
-        weights = load_weights(args.weights, workload)
-        biases = load_biases(args.weights, workload)
-    if args.basis is not None:
-        basis_set = load_basis(args.basis, workload)
-        weights = {layer.name: basis_set.reconstruct(layer.name, workload)
-                   for layer in workload.mvm_layers}
-    return weights, biases
+        return load_weights(args.weights, workload), load_biases(args.weights, workload)
+    assert basis is not None  # checked by the caller: one of the two is given
+    return {layer.name: basis.reconstruct(layer.name, workload)
+            for layer in workload.mvm_layers}, {}
 
 
 def with_lossless_bits(rows: list[tuple[Any, ...]], header: tuple[str, ...], workload: Workload,

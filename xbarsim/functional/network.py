@@ -34,8 +34,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from xbarsim.basis.basis_set import BasisSet
 from xbarsim.config.schema import Arch
 from xbarsim.errors import XbarsimError
+from xbarsim.functional.basis_path import (
+    analog_basis_matmul,
+    exact_basis_matmul,
+    prepare_basis_layer,
+)
 from xbarsim.functional.dataset import check_dataset
 from xbarsim.functional.device_config import analog_crossbar
 from xbarsim.functional.kernel.crossbar import AnalogCrossbar
@@ -48,6 +54,7 @@ from xbarsim.functional.layers import (
     quantize_unsigned,
     weight_scale,
 )
+from xbarsim.functional.seeds import derive_seed
 from xbarsim.mapping.encoding import Encoding
 from xbarsim.mapping.weights_map import group_matrices, integer_weights
 from xbarsim.workload import INPUT, Layer, Workload
@@ -63,8 +70,8 @@ LAYER_COLUMNS = ("layer", "rmse", "max_abs_err", "snr_db")
 SUMMARY_COLUMNS = ("accuracy_exact", "accuracy_analog", "images")
 """Columns of ``functional_summary.csv`` (accuracies empty without labels)."""
 
-MatMul = Callable[[np.ndarray, np.ndarray, tuple[int, ...]], np.ndarray]
-"""(x [M, K], w [K, O], (group, chunk, part)) -> y [M, O]."""
+MatMul = Callable[[np.ndarray, Any, tuple[int, ...]], np.ndarray]
+"""(x [M, K], w [K, O] or a BasisGroup, (group, chunk, part)) -> y [M, O]."""
 
 
 class Prepared(NamedTuple):
@@ -72,10 +79,11 @@ class Prepared(NamedTuple):
 
     float_groups: list[np.ndarray]
     """Per group, float weights [K, O/G]."""
-    int_groups: list[np.ndarray]
-    """Per group, integer weights [K, O/G] (``integer_weights``)."""
-    scale: float
-    """Real value of one integer weight step."""
+    int_groups: list[Any]
+    """Per group, what the integer paths multiply by: integer weights [K, O/G]
+    (``integer_weights``), or a ``basis_path.BasisGroup`` for the basis dataflow."""
+    scale: float | np.ndarray
+    """Real value of one integer output step: a float, or one per output channel [O]."""
     bias: np.ndarray | None
     """[O] added digitally after the product, or None."""
 
@@ -103,24 +111,37 @@ class FunctionalResult:
 def run_functional(arch: Arch, workload: Workload, weights: Mapping[str, np.ndarray],
                    x: np.ndarray, labels: np.ndarray | None = None, *,
                    biases: Mapping[str, np.ndarray] | None = None, seed: int = 0,
-                   method: str | Method = Method.AUTO) -> FunctionalResult:
+                   method: str | Method = Method.AUTO,
+                   basis: BasisSet | None = None) -> FunctionalResult:
     """Run ``workload`` on images ``x`` ([N, C, H, W] or [N, C*H*W]) in float, exact integers
-    and through the analog kernel; deterministic for a given ``seed``."""
+    and through the analog kernel; deterministic for a given ``seed``. With ``basis`` the MVM
+    layers compute as the basis hardware does (``basis_path``) and ``weights`` may be empty."""
     xbar = analog_crossbar(arch)
     data = check_dataset(x, labels, workload)
-    _check_bits(workload, xbar.enc)
     last = workload.layers[-1].name
     _check_labels(data.y, workload, last)
-    prepared = {layer.name: _prepare(layer, weights[layer.name], (biases or {}).get(layer.name),
-                                     xbar.enc) for layer in workload.mvm_layers}
+    if basis is None:
+        _check_bits(workload, xbar.enc)
+        prepared = {layer.name: _prepare(layer, weights[layer.name],
+                                         (biases or {}).get(layer.name), xbar.enc)
+                    for layer in workload.mvm_layers}
+        exact: MatMul = _exact_matmul
+    else:
+        _check_basis_bits(xbar.enc, basis)
+        prepared = {layer.name: _prepare_basis(layer, basis, workload, arch,
+                                               (biases or {}).get(layer.name))
+                    for layer in workload.mvm_layers}
+        exact = exact_basis_matmul
     acts: dict[str, dict[str, np.ndarray]] = {p: {INPUT: data.x} for p in PATHS}
     last_use = _last_use(workload)
     rows = []
     for index, layer in enumerate(workload.layers):
         ins = {p: [acts[p][s] for s in layer.inputs] for p in PATHS}
         if layer.is_mvm:
-            analog = _analog_matmul(xbar, seed, index, method)
-            outs = _mvm_paths(layer, ins, prepared[layer.name], xbar.enc, workload, analog)
+            analog = (_analog_matmul(xbar, seed, index, method) if basis is None else
+                      analog_basis_matmul(xbar, basis.basis_bits, seed, index, method))
+            outs = _mvm_paths(layer, ins, prepared[layer.name], xbar.enc, workload, exact,
+                              analog)
         else:
             outs = {p: apply_layer(layer, ins[p]) for p in PATHS}
         for p in PATHS:
@@ -153,7 +174,7 @@ def _snr_db(signal: float, noise: float) -> float:
 
 
 def _mvm_paths(layer: Layer, ins: dict[str, list[np.ndarray]], prep: Prepared, enc: Encoding,
-               workload: Workload, analog: MatMul) -> dict[str, np.ndarray]:
+               workload: Workload, exact: MatMul, analog: MatMul) -> dict[str, np.ndarray]:
     """One conv/linear layer on the three paths (before ReLU), real units."""
     out_hw = workload.output_shape(layer.name)[1:]
     exact_in = ins["exact"][0]
@@ -166,11 +187,11 @@ def _mvm_paths(layer: Layer, ins: dict[str, list[np.ndarray]], prep: Prepared, e
         total = sum((1 - 2 * k) * _grouped(quantize_unsigned(part, scale, bits), layer,
                                            prep.int_groups, matmul, out_hw, k)
                     for k, part in enumerate(parts))
-        return np.asarray(total) * (scale * prep.scale)
+        return np.asarray(total) * (scale * _per_channel(prep.scale))
 
     outs = {
         "float": _grouped(ins["float"][0], layer, prep.float_groups, _float_matmul, out_hw, 0),
-        "exact": integer_path(exact_in, _exact_matmul),
+        "exact": integer_path(exact_in, exact),
         "analog": integer_path(ins["analog"][0], analog),
     }
     if prep.bias is not None:
@@ -209,16 +230,23 @@ def _analog_matmul(xbar: AnalogCrossbar, seed: int, index: int, method: str | Me
     return matmul
 
 
-def derive_seed(*keys: int) -> int:
-    """A 32-bit seed from a tuple of non-negative ints (numpy SeedSequence hashing)."""
-    return int(np.random.SeedSequence(list(keys)).generate_state(1)[0])
-
-
 def _prepare(layer: Layer, w: np.ndarray, bias: np.ndarray | None, enc: Encoding) -> Prepared:
     w = np.asarray(w, dtype=np.float64)
     w_int = integer_weights(w, enc)
     return Prepared(group_matrices(w, layer), group_matrices(w_int, layer),
                     weight_scale(w, w_int), None if bias is None else np.asarray(bias, float))
+
+
+def _prepare_basis(layer: Layer, basis: BasisSet, workload: Workload, arch: Arch,
+                   bias: np.ndarray | None) -> Prepared:
+    b = prepare_basis_layer(layer, basis, workload, Encoding.from_arch(arch), arch.basis.combine)
+    return Prepared(b.float_groups, list(b.groups), b.scale,
+                    None if bias is None else np.asarray(bias, float))
+
+
+def _per_channel(scale: float | np.ndarray) -> float | np.ndarray:
+    """A per-output-channel scale shaped to multiply [N, O, H, W]."""
+    return scale if np.ndim(scale) == 0 else np.asarray(scale)[None, :, None, None]
 
 
 def _last_use(workload: Workload) -> dict[str, int]:
@@ -238,6 +266,14 @@ def _check_bits(workload: Workload, enc: Encoding) -> None:
             raise XbarsimError(f"input_bits + weight_bits + ceil(log2 K) = {need} for layer "
                                f"{layer.name} (expected <= 50 so integer sums stay exact)",
                                key="precision")
+
+
+def _check_basis_bits(enc: Encoding, basis: BasisSet) -> None:
+    """Projections stay exact in float64: input_bits + basis_bits + ceil(log2 L) <= 50."""
+    need = enc.input_bits + basis.basis_bits + math.ceil(math.log2(max(2, basis.length)))
+    if need > 50:
+        raise XbarsimError(f"input_bits + basis_bits + ceil(log2 L) = {need} (expected <= 50 so "
+                           "projections stay exact)", key="basis_bits")
 
 
 def _check_labels(y: np.ndarray | None, workload: Workload, last: str) -> None:
