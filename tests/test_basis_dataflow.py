@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -30,7 +32,7 @@ def linear(k: int, o: int):
 
 
 def spec(length: int, size: int, segments: int, nnz: int) -> BasisSpec:
-    return BasisSpec(length, size, 4, {"fc": segments}, {"fc": nnz})
+    return BasisSpec(length, size, 4, {"fc": segments}, {"fc": nnz}, basis_bits=8)
 
 
 def run(workload, basis, crossbars, batch=1):
@@ -160,7 +162,7 @@ def test_analog_combine_counts():
     steps, active = analog_steps(coeff, 2, 1)
     basis = BasisSpec(4, 2, 2, {"fc": 4}, {"fc": int(np.count_nonzero(coeff))},
                       combine=Combine.ANALOG, analog_steps={"fc": steps},
-                      analog_active={"fc": active})
+                      analog_active={"fc": active}, basis_bits=8)
     s = simulate(with_crossbars(TINY, 1), linear(16, 4), RunOptions(Dataflow.BASIS, batch=2,
                                                   basis=basis)).summary
     assert s["digital_macs"] == 0
@@ -202,7 +204,25 @@ def test_projections_per_layer_are_n_p_s():
     w = workload_from_dict({"name": "c", "input": [2, 4, 4], "layers": [
         {"name": "fc", "type": "conv", "in_channels": 2, "out_channels": 3, "kernel": 3,
          "padding": 1}]})
-    s = run(w, BasisSpec(9, 1, 4, {"fc": 2}, {"fc": 6}), crossbars=3, batch=2)
+    s = run(w, BasisSpec(9, 1, 4, {"fc": 2}, {"fc": 6}, basis_bits=8), crossbars=3, batch=2)
     projections = 2 * 16 * 2
     assert s["adc_conversions"] == projections * 4 * 8  # t = 4 reads, B*s*d = 8 columns
     assert s["digital_macs"] == 2 * 16 * 6
+
+
+def test_basis_bits_set_the_copy_and_a_partial_step_is_one_read():
+    # tiny: 16x16 crossbars, differential, 2-bit cells, t = 4 reads per vector. A 2-bit basis
+    # (1 magnitude bit: s_b = 1, d = 2) of B = 2 vectors is 4 columns per copy, L = 4 rows:
+    # 4 copies on the diagonal of one crossbar. A 4 -> 1 linear layer (S = 1) on a batch of 7
+    # has 7 projections: one full step of 4 (t reads of 16 rows and 16 columns) and one step of
+    # 3 copies side by side (t reads of 12 rows and 12 columns), not 3 x t reads.
+    spec = BasisSpec(4, 2, 4, {"fc": 1}, {"fc": 2}, basis_bits=2)
+    s = simulate(with_crossbars(TINY, 1), linear(4, 1),
+                 RunOptions(Dataflow.BASIS, batch=7, basis=spec)).summary
+    assert s["xbar_reads"] == 2 * 4
+    assert s["dac_conversions"] == 4 * 16 + 4 * 12
+    assert s["adc_conversions"] == 4 * 16 + 4 * 12
+    # at 8 basis bits (s_b = 4: 16 columns per copy) only one copy fits: 7 steps of t reads
+    wide = simulate(with_crossbars(TINY, 1), linear(4, 1), RunOptions(
+        Dataflow.BASIS, batch=7, basis=dataclasses.replace(spec, basis_bits=8))).summary
+    assert wide["xbar_reads"] == 7 * 4

@@ -1,4 +1,5 @@
-"""How a global basis (L x B, s * d columns per basis vector) is replicated over the crossbars.
+"""How a global basis (L x B, s_b * d columns per basis vector, the basis stored at
+``basis_bits``) is replicated over the crossbars.
 
 docs/design.md section 6 counts copies per crossbar as floor(rows / L) * floor(cols / (B * s * d)),
 or several crossbars per copy when one copy is larger than a crossbar. Copies that share rows see
@@ -9,11 +10,18 @@ its block diagonal); that is the parallelism the basis dataflow schedules.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from xbarsim.errors import XbarsimError
 from xbarsim.mapping.encoding import Encoding
 from xbarsim.util import ceil_div
+
+
+def basis_encoding(enc: Encoding, basis_bits: int) -> Encoding:
+    """The chip's encoding with the basis's bits in place of the weights': the basis is stored
+    at ``basis_bits`` (s_b = ceil(basis magnitude bits / cell_bits) slices per vector)."""
+    return dataclasses.replace(enc, weight_bits=basis_bits)
 
 
 @dataclass(frozen=True)
@@ -25,6 +33,7 @@ class BasisFootprint:
     size: int
     """B: basis vectors."""
     enc: Encoding
+    """The encoding the basis is stored with (``basis_encoding``: at ``basis_bits``)."""
 
     @property
     def cols_per_copy(self) -> int:

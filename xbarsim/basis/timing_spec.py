@@ -29,6 +29,8 @@ class BasisSpec:
     """Analog combine: conversion steps per input vector (groups x segments x bit-planes)."""
     analog_active: dict[str, int] = field(default_factory=dict)
     """Analog combine: (output, bit-plane) pairs with a nonempty mask, per input vector."""
+    basis_bits: int = field(kw_only=True)
+    """Bits the basis is stored with on the cells (sets its columns per vector)."""
 
 
 def basis_spec(bs: BasisSet, workload: Workload, combine: Combine) -> BasisSpec:
@@ -44,5 +46,5 @@ def basis_spec(bs: BasisSet, workload: Workload, combine: Combine) -> BasisSpec:
         length=bs.length, size=bs.basis_size, coeff_bits=bs.coeff_bits,
         segments={la.name: bs.segments(la.name) for la in layers},
         nnz={la.name: bs.nnz_total(la.name) for la in layers},
-        combine=combine, analog_steps=steps, analog_active=active,
+        combine=combine, analog_steps=steps, analog_active=active, basis_bits=bs.basis_bits,
     )

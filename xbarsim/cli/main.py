@@ -12,7 +12,7 @@ from pathlib import Path
 
 from xbarsim import __version__
 from xbarsim.basis import example_basis
-from xbarsim.basis.copies import BasisFootprint
+from xbarsim.basis.copies import BasisFootprint, basis_encoding
 from xbarsim.basis.timing_spec import BasisSpec
 from xbarsim.cli.basis import register as register_basis
 from xbarsim.cli.functional import register as register_functional
@@ -202,7 +202,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def print_basis_info(arch: Arch, workload: Workload, enc: Encoding, basis: BasisSpec) -> None:
     """Basis copies on the chip and, per layer, projections and combination work."""
-    f = BasisFootprint(basis.length, basis.size, enc)
+    f = BasisFootprint(basis.length, basis.size, basis_encoding(enc, basis.basis_bits))
     layout = (f"{f.copies_per_crossbar} copies per crossbar, {f.parallel_per_crossbar} read in "
               "parallel" if f.copies_per_crossbar else
               f"one copy spans {f.crossbars_per_copy} crossbars")

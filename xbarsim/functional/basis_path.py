@@ -24,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from xbarsim.basis.basis_set import BasisSet
+from xbarsim.basis.copies import basis_encoding
 from xbarsim.config.schema import Combine
 from xbarsim.errors import XbarsimError
 from xbarsim.functional.kernel.crossbar import AnalogCrossbar
@@ -56,11 +57,6 @@ class BasisLayer(NamedTuple):
     """Per group, the integer basis and coefficients (the exact and analog paths)."""
     scale: np.ndarray
     """Real value of one integer output step per output channel: s_basis * scale[o]."""
-
-
-def basis_encoding(enc: Encoding, basis_bits: int) -> Encoding:
-    """The chip's encoding with the basis's bits in place of the weights'."""
-    return dataclasses.replace(enc, weight_bits=basis_bits)
 
 
 def prepare_basis_layer(layer: Layer, basis_set: BasisSet, workload: Workload,

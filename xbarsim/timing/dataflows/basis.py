@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from xbarsim.basis.copies import BasisFootprint
+from xbarsim.basis.copies import BasisFootprint, basis_encoding
 from xbarsim.basis.timing_spec import BasisSpec
 from xbarsim.config.schema import Combine
 from xbarsim.mapping.encoding import Encoding
@@ -66,7 +66,8 @@ class BasisDataflow(Engine):
                  per_vector_events: bool, spec: BasisSpec) -> None:
         super().__init__(chip, workload, enc, batch, per_vector_events)
         self.spec = spec
-        self.footprint = BasisFootprint(spec.length, spec.size, self.enc)
+        self.basis_enc = basis_encoding(enc, spec.basis_bits)
+        self.footprint = BasisFootprint(spec.length, spec.size, self.basis_enc)
         crossbars = chip.arch.chip.crossbars
         self.footprint.check_fits(crossbars)
         per_unit = 1 if self.footprint.parallel_per_crossbar >= 1 else (
@@ -127,7 +128,7 @@ class BasisDataflow(Engine):
         """Per unit: analog-combine read steps and conversions (zeros for digital combine)."""
         if self.spec.combine is not Combine.ANALOG:
             return [[0] * len(share)] * 2
-        t, sd = self.enc.t, self.enc.columns_per_weight
+        t, sd = self.enc.t, self.basis_enc.columns_per_weight
         return [proportional_split(vectors * t * self.spec.analog_steps[name], share),
                 proportional_split(vectors * t * sd * self.spec.analog_active[name], share)]
 
@@ -154,8 +155,9 @@ class BasisDataflow(Engine):
         par = max(1, self.footprint.parallel_per_crossbar)
         full, rem = divmod(projections, par)
         proj_bytes = nbytes(projections * self.spec.size, self.psum_bits)
+        # the last, partly filled step reads its ``rem`` copies side by side: t reads
         stages = [self.crossbar_reads(layer, slot, tile, full * t, rows, cols,
-                                      rem * t, rows // par * rem, cols // par * rem)
+                                      t if rem else 0, rows // par * rem, cols // par * rem)
                   for slot, (rows, cols) in zip(slots, self.pieces())]
         stages.append(self.chip.tile_ports[tile].access(layer, proj_bytes, "write"))
         stages.append(self.combine(layer, tile, macs, proj_bytes))
