@@ -1,8 +1,9 @@
 """Strict YAML -> frozen dataclass loading for architecture configs, with ``--set`` overrides.
 
-Everything the model reads is validated here, once: types, ranges (from field metadata),
-unknown keys (with the nearest valid key suggested) and cross-field rules. Every error names the
-file and the dotted key path.
+Everything the model reads is validated here, once: types, ranges (from field metadata, then
+the generic ceilings ``INT_MAX`` and ``FLOAT_MAX``), unknown keys (with the nearest valid key
+suggested) and cross-field rules. Every error names the file and the dotted key path, and shows
+user values only through ``errors.show``/``errors.clip`` (bounded, escaped).
 """
 
 from __future__ import annotations
@@ -15,13 +16,21 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
 from xbarsim.config.schema import Arch
-from xbarsim.errors import XbarsimError, suggest
-from xbarsim.io.yaml_file import read_yaml
+from xbarsim.errors import XbarsimError, clip, name_problem, show, suggest
+from xbarsim.io.yaml_file import parse_yaml_value, read_yaml
 
 T = TypeVar("T")
+
+INT_MAX = 2**31
+"""Largest magnitude of any integer field: no count, size or bit width of a chip comes near it,
+and larger values would only overflow fixed-width arithmetic later. A field's own ``le`` bound,
+when smaller, is checked first."""
+
+FLOAT_MAX = 1e12
+"""Largest magnitude of any number field: far above every physical quantity of the schema in
+its unit (GHz, ns, pJ, mW, mm2, GB/s, uS, ohm, s), small enough that products of a few of them
+stay finite."""
 
 
 def load_arch(path: str | Path, overrides: typing.Sequence[str] = ()) -> Arch:
@@ -55,7 +64,11 @@ def with_crossbars(arch: Arch, crossbars: int) -> Arch:
     """``arch`` with ``chip.crossbars`` replaced (the usual sweep axis), range-checked like
     ``--set chip.crossbars=N``."""
     if crossbars < 1:
-        raise XbarsimError(f"got {crossbars} (expected > 0)", file="--set", key="chip.crossbars")
+        raise XbarsimError(f"got {show(crossbars)} (expected > 0)", file="--set",
+                           key="chip.crossbars")
+    if crossbars > INT_MAX:
+        raise XbarsimError(f"got {show(crossbars)} (expected <= {INT_MAX})", file="--set",
+                           key="chip.crossbars")
     return dataclasses.replace(arch, chip=dataclasses.replace(arch.chip, crossbars=crossbars))
 
 
@@ -74,25 +87,25 @@ def apply_override(data: dict[str, Any], item: str, *, file: str) -> dict[str, A
     key, sep, raw = item.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise XbarsimError(f"--set '{item}': expected key.path=value", file="--set")
+        raise XbarsimError(f"--set {show(item)}: expected key.path=value", file="--set")
     cls: Any = Arch
     parts = key.split(".")
     for depth, part in enumerate(parts):
         fields = {f.name: f for f in dataclasses.fields(cls)}
         if part not in fields:
             where = ".".join(parts[:depth]) or "top level"
-            raise XbarsimError(
-                f"no such key '{part}' under {where}{suggest(part, fields)}", file="--set", key=key
-            )
+            raise XbarsimError(f"no such key '{clip(part)}' under {clip(where)}"
+                               f"{suggest(part, fields)}", file="--set", key=clip(key))
         hint = _hints(cls)[part]
         if depth < len(parts) - 1:
             if not _is_dataclass_type(hint):
-                raise XbarsimError(f"'{part}' is a value, not a group", file="--set", key=key)
+                raise XbarsimError(f"'{clip(part)}' is a value, not a group", file="--set",
+                                   key=clip(key))
             cls = hint
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
+        value = parse_yaml_value(raw, file="--set") if raw.strip() else ""
+    except XbarsimError as err:
+        raise err.at(key=key) from None
     copy = _deep_copy(data)
     node = copy
     for part in parts[:-1]:
@@ -112,10 +125,11 @@ def build(cls: type[T], data: Any, *, file: str, path: str) -> T:
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     for key in data:
         if key not in fields:
+            name = clip(key)
             raise XbarsimError(
-                f"unknown key{suggest(str(key), fields)}; valid keys: {', '.join(fields)}",
+                f"unknown key{suggest(name, fields)}; valid keys: {', '.join(fields)}",
                 file=file,
-                key=_join(path, str(key)),
+                key=_join(path, name),
             )
     hints = _hints(cls)
     values: dict[str, Any] = {}
@@ -144,9 +158,9 @@ def _convert(hint: Any, value: Any, *, file: str, key: str) -> Any:
         return _convert(inner, value, file=file, key=key)
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         choices = [m.value for m in hint]
-        if value not in choices:
+        if not isinstance(value, str) or value not in choices:
             raise XbarsimError(
-                f"got {value!r}{suggest(str(value), choices)} "
+                f"got {show(value)}{suggest(clip(value), choices)} "
                 f"(expected one of {', '.join(choices)})",
                 file=file,
                 key=key,
@@ -154,34 +168,49 @@ def _convert(hint: Any, value: Any, *, file: str, key: str) -> Any:
         return hint(value)
     if hint is bool:
         if not isinstance(value, bool):
-            raise XbarsimError(f"got {value!r} (expected true or false)", file=file, key=key)
+            raise XbarsimError(f"got {show(value)} (expected true or false)", file=file, key=key)
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise XbarsimError(f"got {value!r} (expected an integer)", file=file, key=key)
+            raise XbarsimError(f"got {show(value)} (expected an integer)", file=file, key=key)
         return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise XbarsimError(f"got {value!r} (expected a number)", file=file, key=key)
+            raise XbarsimError(f"got {show(value)} (expected a number)", file=file, key=key)
+        # An int too large for a float would raise OverflowError in isfinite and float().
+        if isinstance(value, int) and abs(value) > FLOAT_MAX:
+            raise XbarsimError(f"got {show(value)} (expected <= {FLOAT_MAX:g})", file=file,
+                               key=key)
         if not math.isfinite(value):
-            raise XbarsimError(f"got {value!r} (expected a finite number)", file=file, key=key)
+            raise XbarsimError(f"got {show(value)} (expected a finite number)", file=file,
+                               key=key)
         return float(value)
     if hint is str:
         if not isinstance(value, str) or not value:
-            raise XbarsimError(f"got {value!r} (expected a non-empty string)", file=file, key=key)
+            raise XbarsimError(f"got {show(value)} (expected a non-empty string)", file=file,
+                               key=key)
+        # The schema's only string is the architecture name, which goes into every CSV row.
+        problem = name_problem(value)
+        if problem:
+            raise XbarsimError(problem, file=file, key=key)
         return value
     raise TypeError(f"unsupported config type {hint!r} at {key}")  # a schema bug, not user input
 
 
 def _check_range(value: Any, limits: typing.Mapping[str, Any], *, file: str, key: str) -> None:
-    if value is None or isinstance(value, (bool, enum.Enum, str)) or not limits:
-        return
+    """The field's own limits (``gt``, ``ge``, ``le``), then the generic ceilings."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return  # groups, enums, names, booleans and absent optionals have no range
     if "gt" in limits and not value > limits["gt"]:
-        raise XbarsimError(f"got {value} (expected > {limits['gt']})", file=file, key=key)
+        raise XbarsimError(f"got {show(value)} (expected > {limits['gt']})", file=file, key=key)
     if "ge" in limits and not value >= limits["ge"]:
-        raise XbarsimError(f"got {value} (expected >= {limits['ge']})", file=file, key=key)
+        raise XbarsimError(f"got {show(value)} (expected >= {limits['ge']})", file=file, key=key)
     if "le" in limits and not value <= limits["le"]:
-        raise XbarsimError(f"got {value} (expected <= {limits['le']})", file=file, key=key)
+        raise XbarsimError(f"got {show(value)} (expected <= {limits['le']})", file=file, key=key)
+    ceiling = INT_MAX if isinstance(value, int) else FLOAT_MAX
+    if abs(value) > ceiling:
+        bound = f"{ceiling}" if isinstance(value, int) else f"{ceiling:g}"
+        raise XbarsimError(f"got {show(value)} (expected <= {bound})", file=file, key=key)
 
 
 def check_arch(arch: Arch, *, file: str) -> None:
@@ -242,6 +271,7 @@ def _join(path: str, name: str) -> str:
 
 
 def _kind(value: Any) -> str:
+    """What a value that should have been a mapping is, for messages."""
     return "nothing (empty document)" if value is None else type(value).__name__
 
 

@@ -10,8 +10,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from xbarsim.errors import XbarsimError, suggest
-from xbarsim.workload.layer import INPUT, Layer, LayerType, Shape, infer_shape, layer_key
+from xbarsim.errors import XbarsimError, clip, name_problem, show, suggest
+from xbarsim.workload.layer import (
+    INPUT,
+    MAX_CHANNELS,
+    MAX_SPATIAL,
+    Layer,
+    LayerType,
+    Shape,
+    infer_shape,
+    layer_key,
+)
+
+MAX_LAYERS = 10_000
+"""Most layers in a workload (the zoo's largest, DenseNet-121 on ImageNet, has 184)."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +53,7 @@ class Workload:
                                    key=f"layers[{i}]")
             _check_names(i, layer, index, self.layers)
             try:
-                shapes[layer.name] = infer_shape(layer, [shapes[s] for s in layer.inputs])
+                shapes[layer.name] = _bounded(infer_shape(layer, [shapes[s] for s in layer.inputs]))
             except XbarsimError as exc:
                 raise XbarsimError(exc.message, key=layer_key(i, layer.name, exc.key)) from None
             index[layer.name] = i
@@ -116,19 +128,37 @@ class Workload:
             return self._index[name]
         except KeyError:
             hint = suggest(name, self._index)
-            raise XbarsimError(f"no layer named '{name}'{hint}", key=self.name) from None
+            raise XbarsimError(f"no layer named '{clip(name)}'{hint}", key=self.name) from None
 
 
 def _check_header(workload: Workload) -> None:
     """Check the name, the input shape and that there are layers."""
     if not isinstance(workload.name, str) or not workload.name:
-        raise XbarsimError(f"expected a non-empty string, got {workload.name!r}", key="name")
+        raise XbarsimError(f"expected a non-empty string, got {show(workload.name)}", key="name")
+    problem = name_problem(workload.name)
+    if problem:
+        raise XbarsimError(problem, key="name")
     shape = workload.input_shape
     if len(shape) != 3 or not all(_is_pos_int(v) for v in shape):
-        raise XbarsimError(f"expected [C, H, W], three positive integers, got {list(shape)}",
+        raise XbarsimError(f"expected [C, H, W], three positive integers, got {show(list(shape))}",
                            key="input")
+    if shape[0] > MAX_CHANNELS or max(shape[1:]) > MAX_SPATIAL:
+        raise XbarsimError(f"got {show(list(shape))} (expected C <= {MAX_CHANNELS}, H and W <= "
+                           f"{MAX_SPATIAL})", key="input")
     if not workload.layers:
         raise XbarsimError("expected at least one layer, got an empty list", key="layers")
+    if len(workload.layers) > MAX_LAYERS:
+        raise XbarsimError(f"got {len(workload.layers)} layers (expected at most {MAX_LAYERS})",
+                           key="layers")
+
+
+def _bounded(shape: Shape) -> Shape:
+    """``shape`` if its height and width are within ``MAX_SPATIAL``; only padding makes a
+    layer's output larger than its input, so a larger one is reported against ``padding``."""
+    if max(shape[1:]) > MAX_SPATIAL:
+        raise XbarsimError(f"output would be {shape[1]}x{shape[2]} (expected height and width "
+                           f"<= {MAX_SPATIAL})", key="padding")
+    return shape
 
 
 def _check_names(i: int, layer: Layer, index: dict[str, int], layers: Sequence[Layer]) -> None:
@@ -150,7 +180,8 @@ def _check_names(i: int, layer: Layer, index: dict[str, int], layers: Sequence[L
             raise XbarsimError(f"input '{src}' is defined later, at {layer_key(later[src], src)} "
                                "(expected layers in topological order)", key=key)
         hint = suggest(src, [INPUT, *index])
-        raise XbarsimError(f"input '{src}' is not a layer defined before this one{hint}", key=key)
+        raise XbarsimError(f"input '{clip(src)}' is not a layer defined before this one{hint}",
+                           key=key)
 
 
 def _is_pos_int(value: object) -> bool:

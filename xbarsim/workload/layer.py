@@ -2,6 +2,8 @@
 
 Batch-norm is assumed folded into the preceding conv and biases are ignored, so ``params`` counts
 weights only. Errors raised here carry the field name as key; callers prefix the layer's path.
+Sizes are bounded (``MAX_*``) so that an absurd layer is a one-line error at load time rather
+than an overflow or an endless run later.
 """
 
 from __future__ import annotations
@@ -10,13 +12,33 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from xbarsim.errors import XbarsimError
+from xbarsim.errors import XbarsimError, name_problem, show
 
 Shape = tuple[int, int, int]
 """A tensor shape (C, H, W); vectors are (N, 1, 1)."""
 
 INPUT = "input"
 """The name by which layers refer to the network input."""
+
+LAYER_NAME_MAX = 128
+"""Longest layer name. Longer than a workload name (64) because importers derive layer names
+from ONNX node paths: torchvision's EfficientNet already gives 61-character names such as
+``features_features.1_features.1.0_block_block.0_block.0.0_Conv``."""
+
+MAX_CHANNELS = 2**20
+"""Largest channel count (conv and pool channels, linear outputs, groups, network input)."""
+
+MAX_FEATURES = 2**31
+"""Largest linear ``in_channels``: a flattened C*H*W, so it may exceed ``MAX_CHANNELS``."""
+
+MAX_KERNEL = 2**10
+"""Largest kernel and padding per axis."""
+
+MAX_SPATIAL = 2**16
+"""Largest height or width of any tensor, and largest stride."""
+
+MAX_WEIGHTS = 2**34
+"""Largest weight count of one layer (VGG-16's largest, fc1, has about 2**26.6)."""
 
 
 class LayerType(enum.Enum):
@@ -127,38 +149,45 @@ def _is_int(value: object) -> bool:
 def check_layer(layer: Layer) -> None:
     """Check field types and values that do not depend on the input shape."""
     if not isinstance(layer.name, str) or not layer.name:
-        raise _fail("name", f"expected a non-empty string, got {layer.name!r}")
+        raise _fail("name", f"expected a non-empty string, got {show(layer.name)}")
+    problem = name_problem(layer.name, limit=LAYER_NAME_MAX)
+    if problem:
+        raise _fail("name", problem)
     if layer.name == INPUT:
         raise _fail("name", f"'{INPUT}' is reserved for the network input")
     if not isinstance(layer.type, LayerType):
-        raise _fail("type", f"expected a LayerType, got {layer.type!r}")
+        raise _fail("type", f"expected a LayerType, got {show(layer.type)}")
     if not isinstance(layer.relu, bool):
-        raise _fail("relu", f"expected true or false, got {layer.relu!r}")
+        raise _fail("relu", f"expected true or false, got {show(layer.relu)}")
     if not isinstance(layer.mode, PoolMode):
-        raise _fail("mode", f"expected a PoolMode, got {layer.mode!r}")
+        raise _fail("mode", f"expected a PoolMode, got {show(layer.mode)}")
     _check_inputs(layer)
-    _check_pair(layer.kernel, "kernel", minimum=1)
-    _check_pair(layer.stride, "stride", minimum=1)
-    _check_pair(layer.padding, "padding", minimum=0)
+    _check_pair(layer.kernel, "kernel", minimum=1, maximum=MAX_KERNEL)
+    _check_pair(layer.stride, "stride", minimum=1, maximum=MAX_SPATIAL)
+    _check_pair(layer.padding, "padding", minimum=0, maximum=MAX_KERNEL)
     _check_channels(layer)
     _check_unused(layer)
+    _check_weights(layer)
 
 
 def _check_inputs(layer: Layer) -> None:
     inputs = layer.inputs
     if not isinstance(inputs, tuple) or not all(isinstance(s, str) and s for s in inputs):
-        raise _fail("inputs", f"expected a tuple of layer names, got {inputs!r}")
+        raise _fail("inputs", f"expected a tuple of layer names, got {show(inputs)}")
     if layer.type in MULTI_INPUT_TYPES and len(inputs) < 2:
         raise _fail("inputs", f"{layer.type.value} needs at least 2 inputs, got {len(inputs)}")
     if layer.type not in MULTI_INPUT_TYPES and len(inputs) != 1:
         raise _fail("inputs", f"{layer.type.value} takes exactly 1 input, got {len(inputs)}")
 
 
-def _check_pair(value: object, key: str, *, minimum: int) -> None:
-    ok = isinstance(value, tuple) and len(value) == 2 and all(_is_int(v) for v in value)
-    if not ok or min(value) < minimum:  # type: ignore[call-overload]
+def _check_pair(value: object, key: str, *, minimum: int, maximum: int) -> None:
+    """An (h, w) pair of integers in ``minimum..maximum``."""
+    if (not isinstance(value, tuple) or len(value) != 2 or not all(_is_int(v) for v in value)
+            or min(value) < minimum):
         what = "positive" if minimum > 0 else "non-negative"
-        raise _fail(key, f"expected {what} integers (h, w), got {value!r}")
+        raise _fail(key, f"expected {what} integers (h, w), got {show(value)}")
+    if max(value) > maximum:
+        raise _fail(key, f"got {show(list(value))} (expected <= {maximum} per axis)")
 
 
 def _check_channels(layer: Layer) -> None:
@@ -167,7 +196,11 @@ def _check_channels(layer: Layer) -> None:
     for key in ("in_channels", "out_channels", "groups"):
         value = getattr(layer, key)
         if not _is_int(value) or value < (1 if key == "groups" else floor):
-            raise _fail(key, f"expected a positive integer, got {value!r}")
+            raise _fail(key, f"expected a positive integer, got {show(value)}")
+        flat = key == "in_channels" and layer.type is LayerType.LINEAR
+        ceiling = MAX_FEATURES if flat else MAX_CHANNELS
+        if value > ceiling:
+            raise _fail(key, f"got {show(value)} (expected <= {ceiling})")
     if layer.type is LayerType.CONV:
         for key in ("in_channels", "out_channels"):
             if getattr(layer, key) % layer.groups:
@@ -176,6 +209,13 @@ def _check_channels(layer: Layer) -> None:
     elif layer.groups != 1:
         raise _fail("groups", f"groups apply to conv only, got {layer.groups} on "
                     f"{layer.type.value}")
+
+
+def _check_weights(layer: Layer) -> None:
+    """A layer's weight count, out_channels * K, must stay below ``MAX_WEIGHTS``."""
+    if layer.params > MAX_WEIGHTS:
+        raise _fail("out_channels", f"out_channels {layer.out_channels} x fan-in {layer.fan_in} "
+                    f"= {layer.params} weights (expected at most {MAX_WEIGHTS} per layer)")
 
 
 def _check_unused(layer: Layer) -> None:

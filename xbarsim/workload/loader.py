@@ -1,24 +1,32 @@
 """Strict YAML loading and deterministic dumping of workloads (docs/design.md section 4).
 
 Every error is an ``XbarsimError`` naming the file and a key path such as
-``layers[3](conv3).kernel``. Dumping writes one flow mapping per layer and omits fields at their
-defaults, so ``workload_from_dict(yaml.safe_load(dump_workload(w))) == w``.
+``layers[3](conv3).kernel``; user values appear in messages only through ``errors.show`` and
+``errors.clip`` (bounded, escaped). Dumping writes one flow mapping per layer and omits fields at
+their defaults, so ``workload_from_dict(yaml.safe_load(dump_workload(w))) == w``.
 """
 
 from __future__ import annotations
 
 import enum
-import json
 import os
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import yaml
 
-from xbarsim.errors import XbarsimError, suggest
-from xbarsim.io.yaml_file import read_yaml
-from xbarsim.workload.graph import Workload
-from xbarsim.workload.layer import INPUT, Layer, LayerType, PoolMode, default_relu, layer_key
+from xbarsim.errors import XbarsimError, clip, name_problem, show, suggest
+from xbarsim.io.yaml_file import parse_yaml, read_yaml
+from xbarsim.workload.graph import MAX_LAYERS, Workload
+from xbarsim.workload.layer import (
+    INPUT,
+    LAYER_NAME_MAX,
+    Layer,
+    LayerType,
+    PoolMode,
+    default_relu,
+    layer_key,
+)
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -69,6 +77,9 @@ def workload_from_dict(data: object, *, file: str | None = None) -> Workload:
     if not isinstance(name, str) or not name:
         raise XbarsimError(f"expected a non-empty string, got {_describe(name)}", file=file,
                            key="name")
+    problem = name_problem(name)
+    if problem:
+        raise XbarsimError(problem, file=file, key="name")
     shape = data["input"]
     if not (isinstance(shape, list) and len(shape) == 3 and all(_is_pos_int(v) for v in shape)):
         raise XbarsimError(f"expected [C, H, W], three positive integers, got {_describe(shape)}",
@@ -76,6 +87,9 @@ def workload_from_dict(data: object, *, file: str | None = None) -> Workload:
     raw_layers = data["layers"]
     if not isinstance(raw_layers, list) or not raw_layers:
         raise XbarsimError(f"expected a non-empty list of layers, got {_describe(raw_layers)}",
+                           file=file, key="layers")
+    if len(raw_layers) > MAX_LAYERS:
+        raise XbarsimError(f"got {len(raw_layers)} layers (expected at most {MAX_LAYERS})",
                            file=file, key="layers")
     layers: list[Layer] = []
     for i, raw in enumerate(raw_layers):
@@ -96,6 +110,10 @@ def _layer_from_dict(raw: object, i: int, previous: str, file: str | None) -> La
         what = "missing key 'name'" if "name" not in raw else f"got {_describe(name)}"
         raise XbarsimError(f"{what} (expected a non-empty string)", file=file,
                            key=layer_key(i, None, "name"))
+    # Checked before the name goes into the key path of every later error of this layer.
+    problem = name_problem(name, limit=LAYER_NAME_MAX)
+    if problem:
+        raise XbarsimError(problem, file=file, key=layer_key(i, None, "name"))
     where = layer_key(i, name)
     kind = _layer_type(raw.get("type"), "type" in raw, file, f"{where}.type")
     allowed = COMMON_KEYS + TYPE_KEYS[kind]
@@ -127,9 +145,10 @@ def _check_keys(data: Mapping[Any, Any], allowed: tuple[str, ...], required: tup
     for key in data:
         if key not in allowed:
             owner = f"a {kind} layer" if kind else "a workload"
-            raise XbarsimError(f"unknown key '{key}' for {owner}{suggest(str(key), allowed)} "
+            name = clip(key)
+            raise XbarsimError(f"unknown key '{name}' for {owner}{suggest(name, allowed)} "
                                f"(expected one of: {', '.join(allowed)})", file=file,
-                               key=f"{prefix}{key}")
+                               key=f"{prefix}{name}")
     for key in required:
         if key not in data:
             raise XbarsimError(f"missing key '{key}'", file=file, key=f"{prefix}{key}")
@@ -147,7 +166,7 @@ def _enum(cls: type[E], value: object, file: str | None, key: str) -> E:
     if isinstance(value, str) and value in names:
         return cls(value)
     if isinstance(value, str):
-        what = f"unknown {key.rsplit('.', 1)[-1]} '{value}'{suggest(value, names)}"
+        what = f"unknown {key.rsplit('.', 1)[-1]} '{clip(value)}'{suggest(value, names)}"
     else:
         what = f"expected a string, got {_describe(value)}"
     raise XbarsimError(f"{what} (expected one of: {', '.join(names)})", file=file,
@@ -199,14 +218,12 @@ def _is_pos_int(value: object) -> bool:
 
 
 def _describe(value: object) -> str:
-    """A short description of a parsed YAML value for error messages."""
+    """A short description of a parsed YAML value for error messages (bounded: ``show``)."""
     if value is None:
         return "nothing (null)"
     if isinstance(value, bool):
         return f"boolean {str(value).lower()}"
-    text = json.dumps(value, default=str)
-    text = text if len(text) <= 40 else text[:37] + "..."
-    return f"{type(value).__name__} {text}"
+    return f"{type(value).__name__} {show(value, 40)}"
 
 
 def dump_workload(workload: Workload, *, header: str = ZOO_HEADER) -> str:
@@ -250,8 +267,9 @@ def _scalar(text: str) -> str:
     """A string as a plain YAML scalar when that reads back unchanged, else double-quoted."""
     plain = text.strip() == text and not any(c in text for c in ",[]{}#&*!|>'\"%@`:")
     try:
-        plain = plain and yaml.safe_load(text) == text
-    except yaml.YAMLError:
+        # Read back as the loader will (YAML 1.2 floats: "1e5" must be quoted).
+        plain = plain and parse_yaml(text, file="") == text
+    except XbarsimError:
         plain = False
     if plain:
         return text
