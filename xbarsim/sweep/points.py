@@ -5,6 +5,7 @@ Everything here runs before any point does, so bad input fails fast with an ``Xb
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -14,7 +15,7 @@ from typing import Any
 
 from xbarsim.basis import example_basis
 from xbarsim.config import apply_override, load_arch
-from xbarsim.errors import XbarsimError, suggest
+from xbarsim.errors import XbarsimError, clip, show, suggest
 from xbarsim.inputs import load_run_inputs
 from xbarsim.timing.dataflows.plan import Dataflow
 from xbarsim.timing.simulate import RunOptions
@@ -194,7 +195,9 @@ def build_points(arch: str | Path, workloads: Sequence[str | Path], dataflows: S
         raise XbarsimError(f"got {seed} (expected >= 0)", key="--seed")
     load_arch(arch)  # errors about the file itself name the file, not --vary
     combos = list(itertools.product(*vary.values()))
-    names = [_combo_arch(arch, list(vary), combo).name for combo in combos]
+    archs = [_combo_arch(arch, list(vary), combo) for combo in combos]
+    _distinct_settings(list(vary), combos, archs)
+    names = [a.name for a in archs]
     loaded = [(_absolute(w), load_workload(w).name) for w in workloads]
     if not loaded:
         raise XbarsimError("no workload given", key="--workload")
@@ -209,6 +212,32 @@ def build_points(arch: str | Path, workloads: Sequence[str | Path], dataflows: S
             points.append(Point(_absolute(arch), overrides, w_path, b_path, count, options,
                                 tuple(combo), a_name, w_name))
     return points
+
+
+def _distinct_settings(keys: Sequence[str], combos: Sequence[tuple[str, ...]],
+                       archs: Sequence[Any]) -> None:
+    """Refuse two values of a key that load as the same setting (``6`` and ``06``, ``10`` and
+    ``10.0``): their points would be one point under two names."""
+    for j, key in enumerate(keys):
+        seen: dict[str, Any] = {}
+        for combo, arch in zip(combos, archs):
+            if combo[j] in seen:
+                continue
+            value = functools.reduce(getattr, key.split("."), arch)
+            same = next((text for text, v in seen.items() if _equal(v, value)), None)
+            if same is not None:
+                raise XbarsimError(f"values {clip(same)} and {clip(combo[j])} are both "
+                                   f"{show(value)} (each point must be unique)",
+                                   key=f"--vary: {clip(key)}")
+            seen[combo[j]] = value
+
+
+def _equal(a: Any, b: Any) -> bool:
+    """``a == b`` as a plain bool (False when the comparison is not a bool)."""
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
 
 
 def _absolute(path: str | Path) -> str:
