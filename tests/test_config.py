@@ -345,3 +345,17 @@ def test_loaded_config_is_frozen_and_hashable() -> None:
     assert hash(arch) == hash(load_arch(TINY))
     assert arch == load_arch(TINY)
     assert arch != load_arch(TINY, ["crossbar.rows=32"])
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("clock_ghz=1e18", "clock_ghz: got 1e+18 (expected <= 10.0)"),
+    ("crossbar.rows=1000000", "crossbar.rows: got 1000000 (expected <= 4096)"),
+    ("chip.crossbars=1000000", "chip.crossbars: got 1000000 (expected <= 262144)"),
+    ("write_verify.pulse_ns=1e9",
+     "write_verify.pulse_ns: got 1000000000.0 (expected <= 1000000.0)"),
+    ("analog.read_noise_sigma=3", "analog.read_noise_sigma: got 3.0 (expected <= 1)"),
+])
+def test_physical_upper_bounds(override, message):
+    with pytest.raises(XbarsimError) as err:
+        load_arch("arch_configs/isaac_like.yaml", [override])
+    assert str(err.value) == f"--set: {message}"

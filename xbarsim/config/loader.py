@@ -16,7 +16,7 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
-from xbarsim.config.schema import Arch
+from xbarsim.config.schema import MAX_CROSSBARS, Arch
 from xbarsim.errors import XbarsimError, clip, name_problem, show, suggest
 from xbarsim.io.yaml_file import parse_yaml_value, read_yaml
 
@@ -66,8 +66,8 @@ def with_crossbars(arch: Arch, crossbars: int) -> Arch:
     if crossbars < 1:
         raise XbarsimError(f"got {show(crossbars)} (expected > 0)", file="--set",
                            key="chip.crossbars")
-    if crossbars > INT_MAX:
-        raise XbarsimError(f"got {show(crossbars)} (expected <= {INT_MAX})", file="--set",
+    if crossbars > MAX_CROSSBARS:
+        raise XbarsimError(f"got {show(crossbars)} (expected <= {MAX_CROSSBARS})", file="--set",
                            key="chip.crossbars")
     return dataclasses.replace(arch, chip=dataclasses.replace(arch.chip, crossbars=crossbars))
 

@@ -62,6 +62,20 @@ class AdcRange(enum.Enum):
     """Largest sum of this column's actual levels: (2**dac-1) * sum(levels), per row block."""
 
 
+MAX_CLOCK_GHZ = 10.0
+"""Fastest digital clock (GHz): beyond what any accelerator's logic runs at."""
+MAX_ARRAY = 4096
+"""Most rows or columns of one crossbar (fabricated RRAM arrays reach about 1024)."""
+MAX_CROSSBARS = 2**18
+"""Most crossbars on a chip (16 full ISAAC chips); the simulator holds one object per crossbar,
+and beyond this a run outgrows the memory of an ordinary machine."""
+MAX_NS = 1e6
+"""Longest single latency (1 ms): reads, conversions, pulses, verifies, DRAM accesses."""
+MAX_KIB = 2**20
+"""Largest on-chip memory (1 GiB)."""
+MAX_PULSES = 10_000
+"""Most pulses per cell (the measured table's worst cell needed 4,181)."""
+
 ADC_BITS_MAX = 32
 """Largest ADC resolution a config or a kernel call may ask for. A bound of the model, not of
 hardware: crossbar ADCs above ~10 bits are rarely built, but lossless studies need more (a
@@ -94,7 +108,7 @@ class Precision:
 class GlobalBuffer:
     """On-chip global buffer between DRAM and the tiles."""
 
-    kib: int = required(gt=0)
+    kib: int = required(gt=0, le=MAX_KIB)
     """Capacity in KiB."""
     bytes_per_cycle: int = required(gt=0)
     """Port width: bytes read or written per clock cycle."""
@@ -128,7 +142,7 @@ class Dram:
 
     gbytes_per_s: float = required(gt=0)
     """Sustained bandwidth in GB/s (1e9 bytes per second)."""
-    latency_ns: float = required(ge=0)
+    latency_ns: float = required(ge=0, le=MAX_NS)
     """Access latency of one transfer."""
     energy_pj_per_bit: float = required(ge=0)
     """Energy per bit transferred."""
@@ -140,9 +154,9 @@ class Dram:
 class Chip:
     """Chip-level organisation and shared resources."""
 
-    crossbars: int = required(gt=0)
+    crossbars: int = required(gt=0, le=MAX_CROSSBARS)
     """Total crossbars on the chip (the usual sweep axis)."""
-    crossbars_per_tile: int = required(gt=0)
+    crossbars_per_tile: int = required(gt=0, le=MAX_CROSSBARS)
     """Crossbars sharing one tile buffer, shift-add units and combiner."""
     global_buffer: GlobalBuffer = required()
     """Global buffer."""
@@ -161,9 +175,9 @@ class Chip:
 class TileBuffer:
     """Per-tile activation/partial-sum buffer (eDRAM in ISAAC)."""
 
-    kib: int = required(gt=0)
+    kib: int = required(gt=0, le=MAX_KIB)
     """Capacity in KiB."""
-    reference_kib: int = required(gt=0)
+    reference_kib: int = required(gt=0, le=MAX_KIB)
     """Capacity at which the energies and area below were given: at ``kib`` they scale as a
     memory of that size would (``timing/estimators.py``)."""
     port_bytes_per_cycle: int = required(gt=0)
@@ -202,9 +216,9 @@ class Combiner:
     """MACs per cycle per tile."""
     energy_pj_per_mac: float = required(ge=0)
     """Energy per multiply-accumulate."""
-    coeff_buffer_kib: int = required(gt=0)
+    coeff_buffer_kib: int = required(gt=0, le=MAX_KIB)
     """Coefficient buffer capacity in KiB."""
-    coeff_buffer_reference_kib: int = required(gt=0)
+    coeff_buffer_reference_kib: int = required(gt=0, le=MAX_KIB)
     """Capacity at which the coefficient read energy was given (scaled to ``coeff_buffer_kib``
     as the tile buffer's is)."""
     coeff_read_energy_pj_per_byte: float = required(ge=0)
@@ -268,7 +282,7 @@ class Adc:
     power x conversion time scaled by the resolution model of ``timing/estimators.py``."""
     count: int = required(gt=0)
     """ADCs per crossbar."""
-    conversion_ns: float = required(gt=0)
+    conversion_ns: float = required(gt=0, le=MAX_NS)
     """Time of one conversion (1 / sample rate)."""
     power_mw: float = required(ge=0)
     """Active power at ``reference_bits``."""
@@ -284,15 +298,15 @@ class Adc:
 class Crossbar:
     """One RRAM crossbar array with its peripherals."""
 
-    rows: int = required(gt=0)
+    rows: int = required(gt=0, le=MAX_ARRAY)
     """Word lines."""
-    cols: int = required(gt=0)
+    cols: int = required(gt=0, le=MAX_ARRAY)
     """Bit lines."""
     cell_bits: int = required(ge=1, le=16)
     """Bits stored per cell."""
     differential: bool = required()
     """Signed weights as differential column pairs (else offset encoding)."""
-    read_ns: float = required(gt=0)
+    read_ns: float = required(gt=0, le=MAX_NS)
     """Analog read (settle + sample-and-hold) of one input slice."""
     read_energy_pj: float = required(ge=0)
     """Array energy of one full read."""
@@ -318,13 +332,13 @@ class WriteVerify:
 
     policy: WritePolicy = required()
     """Programming policy."""
-    pulse_ns: float = required(gt=0)
+    pulse_ns: float = required(gt=0, le=MAX_NS)
     """Width of one programming pulse."""
-    verify_ns: float = required(ge=0)
+    verify_ns: float = required(ge=0, le=MAX_NS)
     """One verify read after a pulse."""
     pulse_model: PulseModel = required()
     """Where per-cell pulse counts come from (program_verify only)."""
-    fixed_pulses: int = bounded(1, ge=1)
+    fixed_pulses: int = bounded(1, ge=1, le=MAX_PULSES)
     """Pulses per cell for the ``fixed`` model."""
     measured_algorithm: MeasuredAlgorithm = bounded(MeasuredAlgorithm.SDR)
     """Measured histogram to sample for the ``measured`` model."""
@@ -347,13 +361,13 @@ class WriteVerify:
 class Analog:
     """Device non-idealities for the functional model; all zero in an ideal chip."""
 
-    read_noise_sigma: float = bounded(0.0, ge=0)
+    read_noise_sigma: float = bounded(0.0, ge=0, le=1)
     """Read-noise std-dev per read, as a fraction of the conductance range."""
     stuck_on_rate: float = bounded(0.0, ge=0, le=1)
     """Fraction of cells stuck at g_max."""
     stuck_off_rate: float = bounded(0.0, ge=0, le=1)
     """Fraction of cells stuck at g_min."""
-    drift_nu: float = bounded(0.0, ge=0)
+    drift_nu: float = bounded(0.0, ge=0, le=1)
     """Power-law drift exponent: G(t) = G0 (t / t0)^-nu."""
     drift_t_s: float = bounded(1.0, gt=0)
     """Time since programming, seconds."""
@@ -381,7 +395,7 @@ class Arch:
 
     name: str = required()
     """Short name used in reports."""
-    clock_ghz: float = required(gt=0)
+    clock_ghz: float = required(gt=0, le=MAX_CLOCK_GHZ)
     """Digital clock; every latency is converted once, with ceil, to these cycles."""
     precision: Precision = required()
     """Operand precisions."""
