@@ -17,7 +17,7 @@ from xbarsim.basis.basis_set import BasisSet, check_workload
 from xbarsim.errors import XbarsimError, suggest
 from xbarsim.io.npz_file import read_npz, write_npz
 from xbarsim.workload import Workload
-from xbarsim.workload.weights import unknown_layer_message
+from xbarsim.workload.weights import check_values, unknown_layer_message
 
 SCALAR_KEYS = ("basis_bits", "coeff_bits", "length")
 """Integer scalar keys."""
@@ -61,9 +61,17 @@ def _basis_set(arrays: dict[str, np.ndarray], workload: Workload) -> BasisSet:
         if key not in arrays:
             raise XbarsimError("missing (expected in every basis file)", key=key)
     _check_name(arrays["workload"], workload)
+    for key in ("basis", *(f"scale/{name}" for name in layers["scale/"])):
+        _check_real(arrays[key], key)
     ints = {key: _int_scalar(arrays[key], key) for key in SCALAR_KEYS}
     return BasisSet(basis=arrays["basis"], coeffs=layers["coeff/"], scales=layers["scale/"],
                     **ints)
+
+
+def _check_real(value: np.ndarray, key: str) -> None:
+    """A real array of finite values within ``MAX_MAGNITUDE`` (NaN or inf named by key)."""
+    if value.dtype.kind in "iuf":
+        check_values(value, key)
 
 
 def _int_scalar(value: np.ndarray, key: str) -> int:

@@ -12,13 +12,14 @@ from typing import Any
 import numpy as np
 
 from xbarsim.basis import BasisSet, load_basis
+from xbarsim.cli.sweep import refuse_inputs_as_outputs
 from xbarsim.cli.table import table
 from xbarsim.config import load_arch
 from xbarsim.errors import XbarsimError
 from xbarsim.functional.dataset import load_dataset
 from xbarsim.functional.lossless import workload_lossless_bits
 from xbarsim.functional.network import LAYER_COLUMNS, SUMMARY_COLUMNS, run_functional
-from xbarsim.io.csv_file import write_csv
+from xbarsim.io.csv_file import write_csv_set
 from xbarsim.mapping.encoding import Encoding
 from xbarsim.workload import Workload, load_workload
 from xbarsim.workload.weights import load_biases, load_weights
@@ -57,6 +58,8 @@ CSV_LAYER_COLUMNS = ("dataflow", *LAYER_COLUMNS)
 """Columns of ``functional.csv``: one row per dataflow and layer."""
 CSV_SUMMARY_COLUMNS = ("dataflow", *SUMMARY_COLUMNS)
 """Columns of ``functional_summary.csv``: one row per dataflow."""
+FILES = ("functional.csv", "functional_summary.csv")
+"""What ``functional --out DIR`` writes, as a set."""
 
 
 def cmd_functional(args: argparse.Namespace) -> int:
@@ -72,6 +75,11 @@ def cmd_functional(args: argparse.Namespace) -> int:
         raise XbarsimError(f"expected a non-negative integer, got {args.seed}", key="--seed")
     if args.limit is not None and args.limit < 1:
         raise XbarsimError(f"expected a positive integer, got {args.limit}", key="--limit")
+    if args.out:
+        refuse_inputs_as_outputs([args.out, *(Path(args.out) / name for name in FILES)],
+                                 {"--arch": args.arch, "--workload": args.workload,
+                                  "--weights": args.weights, "--basis": args.basis,
+                                  "--inputs": args.inputs})
     arch = load_arch(args.arch, args.overrides)
     workload = load_workload(args.workload)
     basis = None if args.basis is None else load_basis(args.basis, workload)
@@ -96,8 +104,8 @@ def cmd_functional(args: argparse.Namespace) -> int:
             print(f"accuracy: float {acc['float']:.4f}, exact {acc['exact']:.4f}, "
                   f"analog {acc['analog']:.4f}")
     if args.out:
-        write_csv(Path(args.out) / "functional.csv", layer_rows, CSV_LAYER_COLUMNS)
-        write_csv(Path(args.out) / "functional_summary.csv", summary_rows, CSV_SUMMARY_COLUMNS)
+        write_csv_set(args.out, dict(zip(FILES, ((layer_rows, CSV_LAYER_COLUMNS),
+                                                 (summary_rows, CSV_SUMMARY_COLUMNS)))))
         print(f"wrote {args.out}/functional.csv and {args.out}/functional_summary.csv")
     return 0
 

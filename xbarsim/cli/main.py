@@ -17,6 +17,7 @@ from xbarsim.basis.timing_spec import BasisSpec
 from xbarsim.cli.basis import register as register_basis
 from xbarsim.cli.functional import register as register_functional
 from xbarsim.cli.functional import with_lossless_bits
+from xbarsim.cli.sweep import refuse_inputs_as_outputs
 from xbarsim.cli.sweep import register as register_sweep
 from xbarsim.cli.table import table
 from xbarsim.cli.workload import register as register_workload
@@ -24,7 +25,7 @@ from xbarsim.config import Arch, is_arch_document, read_yaml
 from xbarsim.config.loader import arch_from_dict
 from xbarsim.errors import XbarsimError
 from xbarsim.inputs import load_run_inputs
-from xbarsim.io.csv_file import write_csv
+from xbarsim.io.csv_file import write_csv_set
 from xbarsim.mapping.encoding import Encoding
 from xbarsim.mapping.weights_map import map_weights
 from xbarsim.timing.dataflows.plan import Dataflow
@@ -62,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {as_flag(err, shorthand is not None)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except OSError as err:  # an output path the user gave cannot be written
-        print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
+        print(f"error: {os_error(err, args)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -71,6 +72,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         traceback.print_exc()
         print("internal error: please report this with the command that caused it", file=sys.stderr)
         return EXIT_INTERNAL_ERROR
+
+
+def os_error(err: OSError, args: argparse.Namespace) -> XbarsimError:
+    """``FILE: reason`` of a file-system error, naming the file it reports or else the output
+    path the command was writing (a full disk reports no file name), never an empty name."""
+    name = err.filename or err.filename2 or getattr(args, "out", None) or f"xbarsim {args.verb}"
+    return XbarsimError(str(err.strerror or err), file=str(name))
 
 
 FLAGS = {"chip.crossbars": "--crossbars", "batch": "--batch", "seed": "--seed",
@@ -221,13 +229,20 @@ def print_basis_info(arch: Arch, workload: Workload, enc: Encoding, basis: Basis
     print(table(rows, ("layer", "S", "projections", "combine MACs")))
 
 
+RUN_FILES = ("summary.csv", "layers.csv", "utilization.csv")
+"""What ``run --out DIR`` writes (docs/design.md section 7)."""
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """Simulate one run and write its CSVs atomically."""
+    """Simulate one run and write its CSVs atomically, as a set."""
+    if args.out:
+        refuse_inputs_as_outputs([args.out, *(Path(args.out) / name for name in RUN_FILES)],
+                                 {"--arch": args.arch, "--workload": args.workload,
+                                  "--weights": args.weights, "--basis": args.basis})
     dataflow = Dataflow(args.dataflow)
     basis_path = args.basis
     if basis_path is None and dataflow is Dataflow.BASIS:
         basis_path = example_basis(args.workload)
-        print(f"using the example basis {basis_path}", file=sys.stderr)
     inputs = load_run_inputs(args.arch, args.workload, args.overrides, basis_path,
                              weights_path=args.weights)
     options = RunOptions(
@@ -237,10 +252,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     result = simulate(inputs.arch, inputs.workload, options)
     if args.out:
-        out = Path(args.out)
-        write_csv(out / "summary.csv", [result.summary], SUMMARY_COLUMNS)
-        write_csv(out / "layers.csv", result.layers, LAYER_COLUMNS)
-        write_csv(out / "utilization.csv", result.utilization, UTILIZATION_COLUMNS)
+        write_csv_set(args.out, dict(zip(RUN_FILES, (
+            ([result.summary], SUMMARY_COLUMNS), (result.layers, LAYER_COLUMNS),
+            (result.utilization, UTILIZATION_COLUMNS)))))
+    if args.basis is None and basis_path is not None:  # named once nothing can fail, so that
+        print(f"using the example basis {basis_path}", file=sys.stderr)  # an error is one line
     s = result.summary
     shown = ("cycles_per_inference", "latency_s", "energy_per_inference_j",
              "edp_per_inference_js", "compute_cycles", "program_cycles", "stall_cycles",

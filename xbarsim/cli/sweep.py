@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-from xbarsim.errors import XbarsimError
+from xbarsim.errors import XbarsimError, clip
 from xbarsim.timing.dataflows.plan import Dataflow
 
 DEFAULT_YS = "cycles_per_inference,edp_per_inference_js"
+
+PATH_SHOWN = 300
+"""Characters of a path shown in a message (paths are longer than other user values)."""
 
 
 def register(verbs: Any) -> None:
@@ -64,8 +70,13 @@ def _add_plot(p: argparse.ArgumentParser) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run the sweep, then say how many points ran, failed and were resumed."""
+    from xbarsim.io.csv_file import lock_path
     from xbarsim.sweep import sweep
+    from xbarsim.sweep.run import inputs_path
 
+    refuse_inputs_as_outputs(
+        [args.out, inputs_path(args.out), lock_path(args.out)],
+        {"--arch": args.arch, "--workload": args.workload, "--basis": args.basis})
     frame = sweep(args.arch, args.workload, args.dataflow, args.crossbars, vary=args.vary,
                   batch=args.batch, seed=args.seed, jobs=args.jobs, scheduler=args.scheduler,
                   dask_local=args.dask_local, out=args.out, resume=args.resume,
@@ -84,6 +95,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
     """Plot metrics and the energy breakdown; write PNG and SVG of both."""
     from xbarsim.sweep import plot
 
+    stem = plot.figure_stem(args.out)
+    refuse_inputs_as_outputs(
+        [args.out, *(stem.with_name(f"{stem.name}{part}.{fmt}") for part in ("", "_energy")
+                     for fmt in ("png", "svg"))], {"CSV": args.csv})
     frame = plot.load_sweep(args.csv)
     ok, skipped = plot.ok_rows(frame)
     if skipped:
@@ -92,7 +107,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     at = dict(_pair(item) for item in args.at)
     lines = plot.plot_sweep(ok, args.x, _columns(args.y), by)
     energy = plot.plot_energy_breakdown(ok, by=by, x=args.x, at=at or None)
-    stem = plot.figure_stem(args.out)  # both figures drawn before either is written
+    # both figures are drawn before either is written
     written = plot.save_figure(lines, stem)
     written += plot.save_figure(energy, stem.with_name(f"{stem.name}_energy"))
     _say(f"wrote {', '.join(str(p) for p in written)}")
@@ -116,3 +131,29 @@ def _pair(item: str) -> tuple[str, str]:
     if not sep or not key.strip() or not value.strip():
         raise XbarsimError(f"'{item}' (expected COLUMN=VALUE)", key="--at")
     return key.strip(), value.strip()
+
+
+def refuse_inputs_as_outputs(outputs: Iterable[str | os.PathLike[str] | None],
+                             inputs: Mapping[str, str | Sequence[str] | None],
+                             flag: str = "--out") -> None:
+    """Refuse (naming ``flag``) an output path of a command that is one of its input files
+    (``inputs``: flag -> path, paths or None), compared as the same file or resolved path."""
+    for out in outputs:
+        if out is None:
+            continue
+        for name, paths in inputs.items():
+            for path in [paths] if isinstance(paths, str) else paths or ():
+                if _same_path(out, path):
+                    raise XbarsimError(f"{clip(str(out), PATH_SHOWN)} is the {name} input "
+                                       "(expected an output path that is none of the "
+                                       "command's inputs)", file=flag)
+
+
+def _same_path(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether two paths name the same file (hard links and symlinks included)."""
+    try:
+        if os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b):
+            return True
+        return Path(a).resolve() == Path(b).resolve()
+    except (OSError, ValueError, RuntimeError):
+        return False

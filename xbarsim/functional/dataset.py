@@ -11,6 +11,7 @@ import numpy as np
 from xbarsim.errors import XbarsimError, suggest
 from xbarsim.io.npz_file import read_npz
 from xbarsim.workload import Workload
+from xbarsim.workload.weights import check_values
 
 KEYS = ("x", "y")
 """Keys an inputs file may hold: ``x`` (required) and ``y`` (optional labels)."""
@@ -51,8 +52,7 @@ def check_dataset(x: np.ndarray, y: np.ndarray | None, workload: Workload) -> Da
     if x.ndim != 4 or x.shape[1:] != shape or len(x) == 0:
         raise XbarsimError(f"shape {list(x.shape)} (expected [N, {', '.join(map(str, shape))}] "
                            f"or [N, {flat}] with N >= 1 for workload {workload.name})", key="x")
-    if not np.isfinite(x).all():
-        raise XbarsimError("contains NaN or infinite values (expected finite numbers)", key="x")
+    check_values(x, "x")
     if y is None:
         return Dataset(x.astype(np.float64), None)
     if not isinstance(y, np.ndarray) or y.dtype.kind not in "iu" or y.shape != (len(x),):

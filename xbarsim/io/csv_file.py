@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import hashlib
 import io
 import os
+import re
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -16,16 +20,50 @@ from typing import IO, Any
 import pandas as pd
 
 from xbarsim.errors import XbarsimError
-from xbarsim.io.atomic import atomic_write_text
+from xbarsim.io.atomic import _umask, atomic_write_text
+
+FORMULA_STARTS = "=+-@"
+"""First characters that make a spreadsheet read a text cell as a formula."""
+
+NUMBER_RE = re.compile(r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|inf|infinity|nan)",
+                       re.IGNORECASE)
+"""A plain decimal number, infinity or NaN, as ``repr`` and users write them."""
+
+TEXT_COLUMNS = ("workload", "arch", "dataflow", "status", "error")
+"""Columns of xbarsim CSVs that hold text (names, messages): read as strings, never as NaN."""
 
 
 def format_value(value: Any) -> str:
-    """CSV cell text: floats in repr form (round-trips exactly), None as empty."""
+    """CSV cell text: floats in repr form (round-trips exactly), None as empty, text that a
+    spreadsheet would run as a formula behind a ``'`` (``escape_text``)."""
     if value is None:
         return ""
     if isinstance(value, float):
         return repr(value)
+    if isinstance(value, str):
+        return escape_text(str(value))
     return str(value)
+
+
+def escape_text(text: str) -> str:
+    """``text`` with a leading ``'`` when it starts (after any ``'``) with ``=``, ``+``, ``-`` or
+    ``@`` and is not a number such as ``-1.5`` or ``-inf``; ``unescape_text`` undoes it."""
+    if text.lstrip("'")[:1] in tuple(FORMULA_STARTS) and not _is_number(text):
+        return "'" + text
+    return text
+
+
+def unescape_text(text: str) -> str:
+    """A cell written by ``escape_text`` back to the text it was given."""
+    if text.startswith("'") and text.lstrip("'")[:1] in tuple(FORMULA_STARTS):
+        return text[1:]
+    return text
+
+
+def _is_number(text: str) -> bool:
+    """Whether ``text`` is a plain number such as ``-1.5``, ``+2e-3`` or ``-inf`` (spreadsheets
+    show numbers, they do not run them)."""
+    return NUMBER_RE.fullmatch(text) is not None
 
 
 def csv_text(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
@@ -41,6 +79,74 @@ def csv_text(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
 def write_csv(path: str | Path, rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> None:
     """Write rows as CSV atomically."""
     atomic_write_text(path, csv_text(rows, columns))
+
+
+Table = tuple[Iterable[Mapping[str, Any]], Sequence[str]]
+"""Rows and columns of one CSV file."""
+
+
+def write_csv_set(directory: str | Path, tables: Mapping[str, Table]) -> None:
+    """Write several CSVs (file name -> rows, columns) into ``directory`` as a set: all are
+    written into a temporary directory first, then moved into place (a new directory is renamed
+    whole; in an existing one the old files are set aside and put back if a move fails), so a
+    failure leaves the old set or the new set, never a mix. Other files are left alone."""
+    directory = Path(directory)
+    fresh = not os.path.lexists(directory)
+    if fresh:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+    elif not directory.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(directory))
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name or 'out'}.", suffix=".tmp",
+                                    dir=directory.parent if fresh else directory))
+    try:
+        for name, (rows, columns) in tables.items():
+            write_csv(staging / name, rows, columns)
+        if not (fresh and _rename_new_directory(staging, directory)):
+            _replace_files(staging, directory, list(tables))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _rename_new_directory(staging: Path, directory: Path) -> bool:
+    """Rename ``staging`` (beside it) to ``directory``; False when ``directory`` appeared
+    meanwhile."""
+    os.chmod(staging, 0o777 & ~_umask())
+    try:
+        os.rename(staging, directory)
+    except OSError:
+        if os.path.lexists(directory):
+            return False
+        raise
+    return True
+
+
+def _replace_files(staging: Path, directory: Path, names: Sequence[str]) -> None:
+    """Move ``names`` from ``staging`` over ``directory``'s; on failure restore the old ones."""
+    for name in names:
+        if (directory / name).is_dir() and not (directory / name).is_symlink():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(directory / name))
+    old = staging / ".old"
+    old.mkdir()
+    set_aside: list[str] = []
+    placed: list[str] = []
+    try:
+        for name in names:
+            if os.path.lexists(directory / name):
+                os.replace(directory / name, old / name)
+                set_aside.append(name)
+            os.replace(staging / name, directory / name)
+            placed.append(name)
+    except BaseException:
+        _restore(old, directory, placed, set_aside)
+        raise
+
+
+def _restore(old: Path, directory: Path, placed: Sequence[str], set_aside: Sequence[str]) -> None:
+    """Undo ``_replace_files``: remove the new files placed, put the old ones back."""
+    for name in placed:
+        (directory / name).unlink(missing_ok=True)
+    for name in set_aside:
+        os.replace(old / name, directory / name)
 
 
 class CsvAppender:
@@ -74,7 +180,7 @@ def read_text(path: str | os.PathLike[str]) -> str:
 def read_csv_frame(path: str | os.PathLike[str]) -> pd.DataFrame:
     """A CSV file as a DataFrame; a missing or unparsable file is a user error naming it."""
     try:
-        return pd.read_csv(path)
+        return frame_from_text(read_text(path))
     except FileNotFoundError:
         raise XbarsimError("file not found", file=str(path)) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -82,8 +188,18 @@ def read_csv_frame(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 
 def frame_from_text(text: str) -> pd.DataFrame:
-    """CSV text (already in memory) as a DataFrame."""
-    return pd.read_csv(io.StringIO(text))
+    """CSV text (already in memory) as a DataFrame: numbers parsed as pandas does, the
+    ``TEXT_COLUMNS`` kept as the strings written (a name ``NA`` or ``nan`` stays a name; only an
+    empty cell is missing) with ``escape_text`` undone."""
+    frame = pd.read_csv(io.StringIO(text))
+    text_columns = [c for c in TEXT_COLUMNS if c in frame.columns]
+    if not text_columns:
+        return frame
+    texts = pd.read_csv(io.StringIO(text), usecols=text_columns, dtype=str,
+                        keep_default_na=False, na_values=[""])
+    for column in text_columns:
+        frame[column] = texts[column].map(unescape_text, na_action="ignore")
+    return frame
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:

@@ -20,6 +20,14 @@ from xbarsim.workload.layer import Layer, LayerType
 PREFIXES = ("weights/", "bias/")
 """Key prefixes a weights file may use."""
 
+MAX_MAGNITUDE = 1e30
+"""Largest absolute value accepted in a weights, inputs or basis file: far beyond any trained
+network, small enough that products and sums of a few of them stay finite in float64."""
+
+MIN_PEAK = 1e-30
+"""Smallest nonzero largest-magnitude of a tensor: quantization divides by it (a tensor of only
+subnormals would overflow); single tiny or subnormal values in a tensor are fine."""
+
 
 def weight_shape(layer: Layer) -> tuple[int, ...]:
     """The weight tensor shape of an MVM layer (conv 4-D, linear 2-D)."""
@@ -91,8 +99,24 @@ def _check_array(value: object, shape: tuple[int, ...], key: str) -> None:
         raise XbarsimError(f"expected a real numeric array, got {kind}", key=key)
     if value.shape != shape:
         raise XbarsimError(f"shape {list(value.shape)} (expected {list(shape)})", key=key)
+    check_values(value, key)
+
+
+def check_values(value: np.ndarray, key: str) -> None:
+    """Finite values of magnitude at most ``MAX_MAGNITUDE``, the largest 0 or at least
+    ``MIN_PEAK`` (subnormal values beside larger ones are fine)."""
+    if value.size == 0:
+        return
     if value.dtype.kind == "f" and not np.isfinite(value).all():
         raise XbarsimError("contains NaN or infinite values (expected finite numbers)", key=key)
+    largest = max(abs(float(value.min())), abs(float(value.max())))
+    if largest > MAX_MAGNITUDE:
+        raise XbarsimError(f"contains a value of magnitude {largest:.3g} (expected at most "
+                           f"{MAX_MAGNITUDE:g})", key=key)
+    if 0 < largest < MIN_PEAK:
+        raise XbarsimError(f"largest magnitude is {largest:.3g} (expected all zeros or a largest "
+                           f"magnitude of at least {MIN_PEAK:g}: quantizing smaller values "
+                           "overflows)", key=key)
 
 
 def random_weights(workload: Workload, seed: int) -> dict[str, np.ndarray]:
