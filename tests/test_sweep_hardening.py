@@ -413,3 +413,17 @@ def test_unsupported_scheduler_schemes(capsys: pytest.CaptureFixture[str], tmp_p
     assert err == (f"error: --scheduler: '{address}': the {scheme}:// scheme is not supported "
                    "(expected tcp://HOST:PORT)\n")
     assert not out.exists()
+
+
+def test_resume_finds_points_whose_names_were_escaped(tmp_path: Path) -> None:
+    # a workload named "-net" is written as "'-net" (no spreadsheet formula); resume reads it back
+    work = tmp_path / "net.yaml"
+    work.write_text(Path("workloads/mlp_digits.yaml").read_text().replace(
+        "name: mlp_digits", "name: -net", 1))
+    out = tmp_path / "s.csv"
+    first = sweep("arch_configs/tiny.yaml", [work], "reprogram", "8,16", jobs=1, out=out,
+                  progress=False)
+    assert "'-net" in out.read_text() and list(first.status) == ["ok", "ok"]
+    again = sweep("arch_configs/tiny.yaml", [work], "reprogram", "8,16", jobs=1, out=out,
+                  progress=False, resume=True)
+    assert again.attrs["resumed"] == 2

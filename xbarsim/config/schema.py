@@ -62,6 +62,9 @@ class AdcRange(enum.Enum):
     """Largest sum of this column's actual levels: (2**dac-1) * sum(levels), per row block."""
 
 
+MIN_RATE = 1e-6
+"""Smallest clock (GHz) or transfer/operation rate: time is divided by rates, and a subnormal
+rate would overflow it."""
 MAX_CLOCK_GHZ = 10.0
 """Fastest digital clock (GHz): beyond what any accelerator's logic runs at."""
 MAX_ARRAY = 4096
@@ -140,7 +143,7 @@ class Noc:
 class Dram:
     """Off-chip memory channel."""
 
-    gbytes_per_s: float = required(gt=0)
+    gbytes_per_s: float = required(ge=MIN_RATE)
     """Sustained bandwidth in GB/s (1e9 bytes per second)."""
     latency_ns: float = required(ge=0, le=MAX_NS)
     """Access latency of one transfer."""
@@ -198,7 +201,7 @@ class ShiftAdd:
 
     units: int = required(gt=0)
     """Shift-add units per tile."""
-    ops_per_cycle: float = bounded(1.0, gt=0)
+    ops_per_cycle: float = bounded(1.0, ge=MIN_RATE)
     """Shift-add operations one unit completes per cycle."""
     energy_pj_per_op: float = required(ge=0)
     """Energy per shift-add operation."""
@@ -395,7 +398,7 @@ class Arch:
 
     name: str = required()
     """Short name used in reports."""
-    clock_ghz: float = required(gt=0, le=MAX_CLOCK_GHZ)
+    clock_ghz: float = required(ge=MIN_RATE, le=MAX_CLOCK_GHZ)
     """Digital clock; every latency is converted once, with ceil, to these cycles."""
     precision: Precision = required()
     """Operand precisions."""

@@ -42,6 +42,7 @@ from xbarsim.io.csv_file import (
     frame_from_text,
     read_text,
     remove_file,
+    unescape_text,
 )
 from xbarsim.sweep.backends import Outcome, open_backend
 from xbarsim.sweep.points import (
@@ -223,12 +224,12 @@ def read_done(path: Path, columns: Sequence[str], points: Sequence[Point]) -> di
     for n, cells in enumerate(body, start=2):
         if len(cells) != len(columns):
             raise _refuse(path, f"line {n} has {len(cells)} fields (expected {len(columns)})")
-        key = tuple(cells[k] for k in key_at)
+        key = tuple(unescape_text(cells[k]) for k in key_at)  # names as given, not as escaped
         i = index.get(key)
         if i is None:
             where = ", ".join(f"{c}={v}" for c, v in zip(key_columns(vary_keys), key))
             raise _refuse(path, f"line {n}: point ({where}) is not part of this sweep")
-        if cells[columns.index("arch")] != points[i].arch_name:
+        if unescape_text(cells[columns.index("arch")]) != points[i].arch_name:
             raise _refuse(path, f"line {n}: arch '{cells[columns.index('arch')]}' "
                                 f"(this sweep's arch is '{points[i].arch_name}')")
         if i in done:
