@@ -444,3 +444,18 @@ def test_os_errors_always_name_a_file(capsys: pytest.CaptureFixture[str],
     monkeypatch.setattr("xbarsim.cli.main.cmd_validate", full)
     line = error_line(capsys, "validate", TINY)
     assert line == "error: xbarsim validate: No space left on device"
+
+
+def test_basis_fit_and_onnx_import_refuse_to_overwrite_an_input(tmp_path: Path, capsys) -> None:
+    weights = tmp_path / "w.npz"
+    shutil.copy("workloads/mlp_digits.weights.npz", weights)
+    before = weights.read_bytes()
+    assert main(["basis", "fit", "--workload", "workloads/mlp_digits.yaml", "--weights",
+                 str(weights), "--length", "16", "--out", str(weights)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: --out: {weights} is the --weights input")
+    assert weights.read_bytes() == before
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"not really a model")
+    assert main(["workload", "from-onnx", str(model), "-o", str(model)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: --out: {model} is the model input")
+    assert model.read_bytes() == b"not really a model"

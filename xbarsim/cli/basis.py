@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from xbarsim.basis import fit_basis, save_basis
+from xbarsim.cli.paths import refuse_inputs_as_outputs
 from xbarsim.cli.table import table
 from xbarsim.errors import XbarsimError
 from xbarsim.workload import load_workload
@@ -41,6 +42,7 @@ def register(verbs: Any) -> None:
 
 def cmd_basis_fit(args: argparse.Namespace) -> int:
     """Fit, write the NPZ, print per-layer relative errors and their mean."""
+    refuse_inputs_as_outputs([args.out], {"--workload": args.workload, "--weights": args.weights})
     workload = load_workload(args.workload)
     seed = 0 if args.random_weights is None else args.random_weights
     try:

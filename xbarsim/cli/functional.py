@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from xbarsim.basis import BasisSet, load_basis
-from xbarsim.cli.sweep import refuse_inputs_as_outputs
+from xbarsim.cli.paths import refuse_inputs_as_outputs
 from xbarsim.cli.table import table
 from xbarsim.config import load_arch
 from xbarsim.errors import XbarsimError

@@ -17,7 +17,7 @@ from xbarsim.basis.timing_spec import BasisSpec
 from xbarsim.cli.basis import register as register_basis
 from xbarsim.cli.functional import register as register_functional
 from xbarsim.cli.functional import with_lossless_bits
-from xbarsim.cli.sweep import refuse_inputs_as_outputs
+from xbarsim.cli.paths import refuse_inputs_as_outputs
 from xbarsim.cli.sweep import register as register_sweep
 from xbarsim.cli.table import table
 from xbarsim.cli.workload import register as register_workload

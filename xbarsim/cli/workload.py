@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from xbarsim.cli.paths import refuse_inputs_as_outputs
 from xbarsim.errors import XbarsimError
 from xbarsim.io.csv_file import atomic_write_text
 from xbarsim.io.npz_file import write_npz
@@ -50,6 +51,9 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
 def cmd_from_onnx(args: argparse.Namespace) -> int:
     """Import, optionally check a weights file, write the YAML (and NPZ), print a summary."""
     shape = parse_shape(args.input_shape)
+    inputs = {"model": args.model, "--check-weights": args.check_weights}
+    refuse_inputs_as_outputs([args.out], inputs)
+    refuse_inputs_as_outputs([args.weights_out], inputs, flag="--weights-out")
     if args.name is not None and not args.name.strip():
         raise XbarsimError("expected a non-empty name", key="--name")
     try:
