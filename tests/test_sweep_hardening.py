@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 import xbarsim.sweep.backends as backends
+from tests.test_sweep import run_cli, without_wall
 from xbarsim.cli.main import main
 from xbarsim.errors import XbarsimError
 from xbarsim.sweep.run import sweep
@@ -70,19 +71,6 @@ def slow_main(argv: list[str]) -> int:
 def sweep_args(out: Path, *extra: str) -> list[str]:
     return ["sweep", "--arch", TINY, "--workload", MLP, "--dataflow", "static,reprogram",
             "--crossbars", "16:256:x2", "--quiet", "--out", str(out), *extra]
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def without_wall(path: Path) -> list[list[str]]:
-    """The CSV's cells without ``wall_s`` (the only column that differs between runs)."""
-    rows = list(csv.reader(io.StringIO(path.read_text())))
-    at = rows[0].index("wall_s")
-    return [r[:at] + r[at + 1:] for r in rows]
 
 
 def data_rows(path: Path) -> list[list[str]]:

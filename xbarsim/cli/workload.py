@@ -9,7 +9,7 @@ from typing import Any
 
 from xbarsim.cli.paths import refuse_inputs_as_outputs
 from xbarsim.errors import XbarsimError
-from xbarsim.io.csv_file import atomic_write_text
+from xbarsim.io.atomic import atomic_write_text
 from xbarsim.io.npz_file import write_npz
 from xbarsim.workload import dump_workload
 from xbarsim.workload.importers.onnx_import import import_onnx

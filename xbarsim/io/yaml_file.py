@@ -135,6 +135,17 @@ def read_yaml(path: str | os.PathLike[str]) -> Any:
 
 def parse_yaml(text: str, *, file: str) -> Any:
     """Parse YAML text with ``StrictLoader``; any problem is a one-line error naming ``file``."""
+    return _parse(text, file, lenient=False)
+
+
+def parse_yaml_value(text: str, *, file: str) -> Any:
+    """A command-line value (``--set key=1e-3``) parsed as YAML; text that is not valid YAML
+    stays a string, but refused YAML (an alias, deep nesting, a huge value) is an error."""
+    return _parse(text, file, lenient=True)
+
+
+def _parse(text: str, file: str, *, lenient: bool) -> Any:
+    """``StrictLoader`` on ``text``; invalid YAML is an error, or with ``lenient`` the text."""
     if len(text) > MAX_BYTES:
         raise _too_big(f"{len(text):,} characters", file)
     try:
@@ -142,20 +153,9 @@ def parse_yaml(text: str, *, file: str) -> Any:
     except _Refused as exc:
         raise XbarsimError(str(exc), file=file) from None
     except yaml.YAMLError as exc:
+        if lenient:
+            return text
         raise _syntax_error(exc, file) from None
-
-
-def parse_yaml_value(text: str, *, file: str) -> Any:
-    """A command-line value (``--set key=1e-3``) parsed as YAML; text that is not valid YAML
-    stays a string, but refused YAML (an alias, deep nesting, a huge value) is an error."""
-    if len(text) > MAX_BYTES:
-        raise _too_big(f"{len(text):,} characters", file)
-    try:
-        return _load(text)
-    except _Refused as exc:
-        raise XbarsimError(str(exc), file=file) from None
-    except yaml.YAMLError:
-        return text
 
 
 def _load(text: str) -> Any:
