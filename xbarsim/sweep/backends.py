@@ -56,6 +56,9 @@ the points lost when a worker dies are known."""
 BROKEN_WAIT_S = 60
 """How long to wait for a broken pool to fail its remaining points (it does so at once)."""
 
+STOP_JOIN_S = 10
+"""How long a stopped pool's manager thread gets to notice its terminated workers and exit."""
+
 PR_SET_PDEATHSIG = 1
 """Linux ``prctl`` option: a signal for this process when its parent dies."""
 
@@ -220,6 +223,12 @@ class PoolBackend:
             for process in _processes(pool).values():
                 process.terminate()
         pool.shutdown(wait=not stop, cancel_futures=True)
+        if stop:  # let the pool's manager thread see its dead workers and close its pipe now:
+            # exiting while it does so races with the interpreter's own exit hook for pools
+            # (an OSError traceback from concurrent.futures on Python < 3.12)
+            manager = getattr(pool, "_executor_manager_thread", None)
+            if manager is not None:
+                manager.join(timeout=STOP_JOIN_S)
         self.pools.remove(pool)
 
 
