@@ -21,6 +21,7 @@ import pytest
 from xbarsim.basis import fit_basis
 from xbarsim.basis.timing_spec import basis_spec
 from xbarsim.config import Arch, load_arch
+from xbarsim.config.loader import with_crossbars
 from xbarsim.errors import XbarsimError
 from xbarsim.functional.dataset import load_dataset
 from xbarsim.functional.network import run_functional
@@ -32,6 +33,9 @@ from xbarsim.workload.weights import load_weights, random_weights
 ARCH = "arch_configs/isaac_like.yaml"
 BASE = ("chip.crossbars=2",)
 """Two crossbars: the small network below needs three, so reprogram writes every run."""
+
+STATIC_CROSSBARS = 16
+"""The static run's chip: room for the network (3 crossbars) and copies of its layers."""
 
 NOT_YET_READ = {
     "crossbar.read_v": "read energy from voltage and conductance (issue 13)",
@@ -118,8 +122,11 @@ def basis() -> Any:
 
 
 def timing(arch: Arch) -> dict[str, Any]:
-    """Summaries of a reprogram run and a basis run (wall time dropped)."""
-    out = {}
+    """Summaries of a reprogram run, a basis run and a static run on a chip with room for
+    copies (wall time dropped)."""
+    s = simulate(with_crossbars(arch, STATIC_CROSSBARS), network(),
+                 RunOptions(Dataflow.STATIC, batch=2)).summary
+    out = {f"static.{k}": v for k, v in s.items() if k not in ("wall_s", "crossbars")}
     for flow in (Dataflow.REPROGRAM, Dataflow.BASIS):
         spec = basis_spec(basis(), network(), arch.basis.combine) if flow is Dataflow.BASIS \
             else None
@@ -160,7 +167,7 @@ def changed(key: str) -> tuple[bool, bool]:
         except XbarsimError:
             continue  # invalid with the other keys (e.g. more cell bits than weight bits)
         valid = True
-        names = {"reprogram.arch", "basis.arch"} if key != "name" else set()
+        names = {"reprogram.arch", "basis.arch", "static.arch"} if key != "name" else set()
         timing_changed |= any(before_t[k] != after_t[k] for k in before_t if k not in names)
         functional_changed |= not np.array_equal(before_f, after_f)
     assert valid, f"{key}: every perturbation of {value!r} is invalid"

@@ -392,6 +392,23 @@ class Basis:
     """Where projections are combined with coefficients."""
 
 
+class Replication(enum.Enum):
+    """How the static dataflow uses crossbars left over after one copy of every layer."""
+
+    NONE = "none"
+    """One copy of every layer; spare crossbars stay idle."""
+    BALANCE = "balance"
+    """Extra copies for the slowest layers until the spare crossbars run out (ISAAC)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mapping:
+    """How layers are placed on the crossbars."""
+
+    replication: Replication = bounded(Replication.BALANCE)
+    """Static dataflow: replicate layers on spare crossbars to balance the pipeline."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Arch:
     """A whole accelerator architecture."""
@@ -414,3 +431,5 @@ class Arch:
     """Functional non-idealities."""
     basis: Basis = field(default_factory=Basis)
     """Basis dataflow options."""
+    mapping: Mapping = field(default_factory=Mapping)
+    """Layer placement options."""

@@ -22,6 +22,7 @@ from xbarsim.mapping.encoding import Encoding
 from xbarsim.mapping.weights_map import map_weights
 from xbarsim.timing.dataflows.basis import BasisDataflow
 from xbarsim.timing.dataflows.engine import Engine
+from xbarsim.timing.dataflows.pipeline import PipelineDataflow, plan_copies
 from xbarsim.timing.dataflows.plan import Dataflow, check_static_fits, plan_rounds
 from xbarsim.timing.dataflows.rounds import RoundsDataflow
 from xbarsim.timing.energy import (
@@ -38,7 +39,8 @@ from xbarsim.workload.graph import Workload
 SUMMARY_COLUMNS = (
     "workload", "arch", "dataflow", "crossbars", "batch", "seed", "cycles", "latency_s",
     "energy_j", "edp_js", "cycles_per_inference", "energy_per_inference_j",
-    "edp_per_inference_js", "compute_cycles", "program_cycles", "stall_cycles", "setup_cycles",
+    "edp_per_inference_js", "throughput_inf_per_s", "image_latency_s",
+    "compute_cycles", "program_cycles", "stall_cycles", "setup_cycles",
     "setup_energy_j", "cells_written", "write_pulses", "verify_reads", "xbar_reads",
     "adc_conversions", "dac_conversions", "digital_macs", "buffer_bytes", "noc_bytes",
     "dram_bytes", *ENERGY_COLUMNS, "energy_static_j", "area_mm2", "wall_s", "version",
@@ -46,12 +48,13 @@ SUMMARY_COLUMNS = (
 """Exact columns of summary.csv (docs/design.md section 7)."""
 
 LAYER_COLUMNS = (
-    "layer", "type", "start_cycle", "end_cycle", "cycles", "program_cycles", "blocks", "rounds",
+    "layer", "type", "start_cycle", "end_cycle", "cycles", "program_cycles", "blocks", "copies",
+    "rounds",
     "analog_groups", *COUNTERS, "energy_j",
 )
-"""Columns of layers.csv: timing, footprint, analog-combine output groups per input vector
-(summed over segments and bit-planes; 0 unless ``basis.combine: analog``), every counter and
-the layer's dynamic energy."""
+"""Columns of layers.csv: timing, footprint (blocks of one copy, copies), analog-combine
+output groups per input vector (summed over segments and bit-planes; 0 unless
+``basis.combine: analog``), every counter and the layer's dynamic energy."""
 
 UTILIZATION_COLUMNS = ("resource", "capacity", "busy_cycles", "utilization")
 """Columns of utilization.csv: how busy each kind of shared hardware was during the run."""
@@ -107,6 +110,7 @@ def simulate(arch: Arch, workload: Workload, options: RunOptions) -> Result:
     maps = map_weights(workload, enc, options.weights)
     per_row = options.granularity is Granularity.ROW
     per_vector = options.granularity is Granularity.VECTOR
+    setup: Engine | None
     if options.dataflow is Dataflow.BASIS:
         if options.basis is None:
             raise XbarsimError("the basis dataflow needs one (expected a BasisSpec from a basis "
@@ -116,11 +120,20 @@ def simulate(arch: Arch, workload: Workload, options: RunOptions) -> Result:
         def build(batch: int, per_vector: bool) -> Engine:
             return BasisDataflow(Chip(arch, options.seed, per_row), workload, enc, batch,
                                  per_vector, spec)
-        resident = True
+        setup = build(1, False)
+    elif options.dataflow is Dataflow.STATIC:
+        check_static_fits(maps, arch.chip.crossbars)
+        copies = plan_copies(arch, maps, enc)
+        copied = [m for m in maps for _ in range(copies[m.name])]
+        setup = RoundsDataflow(Chip(arch, options.seed, per_row), workload, enc, 1, False,
+                               plan_rounds(copied, enc, arch.chip.crossbars), resident=True,
+                               overlap=False)
+
+        def build(batch: int, per_vector: bool) -> Engine:
+            return PipelineDataflow(Chip(arch, options.seed, per_row), workload, enc, batch,
+                                    per_vector, maps, copies)
     else:
         crossbars = arch.chip.crossbars
-        if options.dataflow is Dataflow.STATIC:
-            check_static_fits(maps, crossbars)
         resident = sum(m.mapped_blocks for m in maps) <= crossbars
         overlap = options.overlap and not resident
         rounds = plan_rounds(maps, enc, crossbars, overlap=overlap)
@@ -128,7 +141,8 @@ def simulate(arch: Arch, workload: Workload, options: RunOptions) -> Result:
         def build(batch: int, per_vector: bool) -> Engine:
             return RoundsDataflow(Chip(arch, options.seed, per_row), workload, enc, batch,
                                   per_vector, rounds, resident=resident, overlap=overlap)
-    setup_cycles, setup_energy = _setup_cost(build(1, False)) if resident else (0, 0.0)
+        setup = build(1, False) if resident else None
+    setup_cycles, setup_energy = _setup_cost(setup) if setup is not None else (0, 0.0)
     engine = build(options.batch, per_vector)
     cycles = engine.run()
     return _assemble(engine, cycles, options, maps, setup_cycles, setup_energy, began)
@@ -153,6 +167,7 @@ def _assemble(engine: Engine, cycles: int, options: RunOptions, maps: list[Any],
         "latency_s": latency, "energy_j": total, "edp_js": total * latency,
         "cycles_per_inference": cycles / n, "energy_per_inference_j": total / n,
         "edp_per_inference_js": (total / n) * (latency / n),
+        **_two_views_of_time(engine.image_done_cycles(cycles), chip.clock.seconds),
         "compute_cycles": split["compute"], "program_cycles": split["program"],
         "stall_cycles": split["stall"], "setup_cycles": setup_cycles,
         "setup_energy_j": setup_energy,
@@ -172,6 +187,19 @@ def _assemble(engine: Engine, cycles: int, options: RunOptions, maps: list[Any],
          "busy_cycles": chip.counters.busy[kind], "utilization": busy[kind]} for kind in kinds]
     return Result(summary=summary, layers=_layer_rows(engine, maps, energies, options.basis),
                   utilization=utilization)
+
+
+def _two_views_of_time(done: list[int], seconds: Any) -> dict[str, float]:
+    """Steady-state throughput and one image's latency (docs/design.md section 7).
+
+    ``image_latency_s``: from the start of the run (the first input leaves DRAM) to the first
+    image's last output in DRAM. ``throughput_inf_per_s``: (N - 1) images over the time between
+    the first and the last image's completion, the rate of a full pipeline; when all images
+    finish together (batch 1, or a dataflow that moves the whole batch layer by layer) it is
+    N / latency of the batch."""
+    first, last = done[0], max(done)
+    steady = (len(done) - 1) / seconds(last - first) if last > first else len(done) / seconds(last)
+    return {"throughput_inf_per_s": steady, "image_latency_s": seconds(first)}
 
 
 def _setup_cost(engine: Engine) -> tuple[int, float]:
@@ -196,7 +224,9 @@ def _layer_rows(engine: Engine, maps: list[Any], energies: ActionEnergies,
             "layer": layer.name, "type": layer.type.value, "start_cycle": start,
             "end_cycle": end, "cycles": end - start,
             "program_cycles": sum(b - a for a, b in engine.program_spans[layer.name]),
-            "blocks": blocks.get(layer.name, 0), "rounds": engine.rounds_of[layer.name],
+            "blocks": blocks.get(layer.name, 0),
+            "copies": engine.copies.get(layer.name, 1) if layer.is_mvm else 0,
+            "rounds": engine.rounds_of[layer.name],
             "analog_groups": groups.get(layer.name, 0),
             **counts, "energy_j": sum(dynamic_energy(counts, energies).values()),
         })

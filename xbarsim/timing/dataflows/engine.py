@@ -43,6 +43,8 @@ class Engine:
         self.end: dict[str, int] = {}
         self.program_spans: dict[str, list[tuple[int, int]]] = {n: [] for n in self._names()}
         self.rounds_of: dict[str, int] = dict.fromkeys(self._names(), 0)
+        self.copies: dict[str, int] = {}
+        """Copies of each replicated MVM layer (absent: one)."""
 
     def _names(self) -> list[str]:
         return [layer.name for layer in self.workload.layers]
@@ -65,6 +67,11 @@ class Engine:
         if missing:
             raise RuntimeError(f"simulation ended with layers not run: {missing[:5]}")
         return int(self.env.now)
+
+    def image_done_cycles(self, cycles: int) -> list[int]:
+        """Cycle at which each image's last output is stored: here the whole batch moves layer
+        by layer, so every image is done when the batch is."""
+        return [cycles] * self.batch
 
     def schedule(self) -> Proc:
         """The dataflow's MVM layers: programming (if any) and computation, as one process."""

@@ -11,6 +11,7 @@ from xbarsim.timing.hw.clock import Clock
 from xbarsim.timing.hw.crossbar import CrossbarUnit
 from xbarsim.timing.hw.digital import UnitBank
 from xbarsim.timing.hw.memory import Dram, Port
+from xbarsim.timing.hw.mesh import Mesh
 from xbarsim.timing.hw.noc import Noc
 from xbarsim.timing.hw.pulses import pulse_distribution
 from xbarsim.timing.hw.stats import Activity, Counters
@@ -53,6 +54,7 @@ class Chip:
             for _ in range(self.tiles)
         ]
         self.noc = Noc(env, arch.chip.noc, self.tiles, c)
+        self.mesh = Mesh(arch.chip.noc, self.tiles, c)
         gb = arch.chip.global_buffer
         self.global_buffer = Port(env, gb.bytes_per_cycle, c,
                                   "global_buffer_bytes", "global_buffer_bytes", "global_buffer")
@@ -71,6 +73,7 @@ class Chip:
             "crossbar": len(self.xbars), "tile_buffer": self.tiles,
             "shift_add": self.tiles * tile.shift_add.units, "combiner": self.tiles,
             "write_controller": self.tiles * tile.write_controllers, "noc": self.tiles,
+            "mesh_link": self.mesh.links,
             "global_buffer": 1, "vector_unit": 1, "dram": 1,
         }
 

@@ -37,9 +37,13 @@ class CrossbarUnit:
 
     def read_time(self, reads: int, conversions_per_read: int, first: bool) -> int:
         """Cycles of ``reads`` pipelined reads, each converting that many held values."""
+        fill, per_read = self.pipeline_cycles(conversions_per_read)
+        return (fill if first else 0) + reads * per_read
+
+    def pipeline_cycles(self, conversions_per_read: int) -> tuple[int, int]:
+        """(fill, cycles per read) of a stream of reads overlapped with their conversions."""
         convert = self.clock.cycles(ceil_div(conversions_per_read, self.adcs) * self.conversion_ns)
-        fill = min(self.read_cycles, convert) if first else 0
-        return fill + reads * max(self.read_cycles, convert)
+        return min(self.read_cycles, convert), max(self.read_cycles, convert)
 
     def compute(self, layer: str, reads: int, rows_used: int, cols_used: int,
                 first: bool) -> Generator[Any, Any, None]:

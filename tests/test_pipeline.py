@@ -1,0 +1,152 @@
+"""The pipelined static engine: line-buffer overlap, steady-state throughput, replication, mesh
+links and tile-buffer spills, each derived by hand on the tiny chip (1 GHz: cycles = ns)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from xbarsim.cli.main import main
+from xbarsim.config import load_arch
+from xbarsim.config.loader import with_crossbars
+from xbarsim.config.schema import Noc
+from xbarsim.mapping.replication import balance_copies, stage_cycles
+from xbarsim.timing.dataflows.plan import Dataflow
+from xbarsim.timing.hw.mesh import IO, Mesh
+from xbarsim.timing.hw.stats import Counters
+from xbarsim.timing.simulate import Granularity, RunOptions, simulate
+from xbarsim.workload import workload_from_dict
+
+ONE_TILE_PER_XBAR = ["chip.crossbars_per_tile=1", "mapping.replication=none"]
+
+
+def conv(name: str, inputs: str, c_in: int, c_out: int) -> dict:
+    """A 3x1 conv, padding 1 row: output row y reads input rows y - 1 .. y + 1."""
+    return {"name": name, "type": "conv", "inputs": [inputs], "in_channels": c_in,
+            "out_channels": c_out, "kernel": [3, 1], "padding": [1, 0]}
+
+
+def two_convs(width: int = 1) -> object:
+    return workload_from_dict({"name": "two", "input": [4, 4, width], "layers": [
+        conv("a", "input", 4, 2), conv("b", "a", 2, 2)]})
+
+
+def run(workload, arch_overrides=(), crossbars=2, **options):
+    arch = with_crossbars(load_arch("arch_configs/tiny.yaml", list(arch_overrides)), crossbars)
+    return simulate(arch, workload, RunOptions(Dataflow.STATIC, **options))
+
+
+def test_two_conv_layers_overlap_by_the_line_buffer_rule():
+    """Layers a (tile 0) and b (tile 1), one block each, one vector per row, one row per chunk.
+
+    Input row j: DRAM channel 1 cycle each (4 B at 8 B/cycle), booked back to back from 0, + 50
+    latency, + 1 hop from the I/O port: row j is in tile 0 at 52 + j.
+    a, row 0 needs input rows 0-1 (3-row window, padding 1): starts 53, fill 4 + 4 reads x 10
+    = 44 -> 97; its 2 B cross one link (1 cycle + 1 hop) -> in tile 1 at 99. Rows 1-3 follow
+    back to back without refill (40 each): done 137, 177, 217 -> in tile 1 at 139, 179, 219.
+    b, row 0 needs a's rows 0-1 -> starts 139 (not 99: the line-buffer rule), 44 -> 183;
+    row 1 needs rows 0-2 (179) and b is free at 183 -> 223; row 2 needs all 4 (219) -> 263;
+    row 3 -> 303. Each output row: 2 hops to the I/O port (1 link + the port) + 1 cycle -> 306,
+    DRAM 1 cycle + 50 latency -> 357.
+    """
+    r = run(two_convs(), ONE_TILE_PER_XBAR, granularity=Granularity.VECTOR)
+    layers = {row["layer"]: row for row in r.layers}
+    assert (layers["a"]["start_cycle"], layers["a"]["end_cycle"]) == (53, 219)
+    assert (layers["b"]["start_cycle"], layers["b"]["end_cycle"]) == (139, 306)
+    assert r.summary["cycles"] == 357
+    assert r.summary["image_latency_s"] == pytest.approx(357e-9)
+    # a computes 44 + 3 x 40 = 164 cycles, b likewise, overlapping during 139 .. 217
+    assert r.summary["compute_cycles"] == (217 - 53) + (303 - 217)
+
+
+def test_batch_two_steady_state_is_the_slowest_stage():
+    """Input 4 x 2 x 2: a conv computes 2 rows x 2 vectors = 4 vectors per image, 40 cycles each
+    once streaming (160 per image); the linear layer after it one vector (40). Image 1 follows
+    image 0 through a without a refill, so it completes exactly 160 cycles later."""
+    w = workload_from_dict({"name": "slow_fast", "input": [4, 2, 2], "layers": [
+        conv("a", "input", 4, 2), {"name": "fc", "type": "linear", "inputs": ["a"],
+                                   "in_channels": 8, "out_channels": 2}]})
+    s = run(w, ONE_TILE_PER_XBAR, batch=2, granularity=Granularity.VECTOR).summary
+    assert s["throughput_inf_per_s"] == pytest.approx(1 / 160e-9)
+    assert s["image_latency_s"] < s["latency_s"]
+
+
+def test_replication_balances_a_hand_example():
+    # layer 0: 8 vectors x 10 cycles on 1 crossbar; layer 1: 2 x 10 on 2; 3 spare crossbars
+    # go to layer 0 one by one (80 -> 40 -> 30 -> 20): both stages then take 20 cycles
+    assert balance_copies([1, 2], [8, 2], [10, 10], crossbars=6) == [4, 1]
+    # the slowest layer's next copy does not fit: nothing else is worth copying
+    assert balance_copies([4, 1], [8, 8], [10, 1], crossbars=7) == [1, 1]
+    # a copy computes whole vectors: no more copies than vectors
+    assert balance_copies([1], [2], [10], crossbars=10) == [2]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 6), st.integers(1, 50), st.integers(1, 30)),
+                min_size=1, max_size=6), st.integers(0, 60))
+def test_replication_fits_and_never_slows_a_layer(layers, spare):
+    blocks, vectors, cycles = (list(x) for x in zip(*layers))
+    copies = balance_copies(blocks, vectors, cycles, crossbars=sum(blocks) + spare)
+    assert sum(b * c for b, c in zip(blocks, copies)) <= sum(blocks) + spare
+    assert all(1 <= c <= max(v, 1) for c, v in zip(copies, vectors))
+    slowest = max(stage_cycles(v, c, k) for v, c, k in zip(vectors, copies, cycles))
+    assert slowest <= max(stage_cycles(v, 1, k) for v, k in zip(vectors, cycles))
+
+
+def test_mesh_transfers_sharing_a_link_serialize_and_others_overlap():
+    # 4 tiles on a 2 x 2 mesh, 4 B/cycle links, 1 cycle per hop: 8 B = 2 cycles on a link
+    mesh = Mesh(Noc(bytes_per_cycle=4, hop_cycles=1, energy_pj_per_byte=0.0), 4, Counters())
+    assert mesh.book("x", 0, 1, 8, now=0) == 3          # tile 0 -> 1: east link of tile 0
+    assert mesh.book("x", 0, 3, 8, now=0) == 2 + 2 + 2  # XY: east of 0 (busy until 2), south of 1
+    assert mesh.book("x", 2, 3, 8, now=0) == 3          # row 1: disjoint, in parallel
+    assert mesh.book("x", 1, 1, 8, now=0) == 0          # same tile: nothing moves
+    assert mesh.book("x", IO, 0, 8, now=0) == 1         # the I/O port's hop (DRAM paces it)
+
+
+def test_a_working_set_one_byte_over_the_tile_buffer_spills_exactly_that_byte():
+    """A linear layer 1009 -> 15 on one tile: its working set is its whole input plus its
+    outputs, 1009 + 15 = 1024 bytes at 8 bits. A 1 KiB buffer holds it; one more output is one
+    byte too many, written to DRAM and read back once per output row (one per image)."""
+    def dram(outputs: int, kib: int) -> int:
+        w = workload_from_dict({"name": "big", "input": [1009, 1, 1], "layers": [
+            {"name": "fc", "type": "linear", "in_channels": 1009, "out_channels": outputs}]})
+        s = run(w, ["chip.crossbars_per_tile=4096", "mapping.replication=none",
+                    f"tile.buffer.kib={kib}"], crossbars=4096, batch=3).summary
+        return s["dram_bytes"]
+
+    # inputs and outputs of 3 images: 3 x (1009 + outputs)
+    assert dram(15, kib=1) == 3 * (1009 + 15)
+    assert dram(16, kib=2) == 3 * (1009 + 16)
+    assert dram(16, kib=1) == 3 * (1009 + 16) + 3 * 2
+
+
+def test_counts_do_not_depend_on_granularity_or_copies():
+    """Chunks and copies change when work happens, never how much: every counted action of
+    the MVM layers is the same with one row per chunk or coarse chunks, with or without
+    copies (only the one-time setup writes the copies)."""
+    w = two_convs(width=3)
+    base = run(w, ["mapping.replication=none"], crossbars=8, batch=2).summary
+    for overrides, granularity in ((["mapping.replication=none"], Granularity.VECTOR),
+                                   (["mapping.replication=balance"], Granularity.WORK_ITEM)):
+        s = run(w, overrides, crossbars=8, batch=2, granularity=granularity).summary
+        for key in ("xbar_reads", "adc_conversions", "dac_conversions", "dram_bytes"):
+            assert s[key] == base[key], key
+    copied = run(w, ["mapping.replication=balance"], crossbars=8).summary
+    assert copied["setup_cycles"] > base["setup_cycles"]
+
+
+def test_crossbars_flag_equals_set_key(tmp_path):
+    args = ["run", "--arch", "arch_configs/tiny.yaml", "--workload",
+            "workloads/lenet5_mnist.yaml", "--dataflow", "static", "--seed", "1"]
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main([*args, "--crossbars", "4096", "--out", str(a)]) == 0
+    assert main([*args, "--set", "chip.crossbars=4096", "--out", str(b)]) == 0
+    for name in ("layers.csv", "utilization.csv"):
+        assert (a / name).read_bytes() == (b / name).read_bytes()
+    drop = {"wall_s"}
+    rows = [(p / "summary.csv").read_text().splitlines() for p in (a, b)]
+    header = rows[0][0].split(",")
+    keep = [i for i, k in enumerate(header) if k not in drop]
+    assert [[r.split(",")[i] for i in keep] for r in rows[0]] == \
+        [[r.split(",")[i] for i in keep] for r in rows[1]]

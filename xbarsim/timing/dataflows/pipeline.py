@@ -1,0 +1,465 @@
+"""Static dataflow as ISAAC runs it: resident (replicated) layers form a pipeline over the tiles.
+
+Every MVM layer keeps its blocks (and any copies, ``mapping.replication``) on its own crossbars;
+activations live in the tile buffers and move tile to tile over the mesh (``hw.mesh``); no global
+buffer is involved. Each layer processes its output rows in order, image after image, in chunks
+of rows. A chunk starts when (1) the layer has finished its previous chunk and (2) every input
+has delivered the rows the chunk's windows need (the line-buffer rule, docs/design.md section 6):
+output rows [r0, r1) of a conv or pool layer with kernel kh, stride sh and padding ph need input
+rows [0, min(H_in, (r1 - 1) * sh - ph + kh)); an add or concat needs rows [0, r1) of every input;
+a linear or flatten layer needs its whole input. So consecutive layers overlap, and images follow
+each other through the layers.
+
+A chunk of n output vectors on a layer with c copies: each copy computes about n / c of them;
+all blocks of a copy read in lockstep (one bit-serial input slice per read), so the copy's time
+is the crossbar read time of its vectors (``CrossbarUnit.read_time``), paced if need be by its
+tiles' buffer ports and shift-and-add banks, which layers sharing a tile share. Partial sums of
+row blocks in other tiles go over the mesh to the copy's first tile (its *home*), where the
+shift-and-add bank reduces them and the outputs are written; from there they go to the home
+tiles of the consumers (or, for a network output, to DRAM through the I/O port). Pool, add and
+concat layers run on the shift-and-add banks of their first input's home tiles.
+
+Identical work is simulated once: a copy's blocks are one lockstep unit, and the tiles' loads
+are numpy arrays, so the cost of a run grows with layers x images x chunks, not with the chip.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from dataclasses import dataclass
+
+import numpy as np
+
+from xbarsim.config.schema import Arch, Replication
+from xbarsim.mapping.blocks import LayerMap, block_table
+from xbarsim.mapping.encoding import Encoding
+from xbarsim.mapping.replication import balance_copies
+from xbarsim.timing.dataflows.engine import Engine, Proc
+from xbarsim.timing.hw.chip import Chip
+from xbarsim.timing.hw.clock import Clock
+from xbarsim.timing.hw.mesh import IO
+from xbarsim.util import ceil_div, nbytes
+from xbarsim.workload.graph import Workload
+from xbarsim.workload.layer import INPUT, Layer, LayerType
+
+CHUNK_STEPS = 20_000
+"""Work-item granularity: about this many (layer, image, chunk) steps per run, whatever the batch,
+so a run's cost is bounded; a layer never has more chunks per image than output rows."""
+
+MAX_CHUNKS = 16
+"""Most chunks per image and layer at work-item granularity."""
+
+IMAGES_AHEAD = 2
+"""Back-pressure [A]: a layer starts image b only after each consumer has finished image
+b - IMAGES_AHEAD (double buffering), so a fast layer cannot flood the mesh with later images."""
+
+
+def plan_copies(arch: Arch, maps: list[LayerMap], enc: Encoding) -> dict[str, int]:
+    """Copies of each MVM layer (``mapping.replication``), balancing the layers' crossbar time
+    per image: output vectors x t reads x the widest block's read-and-convert cycles."""
+    if arch.mapping.replication is Replication.NONE:
+        return {m.name: 1 for m in maps}
+    clock = Clock(arch.clock_ghz)
+    xb = arch.crossbar
+    read = clock.cycles(xb.read_ns)
+    per_vector = []
+    for m in maps:
+        widest = int(block_table(m, enc)["cols_used"].max()) if m.mapped_blocks else 0
+        convert = clock.cycles(ceil_div(widest, xb.adc.count) * xb.adc.conversion_ns)
+        per_vector.append(enc.t * max(read, convert))
+    copies = balance_copies([m.mapped_blocks for m in maps], [m.P for m in maps], per_vector,
+                            arch.chip.crossbars)
+    return {m.name: c for m, c in zip(maps, copies)}
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a layer's work happens and how much of it each of its tiles does per output vector
+    of one copy (summed over the copies sharing a tile)."""
+
+    tiles: np.ndarray
+    """Tiles the layer uses."""
+    home: np.ndarray
+    """Home tile of each copy: where its outputs are gathered."""
+    port_bytes: np.ndarray
+    """Tile-buffer bytes read and written per vector, per tile (float: bits / 8)."""
+    shift_ops: np.ndarray
+    """Shift-and-add operations per vector, per tile."""
+    working_set_bytes: np.ndarray
+    """Bytes the layer keeps in each tile: a line buffer of input rows and one output row."""
+
+
+@dataclass(frozen=True)
+class MvmWork:
+    """Per-vector work of one copy of an MVM layer (a copy's blocks read in lockstep)."""
+
+    lmap: LayerMap
+    copies: int
+    blocks: int
+    rows_total: int
+    """Rows driven per read, summed over the copy's blocks."""
+    cols_total: int
+    """Columns converted per read, summed over the copy's blocks."""
+    cols_widest: int
+    """Columns of the widest block: sets the conversion time of a lockstep read."""
+    in_elems: int
+    """Input elements read from the tile buffers per vector (one read per tile and row block)."""
+    reduce_ops: int
+    """Additions merging row blocks' partial sums per vector."""
+    psum_elems: np.ndarray
+    """Partial sums per vector each copy sends from other tiles to its home tile."""
+    last_tile: np.ndarray
+    """Each copy's last tile (where its cross-tile partial sums start, a bound on the route)."""
+
+
+class PipelineDataflow(Engine):
+    """Resident layers, replicated, pipelined across layers and images (static dataflow)."""
+
+    def __init__(self, chip: Chip, workload: Workload, enc: Encoding, batch: int,
+                 per_vector_events: bool, maps: list[LayerMap], copies: dict[str, int]) -> None:
+        super().__init__(chip, workload, enc, batch, per_vector_events)
+        self.copies = copies
+        self.maps = {m.name: m for m in maps}
+        self.rounds_of.update({m.name: 1 for m in maps})  # resident: one round
+        self.cpt = chip.crossbars_per_tile
+        tiles = chip.tiles
+        self.port_free = np.zeros(tiles, dtype=np.int64)
+        self.shift_free = np.zeros(tiles, dtype=np.int64)
+        self.shift_rate = chip.arch.tile.shift_add.units * chip.arch.tile.shift_add.ops_per_cycle
+        self.port_rate = chip.arch.tile.buffer.port_bytes_per_cycle
+        self.work: dict[str, MvmWork] = {}
+        self.place: dict[str, Placement] = {}
+        self._place_layers()
+        self.spill_bytes = self._spills()
+        self.chunks = {name: self._chunk_bounds(name) for name in [INPUT, *self._names()]}
+        self.computed = {name: [[self.env.event() for _ in self.chunks[name][:-1]]
+                                for _ in range(batch)] for name in self.chunks}
+        self.arrival = {name: np.zeros((batch, len(self.chunks[name]) - 1), dtype=np.int64)
+                        for name in self.chunks}
+        self.image_done = np.zeros(batch, dtype=np.int64)
+        self.busy_until: dict[str, int] = {}
+        self.first = self.workload.consumers(INPUT)[0]
+        """The layer the input images' traffic is counted for."""
+
+    # -- placement ---------------------------------------------------------------------------
+
+    def _place_layers(self) -> None:
+        """Slots in layer order, copy after copy; digital layers on their first input's tiles."""
+        offset = 0
+        for layer in self.workload.layers:
+            if layer.is_mvm:
+                lmap = self.maps[layer.name]
+                copies = self.copies.get(layer.name, 1)
+                self.work[layer.name], self.place[layer.name] = self._place_mvm(
+                    layer, lmap, copies, offset)
+                offset += copies * lmap.mapped_blocks
+            else:
+                self.place[layer.name] = self._place_digital(layer)
+
+    def _place_mvm(self, layer: Layer, lmap: LayerMap, copies: int,
+                   offset: int) -> tuple[MvmWork, Placement]:
+        # a copy's blocks in (group, column block, row block) order: the row blocks whose
+        # partial sums are added together sit side by side, mostly in one tile
+        table = block_table(lmap, self.enc)
+        order = np.lexsort((table["row_block"], table["col_block"], table["group"]))
+        table = {k: v[order] for k, v in table.items()}
+        b = int(table["group"].size)
+        copy = np.repeat(np.arange(copies), b)
+        tile = (offset + np.arange(copies * b)) // self.cpt
+        g, rb, cb = (np.tile(table[k], copies) for k in ("group", "row_block", "col_block"))
+        rows, cols = np.tile(table["rows_used"], copies), np.tile(table["cols_used"], copies)
+        # a tile reads each input segment (group, row block) once per vector and broadcasts it
+        # to every crossbar of the tile that uses it (ISAAC's eDRAM-to-IMA bus)
+        _, first = np.unique(np.stack([copy, tile, g, rb]), axis=1, return_index=True)
+        used = np.unique(tile) if b else np.zeros(0, dtype=np.int64)
+        where = np.searchsorted(used, tile)
+        in_elems = np.bincount(where[first], rows[first], minlength=used.size)
+        home = offset // self.cpt + (np.arange(copies) * b) // self.cpt
+        last = (offset + np.arange(copies) * b + max(b - 1, 0)) // self.cpt
+        outputs = lmap.G * lmap.O
+        out_bits = self.act_bits
+        # a column block whose row blocks sit in k tiles sends k - 1 tiles' partial sums home
+        _, spread = np.unique(np.stack([copy, g, cb, tile]), axis=1, return_index=True)
+        col_outputs = cols / self.enc.columns_per_weight
+        psum = np.bincount(copy[spread], col_outputs[spread], minlength=copies)
+        own = np.unique(np.stack([copy, g, cb]), axis=1, return_index=True)[1]
+        psum -= np.bincount(copy[own], col_outputs[own], minlength=copies)
+        reduce_ops = outputs * (lmap.row_blocks - 1) if b else 0
+        home_idx = np.searchsorted(used, home) if b else np.zeros(0, dtype=np.int64)
+        t = self.enc.t
+        at_home = np.bincount(home_idx, minlength=used.size).astype(float)
+        psum_home = np.bincount(home_idx, psum, minlength=used.size)
+        port = (in_elems * self.act_bits + at_home * outputs * out_bits
+                + 2 * psum_home * self.psum_bits) / 8
+        shift = t * np.bincount(where, cols, minlength=used.size) + at_home * reduce_ops
+        # the layer's working set, shared by its tiles in proportion to the blocks they hold:
+        # the input rows one output row's windows read (a whole input for linear) and one
+        # output row (copies split a row's vectors, so they share one line buffer)
+        c_in, h_in, w_in = self.workload.input_shape_of(layer.name)
+        _, _, w_out = self.workload.output_shape(layer.name)
+        if layer.type is LayerType.LINEAR:
+            elems = c_in * h_in * w_in + outputs
+        else:
+            elems = c_in * min(layer.kernel[0], h_in) * w_in + outputs * w_out
+        share = np.bincount(where, minlength=used.size) / max(copies * b, 1)
+        working = share * elems * self.act_bits / 8
+        work = MvmWork(lmap=lmap, copies=copies, blocks=b, rows_total=int(table["rows_used"].sum()),
+                       cols_total=int(table["cols_used"].sum()),
+                       cols_widest=int(table["cols_used"].max()) if b else 0,
+                       in_elems=int(in_elems.sum()) // max(copies, 1) if b else 0,
+                       reduce_ops=reduce_ops, psum_elems=psum, last_tile=last)
+        return work, Placement(tiles=used, home=home, port_bytes=port, shift_ops=shift,
+                               working_set_bytes=np.ceil(working).astype(np.int64))
+
+    def _place_digital(self, layer: Layer) -> Placement:
+        """A pool, add, concat or flatten runs on its first input's home tiles (or tile 0)."""
+        source = layer.inputs[0]
+        home = self.place[source].home if source in self.place else np.zeros(1, dtype=np.int64)
+        if home.size == 0:
+            home = np.zeros(1, dtype=np.int64)
+        tiles = np.unique(home)
+        share = np.bincount(np.searchsorted(tiles, home), minlength=tiles.size) / home.size
+        c, h_in, w_in = self.workload.input_shapes(layer.name)[0]
+        c_out, _, w_out = self.workload.output_shape(layer.name)
+        if layer.type is LayerType.FLATTEN:
+            return Placement(tiles=tiles, home=home, port_bytes=np.zeros(tiles.size),
+                             shift_ops=np.zeros(tiles.size),
+                             working_set_bytes=np.zeros(tiles.size, dtype=np.int64))
+        inputs = len(layer.inputs)
+        per_vector = (inputs * c + c_out) * self.act_bits / 8
+        kh = layer.kernel[0] if layer.type is LayerType.POOL else 1
+        line = (inputs * c * min(kh, h_in) * w_in + c_out * w_out) * self.act_bits / 8
+        return Placement(tiles=tiles, home=home, port_bytes=share * per_vector,
+                         shift_ops=share * self._ops_per_output(layer) * c_out,
+                         working_set_bytes=np.ceil(share * line).astype(np.int64))
+
+    def _spills(self) -> dict[str, int]:
+        """Bytes per output row each layer spills to DRAM and reads back: the tiles' working
+        sets beyond the tile buffer, shared out in proportion to each layer's part."""
+        capacity = self.chip.arch.tile.buffer.kib * 1024
+        total = np.zeros(self.chip.tiles, dtype=np.int64)
+        for p in self.place.values():
+            np.add.at(total, p.tiles, p.working_set_bytes)
+        excess = np.maximum(total - capacity, 0)
+        spills = {}
+        for name, p in self.place.items():
+            share = excess[p.tiles] * p.working_set_bytes // np.maximum(total[p.tiles], 1)
+            spills[name] = int(share.sum())
+        return spills
+
+    # -- chunks and the line-buffer rule ----------------------------------------------------------
+
+    def _rows(self, name: str) -> int:
+        shape = self.workload.input_shape if name == INPUT else self.workload.output_shape(name)
+        return int(shape[1])
+
+    def _chunk_bounds(self, name: str) -> list[int]:
+        """Row boundaries of a layer's chunks: [0, ..., rows]."""
+        rows = self._rows(name)
+        if self.per_vector_events:
+            k = rows
+        else:
+            steps = max(1, (len(self.workload.layers) + 1) * self.batch)
+            k = max(1, min(rows, MAX_CHUNKS, CHUNK_STEPS // steps))
+        return [j * rows // k for j in range(k + 1)]
+
+    def rows_needed(self, layer: Layer, source: str, row_end: int) -> int:
+        """Rows of ``source`` that output rows [0, row_end) of ``layer`` need (line buffer)."""
+        rows_in = self._rows(source)
+        if layer.type in (LayerType.CONV, LayerType.POOL):
+            kh, sh, ph = layer.kernel[0], layer.stride[0], layer.padding[0]
+            return max(1, min(rows_in, (row_end - 1) * sh - ph + kh))
+        if layer.type in (LayerType.ADD, LayerType.CONCAT):
+            return row_end
+        return rows_in
+
+    def _chunk_holding(self, source: str, rows: int) -> int:
+        """Index of the chunk of ``source`` that completes row ``rows - 1``."""
+        return bisect_right(self.chunks[source], rows - 1) - 1
+
+    # -- the run ------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Simulate the batch through the pipeline; return its cycles."""
+        self.env.process(self._load_inputs())
+        for layer in self.workload.layers:
+            self.env.process(self._stage(layer))
+        self.env.run()
+        return int(self.env.now)
+
+    def image_done_cycles(self, cycles: int) -> list[int]:
+        """Cycle at which each image's last network output reached DRAM."""
+        return [int(c) for c in self.image_done]
+
+    def _load_inputs(self) -> Proc:
+        """Images come from DRAM, chunk by chunk, to the input layers' home tiles; the channel
+        takes the next chunk as soon as it is free (the access latency overlaps)."""
+        bounds = self.chunks[INPUT]
+        c, _, w = self.workload.input_shape
+        dram = self.chip.dram
+        for b in range(self.batch):
+            for j in range(len(bounds) - 1):
+                size = nbytes(c * (bounds[j + 1] - bounds[j]) * w, self.act_bits)
+                channel_free, arrive = dram.book(self.first, size, int(self.env.now))
+                self.env.process(self._deliver_input(b, j, size, arrive))
+                yield self.env.timeout(channel_free - int(self.env.now))
+
+    def _deliver_input(self, b: int, j: int, size: int, arrive: int) -> Proc:
+        yield self.env.timeout(arrive - int(self.env.now))
+        consumers = self.workload.consumers(INPUT)
+        self.arrival[INPUT][b, j] = max(self._send(self.first, INPUT, c, size) for c in consumers)
+        self.computed[INPUT][b][j].succeed()
+
+    def _stage(self, layer: Layer) -> Proc:
+        """One layer: its chunks in order, image after image."""
+        name, bounds = layer.name, self.chunks[layer.name]
+        for b in range(self.batch):
+            if b >= IMAGES_AHEAD:  # back-pressure: consumers' buffers hold IMAGES_AHEAD images
+                for consumer in self.workload.consumers(name):
+                    yield self.computed[consumer][b - IMAGES_AHEAD][-1]
+            for j in range(len(bounds) - 1):
+                ready = 0
+                for source in layer.inputs:
+                    k = self._chunk_holding(source, self.rows_needed(layer, source, bounds[j + 1]))
+                    yield self.computed[source][b][k]
+                    ready = max(ready, int(self.arrival[source][b, k]))
+                if ready > self.env.now:
+                    yield self.env.timeout(ready - int(self.env.now))
+                now = int(self.env.now)
+                self.start.setdefault(name, now)
+                vectors = (bounds[j + 1] - bounds[j]) * self._row_vectors(layer)
+                rows = bounds[j + 1] - bounds[j]
+                if layer.is_mvm:
+                    cycles = self._mvm_chunk(layer, vectors, now)
+                else:
+                    cycles = self._digital_chunk(layer, vectors, now)
+                cycles = max(cycles, self._spill(name, rows, now) - now)
+                with self.chip.activity.busy("compute"):
+                    yield self.env.timeout(cycles)
+                self.arrival[name][b, j] = self._forward(layer, b, vectors)
+                self.computed[name][b][j].succeed()
+        self.end[name] = int(self.arrival[name].max(initial=int(self.env.now)))
+
+    def _row_vectors(self, layer: Layer) -> int:
+        """Output vectors (pixels) per output row."""
+        if layer.type is LayerType.LINEAR:
+            return 1
+        return int(self.workload.output_shape(layer.name)[2])
+
+    # -- one chunk ----------------------------------------------------------------------------
+
+    def _mvm_chunk(self, layer: Layer, vectors: int, now: int) -> int:
+        """Count a chunk of ``vectors`` on an MVM layer and return its cycles.
+
+        The copies take the vectors round-robin, continuing across chunks and images, so each
+        computes n / c of them on average; a chunk is timed at that share (a whole copy's
+        vectors are exact over an image). The read pipeline refills after the layer idled."""
+        w, p, name, t = self.work[layer.name], self.place[layer.name], layer.name, self.enc.t
+        if w.blocks == 0 or vectors == 0:
+            return 0
+        fill, per_read = self.chip.xbars[0].pipeline_cycles(w.cols_widest)
+        if now <= self.busy_until.get(name, -1):
+            fill = 0
+        per_copy = vectors / w.copies
+        cycles = fill + math.ceil(per_copy * t * per_read - 1e-9)
+        c = self.chip.counters
+        c.add_busy("crossbar", (fill * w.copies + vectors * t * per_read) * w.blocks)
+        reads = vectors * t
+        c.add(name, "xbar_reads", reads * w.blocks)
+        c.add(name, "dac_conversions", reads * w.rows_total)
+        c.add(name, "adc_conversions", reads * w.cols_total)
+        c.add(name, "shift_add_ops", reads * w.cols_total + vectors * w.reduce_ops)
+        outputs = w.lmap.G * w.lmap.O
+        c.add(name, "tile_buffer_read_bytes", nbytes(vectors * w.in_elems, self.act_bits))
+        c.add(name, "tile_buffer_write_bytes", nbytes(vectors * outputs, self.act_bits))
+        done = max(cycles, self._tiles_busy(p, per_copy, now))
+        for k in np.flatnonzero(w.psum_elems):  # row blocks in other tiles: partial sums home
+            size = nbytes(per_copy * w.psum_elems[k], self.psum_bits)
+            c.add(name, "tile_buffer_write_bytes", size)
+            c.add(name, "tile_buffer_read_bytes", size)
+            done = max(done, self.chip.mesh.book(name, int(w.last_tile[k]), int(p.home[k]),
+                                                 size, now) - now)
+        self.busy_until[name] = now + done
+        return done
+
+    def _digital_chunk(self, layer: Layer, vectors: int, now: int) -> int:
+        """Count a chunk of a pool, add or concat on its tiles and return its cycles."""
+        if layer.type is LayerType.FLATTEN:
+            return 0
+        p, name = self.place[layer.name], layer.name
+        c_out = int(self.workload.output_shape(name)[0])
+        c_in = sum(int(s[0]) for s in self.workload.input_shapes(name))
+        counters = self.chip.counters
+        counters.add(name, "shift_add_ops", vectors * c_out * self._ops_per_output(layer))
+        counters.add(name, "tile_buffer_read_bytes", nbytes(vectors * c_in, self.act_bits))
+        counters.add(name, "tile_buffer_write_bytes", nbytes(vectors * c_out, self.act_bits))
+        return self._tiles_busy(p, vectors, now)
+
+    def _tiles_busy(self, p: Placement, vectors: float, now: int) -> int:
+        """Book each tile's buffer port and shift-and-add bank for ``vectors`` per copy; return
+        the cycles until the last of them is done (they work alongside the crossbars)."""
+        done = 0
+        for free, per_vector, rate, kind in (
+                (self.port_free, p.port_bytes, self.port_rate, "tile_buffer"),
+                (self.shift_free, p.shift_ops, self.shift_rate, "shift_add")):
+            cycles = np.ceil(vectors * per_vector / rate - 1e-9).astype(np.int64)
+            if not cycles.any():
+                continue
+            start = np.maximum(free[p.tiles], now)
+            free[p.tiles] = start + cycles
+            units = self.chip.arch.tile.shift_add.units if kind == "shift_add" else 1
+            self.chip.counters.add_busy(kind, int(cycles.sum()) * units)
+            done = max(done, int((start + cycles).max()) - now)
+        return done
+
+    def _spill(self, name: str, rows: int, now: int) -> int:
+        """Working set beyond the tile buffers: out to DRAM and back, once per output row."""
+        size = 2 * self.spill_bytes.get(name, 0) * rows
+        if size == 0:
+            return now
+        return self.chip.dram.book(name, size, now)[1]
+
+    def _forward(self, layer: Layer, b: int, vectors: int) -> int:
+        """Send a finished chunk to its consumers' home tiles (network outputs to DRAM); return
+        when the last of it arrives."""
+        name = layer.name
+        size = nbytes(vectors * int(self.workload.output_shape(name)[0]), self.act_bits)
+        consumers = self.workload.consumers(name)
+        arrive = int(self.env.now)
+        for consumer in consumers:
+            arrive = max(arrive, self._send(name, name, consumer, size))
+        if not consumers:
+            src = int(self.place[name].home[0])
+            self.chip.counters.add(name, "tile_buffer_read_bytes", size)
+            at_io = self.chip.mesh.book(name, src, IO, size, int(self.env.now))
+            self.env.process(self._write_output(name, b, size, at_io))
+            arrive = max(arrive, at_io)
+        return arrive
+
+    def _write_output(self, name: str, b: int, size: int, at_io: int) -> Proc:
+        yield self.env.timeout(at_io - int(self.env.now))
+        _, done = self.chip.dram.book(name, size, int(self.env.now))
+        self.image_done[b] = max(self.image_done[b], done)
+        yield self.env.timeout(done - int(self.env.now))
+
+    def _send(self, layer: str | None, source: str, consumer: str, size: int) -> int:
+        """Split ``size`` bytes over streams from the source's copies to the consumer's copies
+        (as many streams as the larger side has copies); return the last arrival."""
+        now = int(self.env.now)
+        src = self.place[source].home if source in self.place else np.full(1, IO)
+        dst = self.place[consumer].home
+        streams = max(src.size, dst.size)
+        part, extra = divmod(size, streams)
+        arrive = now
+        counters = self.chip.counters
+        for s in range(streams):
+            a, d = int(src[s % src.size]), int(dst[s % dst.size])
+            piece = part + (s < extra)
+            if a == d or piece == 0:
+                continue
+            if a != IO:
+                counters.add(layer, "tile_buffer_read_bytes", piece)
+            counters.add(layer, "tile_buffer_write_bytes", piece)
+            arrive = max(arrive, self.chip.mesh.book(layer, a, d, piece, now))
+        return arrive
