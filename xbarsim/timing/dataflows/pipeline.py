@@ -86,6 +86,9 @@ class Placement:
     """Tile-buffer bytes read and written per vector, per tile (float: bits / 8)."""
     shift_ops: np.ndarray
     """Shift-and-add operations per vector, per tile."""
+    shift_share: np.ndarray | None
+    """Fraction of each tile's shift-and-add bank that is the layer's own (ISAAC: the units sit
+    in the IMAs, beside the crossbars they serve); None: the layer books the whole bank."""
     working_set_bytes: np.ndarray
     """Bytes the layer keeps in each tile: a line buffer of input rows and one output row."""
 
@@ -209,8 +212,9 @@ class PipelineDataflow(Engine):
                        cols_widest=int(table["cols_used"].max()) if b else 0,
                        in_elems=int(in_elems.sum()) // max(copies, 1) if b else 0,
                        reduce_ops=reduce_ops, psum_elems=psum, last_tile=last)
+        own = np.bincount(where, minlength=used.size) / self.cpt
         return work, Placement(tiles=used, home=home, port_bytes=port, shift_ops=shift,
-                               working_set_bytes=np.ceil(working).astype(np.int64))
+                               shift_share=own, working_set_bytes=np.ceil(working).astype(np.int64))
 
     def _place_digital(self, layer: Layer) -> Placement:
         """A pool, add, concat or flatten runs on its first input's home tiles (or tile 0)."""
@@ -224,14 +228,14 @@ class PipelineDataflow(Engine):
         c_out, _, w_out = self.workload.output_shape(layer.name)
         if layer.type is LayerType.FLATTEN:
             return Placement(tiles=tiles, home=home, port_bytes=np.zeros(tiles.size),
-                             shift_ops=np.zeros(tiles.size),
+                             shift_ops=np.zeros(tiles.size), shift_share=None,
                              working_set_bytes=np.zeros(tiles.size, dtype=np.int64))
         inputs = len(layer.inputs)
         per_vector = (inputs * c + c_out) * self.act_bits / 8
         kh = layer.kernel[0] if layer.type is LayerType.POOL else 1
         line = (inputs * c * min(kh, h_in) * w_in + c_out * w_out) * self.act_bits / 8
         return Placement(tiles=tiles, home=home, port_bytes=share * per_vector,
-                         shift_ops=share * self._ops_per_output(layer) * c_out,
+                         shift_ops=share * self._ops_per_output(layer) * c_out, shift_share=None,
                          working_set_bytes=np.ceil(share * line).astype(np.int64))
 
     def _spills(self) -> dict[str, int]:
@@ -397,21 +401,33 @@ class PipelineDataflow(Engine):
         return self._tiles_busy(p, vectors, now)
 
     def _tiles_busy(self, p: Placement, vectors: float, now: int) -> int:
-        """Book each tile's buffer port and shift-and-add bank for ``vectors`` per copy; return
-        the cycles until the last of them is done (they work alongside the crossbars)."""
-        done = 0
-        for free, per_vector, rate, kind in (
-                (self.port_free, p.port_bytes, self.port_rate, "tile_buffer"),
-                (self.shift_free, p.shift_ops, self.shift_rate, "shift_add")):
-            cycles = np.ceil(vectors * per_vector / rate - 1e-9).astype(np.int64)
-            if not cycles.any():
-                continue
-            start = np.maximum(free[p.tiles], now)
-            free[p.tiles] = start + cycles
-            units = self.chip.arch.tile.shift_add.units if kind == "shift_add" else 1
-            self.chip.counters.add_busy(kind, int(cycles.sum()) * units)
-            done = max(done, int((start + cycles).max()) - now)
+        """Book each tile's buffer port (shared by the layers on the tile) for ``vectors`` per
+        copy, and run the shift-and-adds on the layer's own units (or book the whole bank, for
+        pool and add layers); return the cycles until the last of them is done (they work
+        alongside the crossbars)."""
+        units = self.chip.arch.tile.shift_add.units
+        port = np.ceil(vectors * p.port_bytes / self.port_rate - 1e-9).astype(np.int64)
+        done = self._book(self.port_free, p.tiles, port, now)
+        self.chip.counters.add_busy("tile_buffer", int(port.sum()))
+        if p.shift_share is None:
+            shift = np.ceil(vectors * p.shift_ops / self.shift_rate - 1e-9).astype(np.int64)
+            done = max(done, self._book(self.shift_free, p.tiles, shift, now))
+            self.chip.counters.add_busy("shift_add", int(shift.sum()) * units)
+        else:
+            rate = self.shift_rate * np.maximum(p.shift_share, 1e-12)
+            shift = np.ceil(vectors * p.shift_ops / rate - 1e-9).astype(np.int64)
+            done = max(done, int(shift.max(initial=0)))
+            self.chip.counters.add_busy("shift_add", int((shift * p.shift_share).sum() * units))
         return done
+
+    @staticmethod
+    def _book(free: np.ndarray, tiles: np.ndarray, cycles: np.ndarray, now: int) -> int:
+        """Book ``cycles`` on each tile's unit after its earlier bookings; cycles until done."""
+        if not cycles.any():
+            return 0
+        start = np.maximum(free[tiles], now)
+        free[tiles] = start + cycles
+        return int((start + cycles).max()) - now
 
     def _spill(self, name: str, rows: int, now: int) -> int:
         """Working set beyond the tile buffers: out to DRAM and back, once per output row."""
