@@ -212,9 +212,10 @@ class PipelineDataflow(Engine):
                        cols_widest=int(table["cols_used"].max()) if b else 0,
                        in_elems=int(in_elems.sum()) // max(copies, 1) if b else 0,
                        reduce_ops=reduce_ops, psum_elems=psum, last_tile=last)
-        own = np.bincount(where, minlength=used.size) / self.cpt
+        bank = np.bincount(where, minlength=used.size) / self.cpt
         return work, Placement(tiles=used, home=home, port_bytes=port, shift_ops=shift,
-                               shift_share=own, working_set_bytes=np.ceil(working).astype(np.int64))
+                               shift_share=bank,
+                               working_set_bytes=np.ceil(working).astype(np.int64))
 
     def _place_digital(self, layer: Layer) -> Placement:
         """A pool, add, concat or flatten runs on its first input's home tiles (or tile 0)."""
