@@ -176,17 +176,26 @@ def test_same_seed_same_result_other_seed_differs():
     assert r1.summary["write_pulses"] != r3.summary["write_pulses"]
 
 
-def test_overlap_programs_one_half_while_the_other_computes():
-    # Three one-block rounds either way: on one crossbar written in turn, or alternating
-    # between two halves of one crossbar each, where the next layer is written while the
-    # previous computes.
+def test_overlap_writes_a_tile_as_soon_as_its_own_blocks_have_computed():
+    # Two tiles of one crossbar each; three one-block layers: round 0 = fc1 (tile 0) and fc2
+    # (tile 1), round 1 = fc3 (tile 0). With --overlap, tile 0 writes fc3 as soon as fc1 has
+    # computed, while fc2 still computes on tile 1; without it, only after fc2 has computed.
     w = chain(16, 2, 2, 2)
-    serial = run(w, "reprogram", crossbars=1).summary
-    over = run(w, "reprogram", crossbars=2, overlap=True)
-    assert over.summary["cells_written"] == serial["cells_written"] == 16 * 16 + 2 * 2 * 16
-    assert [row["rounds"] for row in over.layers] == [1, 1, 1]
-    assert over.summary["cycles"] < serial["cycles"]
-    assert over.summary["program_cycles"] < serial["program_cycles"]
+    arch = load_arch("arch_configs/tiny.yaml", ["chip.crossbars_per_tile=1"])
+    serial = run(w, "reprogram", crossbars=2, arch=arch)
+    over = run(w, "reprogram", crossbars=2, arch=arch, overlap=True)
+    rows = {r["layer"]: r for r in over.layers}
+    plain = {r["layer"]: r for r in serial.layers}
+    # fc3 computes right after its write in both runs, so its write began at start - program
+    def fc3_write(rows):
+        return rows["fc3"]["start_cycle"] - rows["fc3"]["program_cycles"]
+
+    assert fc3_write(rows) == rows["fc1"]["end_cycle"]
+    assert fc3_write(plain) == plain["fc2"]["end_cycle"]
+    # so the run is shorter by fc2's compute time, which the write now hides
+    fc2 = plain["fc2"]["end_cycle"] - plain["fc2"]["start_cycle"]
+    assert serial.summary["cycles"] - over.summary["cycles"] == fc2
+    assert over.summary["cells_written"] == serial.summary["cells_written"] == 16 * 16 + 2 * 2 * 16
 
 
 def test_overlap_keeps_counts_and_overlaps_activity():

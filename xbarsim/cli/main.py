@@ -130,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--granularity", default=Granularity.WORK_ITEM.value,
                      choices=[g.value for g in Granularity])
     run.add_argument("--overlap", action="store_true",
-                     help="reprogram: half the crossbars compute while the other half is written")
+                     help="reprogram: each tile writes its next round as soon as its own blocks "
+                     "of the previous round have computed (no chip-wide barrier)")
     run.add_argument("--weights", metavar="W.npz",
                      help="real weights: prune all-zero blocks/columns, write real levels")
     run.add_argument("--basis", metavar="B.npz",

@@ -80,7 +80,8 @@ class RunOptions:
     seed: int = 0
     granularity: Granularity = Granularity.WORK_ITEM
     overlap: bool = False
-    """Reprogram: program one half of the crossbars while the other half computes."""
+    """Reprogram: each tile writes its next round's blocks as soon as its own blocks of the
+    previous round have computed (else the whole chip finishes a round first)."""
     basis: BasisSpec | None = None
     """Basis layout and coefficient counts, for the basis dataflow."""
     weights: Mapping[str, np.ndarray] | None = None
@@ -136,7 +137,7 @@ def simulate(arch: Arch, workload: Workload, options: RunOptions) -> Result:
         crossbars = arch.chip.crossbars
         resident = sum(m.mapped_blocks for m in maps) <= crossbars
         overlap = options.overlap and not resident
-        rounds = plan_rounds(maps, enc, crossbars, overlap=overlap)
+        rounds = plan_rounds(maps, enc, crossbars)
 
         def build(batch: int, per_vector: bool) -> Engine:
             return RoundsDataflow(Chip(arch, options.seed, per_row), workload, enc, batch,

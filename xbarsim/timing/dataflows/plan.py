@@ -1,7 +1,7 @@
 """Placing crossbar blocks on the chip: the static (resident) plan and reprogramming rounds.
 
 docs/design.md section 6: blocks are packed, in layer order, into rounds of at most ``capacity``
-blocks; block k of a round sits on crossbar slot ``offset + k``. A layer larger than a round spans
+blocks; block k of a round sits on crossbar slot ``k``. A layer larger than a round spans
 several rounds (its *parts*); its partial sums meet in the buffers.
 """
 
@@ -54,14 +54,9 @@ class Round:
     parts: tuple[Part, ...]
 
 
-def plan_rounds(maps: list[LayerMap], enc: Encoding, crossbars: int,
-                overlap: bool = False) -> list[Round]:
-    """Pack all blocks in layer order into rounds; with ``overlap`` each round uses one half."""
-    capacity = crossbars // 2 if overlap else crossbars
-    if capacity < 1:
-        raise XbarsimError(
-            f"overlap needs at least 2 crossbars (got {crossbars})", key="chip.crossbars"
-        )
+def plan_rounds(maps: list[LayerMap], enc: Encoding, crossbars: int) -> list[Round]:
+    """Pack all blocks in layer order into rounds of at most ``crossbars`` blocks."""
+    capacity = crossbars
     rounds: list[list[Part]] = [[]]
     used = 0
     for lmap in maps:
@@ -76,9 +71,8 @@ def plan_rounds(maps: list[LayerMap], enc: Encoding, crossbars: int,
                 rounds.append([])
                 used = 0
             take = min(capacity - used, total - start)
-            offset = (len(rounds) - 1) % 2 * capacity if overlap else 0
             chunk = {k: v[start:start + take] for k, v in table.items()}
-            slots = offset + used + np.arange(take)
+            slots = used + np.arange(take)
             start += take
             rounds[-1].append(Part(lmap, chunk, slots, last=start == total))
             used += take

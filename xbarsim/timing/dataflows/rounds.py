@@ -2,8 +2,9 @@
 
 Each round is fetched from DRAM, write-verified by the tiles' controllers, then computed for
 the whole batch. With ``resident`` (the network fits: static, or reprogram on a large chip) the
-rounds are written once as setup and never during the run; with ``overlap`` round r + 1 is
-written while round r computes (on the other half of the chip, see ``plan.plan_rounds``).
+rounds are written once as setup and never during the run. Without ``overlap`` round r + 1 is
+written once all of round r has computed; with it, each tile writes its blocks of round r + 1 as
+soon as its own blocks of round r have computed.
 A part (one layer's blocks of a round) (1) sends each tile the input channels its row blocks
 need, (2) streams the batch's N * P vectors through each block as a pipeline of tile-buffer
 reads, crossbar reads, shift-and-add and drain, and (3) in the layer's last part reduces the
@@ -12,7 +13,9 @@ partial sums of row blocks on the vector unit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+
+import simpy
 
 from xbarsim.mapping.encoding import Encoding
 from xbarsim.timing.dataflows.engine import Engine, Proc
@@ -38,16 +41,20 @@ class RoundsDataflow(Engine):
             yield from self.program_round(rnd)
 
     def schedule(self) -> Proc:
-        """Program and compute the rounds; round r is written once round r - lag has computed."""
-        rounds, lag = self.rounds, 2 if self.overlap else 1
+        """Program and compute the rounds: chip-wide, round r is written once round r - 1 has
+        computed; with ``overlap``, tile by tile (``_schedule_per_tile``)."""
+        if self.overlap and not self.resident:
+            yield from self._schedule_per_tile()
+            return
+        rounds = self.rounds
         computed = [self.env.event() for _ in rounds]
         programmed = [self.env.event() for _ in rounds]
 
         def programmer() -> Proc:
             for r in rounds:
                 if not self.resident:
-                    if r.index >= lag:
-                        yield computed[r.index - lag]
+                    if r.index >= 1:
+                        yield computed[r.index - 1]
                     yield from self.program_round(r)
                 programmed[r.index].succeed()
 
@@ -59,33 +66,93 @@ class RoundsDataflow(Engine):
 
         yield self.all_of([programmer(), computer()])
 
+    def _schedule_per_tile(self) -> Proc:
+        """Reprogram with per-tile overlap: a tile writes its blocks of round r as soon as its
+        own blocks of round r - 1 have computed (no chip-wide barrier), and a part computes as
+        soon as its blocks are written, its inputs are complete and the layer's previous part
+        has finished (the partial sums of a layer's parts meet in order)."""
+        left: list[dict[int, int]] = []
+        freed: list[dict[int, simpy.Event]] = []
+        for r in self.rounds:
+            count: dict[int, int] = {}
+            for p in r.parts:
+                for s in p.slots:
+                    tile = self.chip.tile_of(int(s))
+                    count[tile] = count.get(tile, 0) + 1
+            left.append(count)
+            freed.append({tile: self.env.event() for tile in count})
+        # a tile's blocks of round r wait for the last earlier round that used the tile
+        gates: list[dict[int, simpy.Event]] = []
+        latest: dict[int, simpy.Event] = {}
+        for r in self.rounds:
+            gates.append(dict(latest))
+            latest.update(freed[r.index])
+        previous_part: dict[str, simpy.Event] = {}
+
+        def block_done(r: int, tile: int) -> None:
+            left[r][tile] -= 1
+            if left[r][tile] == 0:
+                freed[r][tile].succeed()
+
+        def write_and_run(r: int, part: Part, after: simpy.Event | None) -> Proc:
+            yield from self.program_part(part, gates[r].get)
+            if after is not None:
+                yield after
+            yield from self.run_part(part, on_block=lambda tile: block_done(r, tile))
+
+        procs = []
+        for r in self.rounds:
+            for part in r.parts:
+                name = part.lmap.name
+                proc = self.env.process(write_and_run(r.index, part, previous_part.get(name)))
+                previous_part[name] = proc
+                procs.append(proc)
+        yield self.env.all_of(procs)
+
     def program_round(self, rnd: Round) -> Proc:
         """Fetch and write-verify every block of a round."""
         with self.chip.activity.busy("program"):
             yield self.all_of(self.program_part(p) for p in rnd.parts)
 
-    def program_part(self, part: Part) -> Proc:
-        """Program one layer's blocks of a round and record the span."""
+    def program_part(self, part: Part,
+                     tile_free: Callable[[int], simpy.Event | None] | None = None) -> Proc:
+        """Program one layer's blocks of a round and record the span; with ``tile_free``, a
+        block waits for the event it returns for the block's tile (if any) first."""
         name = part.lmap.name
-        t0 = int(self.env.now)
+        began: list[int] = []
         rows, cols = part.blocks["rows_used"], part.blocks["cols_used"]
         levels = part.blocks.get("level_counts")
-        yield self.all_of(
-            self.program_block(name, int(s), int(r), int(c),
-                               None if levels is None else levels[k, :r])
-            for k, (s, r, c) in enumerate(zip(part.slots, rows, cols))
-        )
-        self.program_spans[name].append((t0, int(self.env.now)))
 
-    def run_part(self, part: Part) -> Proc:
-        """Compute one layer's blocks of a round over the whole batch."""
+        def write(k: int, slot: int, r: int, c: int) -> Proc:
+            if tile_free is None:
+                began.append(int(self.env.now))
+                yield from self.program_block(name, slot, r, c,
+                                              None if levels is None else levels[k, :r])
+                return
+            gate = tile_free(self.chip.tile_of(slot))
+            if gate is not None:
+                yield gate
+            began.append(int(self.env.now))
+            with self.chip.activity.busy("program"):
+                yield from self.program_block(name, slot, r, c,
+                                              None if levels is None else levels[k, :r])
+
+        yield self.all_of(write(k, int(s), int(r), int(c))
+                          for k, (s, r, c) in enumerate(zip(part.slots, rows, cols)))
+        self.program_spans[name].append((min(began, default=int(self.env.now)),
+                                         int(self.env.now)))
+
+    def run_part(self, part: Part, on_block: Callable[[int], None] | None = None) -> Proc:
+        """Compute one layer's blocks of a round over the whole batch (``on_block(tile)`` is
+        called as each block finishes)."""
         layer = self.workload.layers[part.lmap.index]
         yield self.env.all_of([self.done[i] for i in layer.inputs])
         self.start.setdefault(layer.name, int(self.env.now))
         self.rounds_of[layer.name] += 1
         with self.chip.activity.busy("compute"):
             yield self.all_of(self.distribute_inputs(layer, part))
-            yield self.all_of(self.run_block(layer, part, k) for k in range(part.size))
+            yield self.all_of(self._block_then(layer, part, k, on_block)
+                              for k in range(part.size))
             if part.last:
                 yield from self.reduce(layer, part)
                 yield from self.store_output(layer)
@@ -109,6 +176,12 @@ class RoundsDataflow(Engine):
                 needed[tile] = needed.get(tile, 0.0) + self.batch * spatial * rows / window
         for tile, elements in sorted(needed.items()):
             yield self.send_to_tile(layer.name, tile, nbytes(elements, self.act_bits))
+
+    def _block_then(self, layer: Layer, part: Part, k: int,
+                    on_block: Callable[[int], None] | None) -> Proc:
+        yield from self.run_block(layer, part, k)
+        if on_block is not None:
+            on_block(self.chip.tile_of(int(part.slots[k])))
 
     def run_block(self, layer: Layer, part: Part, k: int) -> Proc:
         """Stream N * P vectors through one block, in work items (or one item per vector)."""
