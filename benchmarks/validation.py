@@ -579,6 +579,8 @@ layers:
 """A layer whose copies fill the 16,128 crossbars exactly: 9 x 16 = 144 blocks, 112 copies."""
 
 BOUND_WORKLOADS = ("resnet18_cifar100", "resnet50_imagenet")
+WIDE_MESH = ("--set", "chip.noc.bytes_per_cycle=4096")
+"""The same runs with the mesh out of the way: how much of the gap the 32-bit links make."""
 BOUND_FACTOR = 3.0
 """Static at batch 64 must be within this factor of the balanced-pipeline bound."""
 
@@ -608,18 +610,22 @@ def section_chips(tmp: Path, checks: Checks) -> str:
     ok_tile = a["chip"]["crossbars_per_tile"] == ISAAC_CHIP["crossbars_per_tile"]
     ratio = area / ISAAC_CHIP["area_mm2"]
     bound_rows = []
+    cases = [(w, ()) for w in BOUND_WORKLOADS] + [(w, WIDE_MESH) for w in BOUND_WORKLOADS]
     bound_runs = parallel([
-        (lambda w=w: simulate(["--arch", ISAAC, "--workload", f"workloads/{w}.yaml",
-                               "--dataflow", "static", "--batch", "64"], tmp / f"bound_{w}"))
-        for w in BOUND_WORKLOADS])
+        (lambda w=w, extra=extra: simulate(
+            ["--arch", ISAAC, "--workload", f"workloads/{w}.yaml", "--dataflow", "static",
+             "--batch", "64", *extra], tmp / f"bound_{w}_{len(extra)}"))
+        for w, extra in cases])
     read_cycles = math.ceil(a["crossbar"]["read_ns"] * a["clock_ghz"] - 1e-9)
-    for w, r in zip(BOUND_WORKLOADS, bound_runs):
+    for (w, extra), r in zip(cases, bound_runs):
         bound = float(r.summary["xbar_reads"]) / 64 * read_cycles / crossbars
         per = float(r.summary["cycles_per_inference"])
         steady = a["clock_ghz"] * 1e9 / float(r.summary["throughput_inf_per_s"])
-        bound_rows.append([w, f"{bound:,.0f}", f"{per:,.0f}", f"{per / bound:.2f}",
-                           f"{steady:,.0f}", f"{steady / bound:.2f}",
-                           checks.mark(per <= BOUND_FACTOR * bound, f"5a {w} bound")])
+        status = (checks.mark(per <= BOUND_FACTOR * bound, f"5a {w} bound") if not extra
+                  else "shown")
+        bound_rows.append([w + (" (mesh links 4 KiB/cycle)" if extra else ""), f"{bound:,.0f}",
+                           f"{per:,.0f}", f"{per / bound:.2f}", f"{steady:,.0f}",
+                           f"{steady / bound:.2f}", status])
     rows = [
         ["crossbars", "168 tiles x 96", f"{published_xbars:,}", f"{crossbars:,}", "",
          checks.mark(ok_xbars, "5 ISAAC crossbars")],
@@ -669,7 +675,13 @@ def section_chips(tmp: Path, checks: Checks) -> str:
         "here), spread over all C crossbars. The runs below are batch 64 on the full chip; "
         "`cycles_per_inference` includes filling and draining the pipeline, the steady state "
         "is 1 / `throughput_inf_per_s` in cycles. The target is within "
-        f"{BOUND_FACTOR:g}x of the bound.",
+        f"{BOUND_FACTOR:g}x of the bound. The rows with mesh links of 4 KiB/cycle "
+        "(`--set chip.noc.bytes_per_cycle=4096`) show what the interconnect costs: ISAAC's "
+        "links carry 4 B/cycle, and ResNet-50's first stages move up to 1.6 MB per layer edge "
+        "per image (256 channels x 56 x 56 x 2 B), which keeps the busiest link busy longer "
+        "than any layer computes. With the mesh out of the way the steady state is set by "
+        "replication: copies are whole, so the slowest layer's share of its vectors "
+        "(`layers.csv`: `copies`) bounds it above the balanced-pipeline bound.",
         table(["workload", "bound (cycles)", "cycles per inference", "ratio",
                "steady state", "ratio", "status"], bound_rows),
     ])

@@ -95,30 +95,32 @@ def test_replication_fits_and_never_slows_a_layer(layers, spare):
 
 
 def test_mesh_transfers_sharing_a_link_serialize_and_others_overlap():
-    # 4 tiles on a 2 x 2 mesh, 4 B/cycle links, 1 cycle per hop: 8 B = 2 cycles on a link
+    # 4 tiles on a 2 x 2 mesh, rows filled left to right: tile 2 below tile 0, tile 3 below
+    # tile 1. 4 B/cycle links, 1 cycle per hop: 8 B hold a link 2 cycles.
     mesh = Mesh(Noc(bytes_per_cycle=4, hop_cycles=1, energy_pj_per_byte=0.0), 4, Counters())
-    assert mesh.book("x", 0, 1, 8, now=0) == 3          # tile 0 -> 1: east link of tile 0
-    assert mesh.book("x", 0, 3, 8, now=0) == 2 + 2 + 2  # XY: east of 0 (busy until 2), south of 1
-    assert mesh.book("x", 2, 3, 8, now=0) == 3          # row 1: disjoint, in parallel
+    assert mesh.position(2) == (0, 1) and mesh.position(3) == (1, 1)
+    assert mesh.book("x", 0, 1, 8, now=0) == 3          # east link of tile 0
+    assert mesh.book("x", 0, 3, 8, now=0) == 2 + 2 + 2  # XY: east of 0 (busy until 2), south
+    assert mesh.book("x", 2, 0, 8, now=0) == 3          # north from tile 2: disjoint, parallel
     assert mesh.book("x", 1, 1, 8, now=0) == 0          # same tile: nothing moves
     assert mesh.book("x", IO, 0, 8, now=0) == 1         # the I/O port's hop (DRAM paces it)
 
 
 def test_a_working_set_one_byte_over_the_tile_buffer_spills_exactly_that_byte():
-    """A linear layer 1009 -> 15 on one tile: its working set is its whole input plus its
-    outputs, 1009 + 15 = 1024 bytes at 8 bits. A 1 KiB buffer holds it; one more output is one
-    byte too many, written to DRAM and read back once per output row (one per image)."""
-    def dram(outputs: int, kib: int) -> int:
-        w = workload_from_dict({"name": "big", "input": [1009, 1, 1], "layers": [
-            {"name": "fc", "type": "linear", "in_channels": 1009, "out_channels": outputs}]})
+    """A linear layer on one tile keeps its whole input vector (its line buffer; outputs stream
+    out): 1024 inputs at 8 bits fill a 1 KiB tile buffer exactly; 1025 are one byte too many,
+    written to DRAM and read back once per output row (one per image)."""
+    def dram(inputs: int, kib: int) -> int:
+        w = workload_from_dict({"name": "big", "input": [inputs, 1, 1], "layers": [
+            {"name": "fc", "type": "linear", "in_channels": inputs, "out_channels": 16}]})
         s = run(w, ["chip.crossbars_per_tile=4096", "mapping.replication=none",
                     f"tile.buffer.kib={kib}"], crossbars=4096, batch=3).summary
         return s["dram_bytes"]
 
-    # inputs and outputs of 3 images: 3 x (1009 + outputs)
-    assert dram(15, kib=1) == 3 * (1009 + 15)
-    assert dram(16, kib=2) == 3 * (1009 + 16)
-    assert dram(16, kib=1) == 3 * (1009 + 16) + 3 * 2
+    # inputs and outputs of 3 images: 3 x (inputs + 16)
+    assert dram(1024, kib=1) == 3 * (1024 + 16)
+    assert dram(1025, kib=2) == 3 * (1025 + 16)
+    assert dram(1025, kib=1) == 3 * (1025 + 16) + 3 * 2
 
 
 def test_counts_do_not_depend_on_granularity_or_copies():

@@ -90,7 +90,7 @@ class Placement:
     """Fraction of each tile's shift-and-add bank that is the layer's own (ISAAC: the units sit
     in the IMAs, beside the crossbars they serve); None: the layer books the whole bank."""
     working_set_bytes: np.ndarray
-    """Bytes the layer keeps in each tile: a line buffer of input rows and one output row."""
+    """Bytes the layer keeps in each tile: its share of the line buffer of input rows."""
 
 
 @dataclass(frozen=True)
@@ -197,14 +197,14 @@ class PipelineDataflow(Engine):
                 + 2 * psum_home * self.psum_bits) / 8
         shift = t * np.bincount(where, cols, minlength=used.size) + at_home * reduce_ops
         # the layer's working set, shared by its tiles in proportion to the blocks they hold:
-        # the input rows one output row's windows read (a whole input for linear) and one
-        # output row (copies split a row's vectors, so they share one line buffer)
+        # the input rows one output row's windows read (a whole input for linear); outputs
+        # stream out as they are produced, into their consumers' line buffers (copies split a
+        # row's vectors, so they share one line buffer)
         c_in, h_in, w_in = self.workload.input_shape_of(layer.name)
-        _, _, w_out = self.workload.output_shape(layer.name)
         if layer.type is LayerType.LINEAR:
-            elems = c_in * h_in * w_in + outputs
+            elems = c_in * h_in * w_in
         else:
-            elems = c_in * min(layer.kernel[0], h_in) * w_in + outputs * w_out
+            elems = c_in * min(layer.kernel[0], h_in) * w_in
         share = np.bincount(where, minlength=used.size) / max(copies * b, 1)
         working = share * elems * self.act_bits / 8
         work = MvmWork(lmap=lmap, copies=copies, blocks=b, rows_total=int(table["rows_used"].sum()),
@@ -218,23 +218,27 @@ class PipelineDataflow(Engine):
                                working_set_bytes=np.ceil(working).astype(np.int64))
 
     def _place_digital(self, layer: Layer) -> Placement:
-        """A pool, add, concat or flatten runs on its first input's home tiles (or tile 0)."""
-        source = layer.inputs[0]
-        home = self.place[source].home if source in self.place else np.zeros(1, dtype=np.int64)
-        if home.size == 0:
-            home = np.zeros(1, dtype=np.int64)
-        tiles = np.unique(home)
-        share = np.bincount(np.searchsorted(tiles, home), minlength=tiles.size) / home.size
-        c, h_in, w_in = self.workload.input_shapes(layer.name)[0]
-        c_out, _, w_out = self.workload.output_shape(layer.name)
+        """A pool, add or concat runs on every tile of its first input (tile 0 for the network
+        input), each tile taking an equal share and sending its share of the output; a
+        flatten is a view that stays where its input is."""
+        source = self.place.get(layer.inputs[0])
+        if source is None or source.tiles.size == 0:
+            tiles = home = np.zeros(1, dtype=np.int64)
+        elif layer.type is LayerType.FLATTEN:
+            tiles, home = source.tiles, source.home
+        else:
+            tiles = home = source.tiles
         if layer.type is LayerType.FLATTEN:
             return Placement(tiles=tiles, home=home, port_bytes=np.zeros(tiles.size),
                              shift_ops=np.zeros(tiles.size), shift_share=None,
                              working_set_bytes=np.zeros(tiles.size, dtype=np.int64))
+        share = np.full(tiles.size, 1 / tiles.size)
+        c, h_in, w_in = self.workload.input_shapes(layer.name)[0]
+        c_out = self.workload.output_shape(layer.name)[0]
         inputs = len(layer.inputs)
         per_vector = (inputs * c + c_out) * self.act_bits / 8
         kh = layer.kernel[0] if layer.type is LayerType.POOL else 1
-        line = (inputs * c * min(kh, h_in) * w_in + c_out * w_out) * self.act_bits / 8
+        line = inputs * c * min(kh, h_in) * w_in * self.act_bits / 8  # the input rows a row needs
         return Placement(tiles=tiles, home=home, port_bytes=share * per_vector,
                          shift_ops=share * self._ops_per_output(layer) * c_out, shift_share=None,
                          working_set_bytes=np.ceil(share * line).astype(np.int64))
