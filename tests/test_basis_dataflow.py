@@ -226,3 +226,31 @@ def test_basis_bits_set_the_copy_and_a_partial_step_is_one_read():
     wide = simulate(with_crossbars(TINY, 1), linear(4, 1), RunOptions(
         Dataflow.BASIS, batch=7, basis=dataclasses.replace(spec, basis_bits=8))).summary
     assert wide["xbar_reads"] == 7 * 4
+
+
+def test_units_grouped_by_tile_keep_every_count():
+    """A tile's projection units are simulated as one process (digital combine): grouping
+    them by 1, 4 or 16 crossbars per tile moves time, never a counted action."""
+    w = linear(64, 4)
+    runs = [simulate(with_crossbars(load_arch("arch_configs/tiny.yaml",
+                                              [f"chip.crossbars_per_tile={per_tile}"]), 16),
+                     w, RunOptions(Dataflow.BASIS, batch=3, basis=spec(4, 2, 16, nnz=40))).summary
+            for per_tile in (1, 4, 16)]
+    for key in ("xbar_reads", "adc_conversions", "dac_conversions", "digital_macs",
+                "noc_bytes", "dram_bytes"):
+        assert runs[0][key] == runs[1][key] == runs[2][key], key
+
+
+def test_a_tile_takes_as_long_as_its_busiest_unit():
+    """A copy of L = 4 rows and B = 2 vectors x s*d = 8 columns fills a 16-column crossbar (one
+    projection per read). Five projections over two crossbars of one tile: 3 and 2. The tile's
+    reads take as long as the first unit's: 3 x t = 4 = 12 reads, pipelined with 16
+    conversions on 4 ADCs (4 cycles): 4 + 12 x 10 = 124; then its 12 x 16 shift-adds at 16 per
+    cycle, 12 (both units fit on the bank's 4 units at once): 136. One crossbar alone does all
+    20 reads: 4 + 200, then 320 shift-adds in 20: 224. The rest (inputs, combine, outputs) is
+    the same, so the two-crossbar chip is 88 cycles faster."""
+    w = linear(20, 4)  # K = 20, L = 4: S = 5 segments, one vector
+    one = run(w, spec(4, 2, 5, nnz=5), crossbars=1)
+    two = run(w, spec(4, 2, 5, nnz=5), crossbars=2)
+    assert one["xbar_reads"] == two["xbar_reads"] == 20
+    assert one["cycles"] - two["cycles"] == 224 - 136

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
+
+import simpy
 
 from xbarsim.basis.copies import BasisFootprint, basis_encoding
 from xbarsim.basis.timing_spec import BasisSpec
@@ -58,6 +61,9 @@ class UnitShare:
     conversions: int
     """Analog combine: conversions (zero for digital combine)."""
 
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "projections", "macs", "outputs", "in_bytes", "steps", "conversions")
+
 
 class BasisDataflow(Engine):
     """Runs every MVM layer as basis projections plus coefficient combination."""
@@ -74,6 +80,8 @@ class BasisDataflow(Engine):
             self.footprint.crossbars_per_copy)
         self.units = [list(range(u * per_unit, (u + 1) * per_unit))
                       for u in range(self.footprint.units(crossbars))]
+        self.tile_arrays = [simpy.Resource(self.env, capacity=1) for _ in range(chip.tiles)]
+        """The crossbars of each tile, taken as one by a layer's projections (digital combine)."""
 
     def pieces(self) -> list[tuple[int, int]]:
         """(rows, cols) of each crossbar of a unit, as used by one read."""
@@ -119,10 +127,82 @@ class BasisDataflow(Engine):
                 share, proportional_split(vectors * spec.nnz[name], share),
                 proportional_split(vectors * layer.out_channels, share),
                 proportional_split(in_bytes, share), *self.analog_work(name, vectors, share))]
-            yield self.all_of(self.run_unit(name, self.units[u], w)
-                              for u, w in enumerate(work) if w.projections)
+            if self.spec.combine is Combine.ANALOG:
+                yield self.all_of(self.run_unit(name, self.units[u], w)
+                                  for u, w in enumerate(work) if w.projections)
+            else:
+                yield self.all_of(self.run_tile(name, tile, [self.units[u] for u in units],
+                                                [work[u] for u in units])
+                                  for tile, units in self.units_by_tile().items()
+                                  if any(work[u].projections for u in units))
             yield from self.store_output(layer)
         self.finish(layer.name)
+
+    def units_by_tile(self) -> dict[int, list[int]]:
+        """Projection units grouped by the tile of their first crossbar."""
+        tiles: dict[int, list[int]] = {}
+        for u, slots in enumerate(self.units):
+            tiles.setdefault(self.chip.tile_of(slots[0]), []).append(u)
+        return tiles
+
+    def run_tile(self, layer: str, tile: int, units: list[list[int]],
+                 work: list[UnitShare]) -> Proc:
+        """The units of one tile, digital combine, as one process: their inputs arrive in one
+        transfer; their crossbars read in parallel (each its own share, so the tile's units
+        take as long as the busiest); the tile's shift-and-add bank serves them ``units`` at a
+        time; the port, combiner and drain take the sums (docs/design.md section 6.5)."""
+        total = UnitShare(*(sum(getattr(w, f) for w in work) for f in UnitShare.FIELDS))
+        yield from self.send_to_tile(layer, tile, total.in_bytes)
+        proj_bytes = nbytes(total.projections * self.spec.size, self.psum_bits)
+        yield self.all_of([
+            self.chip.tile_ports[tile].access(
+                layer, nbytes(total.projections * self.spec.length, self.act_bits), "read"),
+            self.tile_projections(layer, tile, units, [w.projections for w in work]),
+            self.chip.tile_ports[tile].access(layer, proj_bytes, "write"),
+            self.combine(layer, tile, total.macs, proj_bytes),
+            self.drain(layer, tile, nbytes(total.outputs, self.act_bits)),
+        ])
+
+    def tile_projections(self, layer: str, tile: int, units: list[list[int]],
+                         projections: list[int]) -> Proc:
+        """Every unit of a tile projects its share at once; the tile's crossbars are one
+        resource (layers running side by side take turns on a tile). A unit's full steps take
+        t reads of ``parallel_per_crossbar`` projections, a last partial step t reads of the
+        rest; each read's conversions are then merged on a shift-and-add unit."""
+        t, par = self.enc.t, max(1, self.footprint.parallel_per_crossbar)
+        pieces = self.pieces()
+        xbar = self.chip.xbars[units[0][0]]
+        counters = self.chip.counters
+        longest, busy, shifts, shift_ops = 0, 0, [], 0
+        for p in projections:
+            full, rem = divmod(p, par)
+            unit_cycles, unit_ops = 0, 0
+            for rows, cols in pieces:
+                reads = [(full * t, rows, cols)]
+                if rem:
+                    reads.append((t, rows // par * rem, cols // par * rem))
+                cycles = 0
+                for n, r, c in reads:
+                    if n:
+                        cycles += xbar.read_time(n, c, first=cycles == 0)
+                        counters.add(layer, "xbar_reads", n)
+                        counters.add(layer, "dac_conversions", n * r)
+                        counters.add(layer, "adc_conversions", n * c)
+                        unit_ops += n * c
+                busy += cycles
+                unit_cycles = max(unit_cycles, cycles)
+            longest = max(longest, unit_cycles)
+            shifts.append(unit_ops)
+            shift_ops += unit_ops
+        bank = self.chip.shift_add[tile]
+        waves = ceil_div(len(shifts), self.chip.arch.tile.shift_add.units)
+        shift_cycles = waves * math.ceil(max(shifts) / bank.ops_per_cycle)
+        with self.tile_arrays[tile].request() as req:
+            yield req
+            yield self.env.timeout(longest + shift_cycles)
+        counters.add_busy("crossbar", busy)
+        counters.add_busy("shift_add", sum(math.ceil(o / bank.ops_per_cycle) for o in shifts))
+        counters.add(layer, "shift_add_ops", shift_ops)
 
     def analog_work(self, name: str, vectors: int, share: list[int]) -> list[list[int]]:
         """Per unit: analog-combine read steps and conversions (zeros for digital combine)."""
