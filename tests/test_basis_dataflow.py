@@ -188,12 +188,13 @@ def test_run_with_shipped_basis_counts_combination_macs(tmp_path):
     assert summary["cells_written"] == 0
 
 
-@pytest.mark.parametrize("crossbars,setup", [(1, 1675), (2, 3275)])
+@pytest.mark.parametrize("crossbars,setup", [(1, 1675), (2, 3299)])
 def test_setup_is_writing_the_basis_copies_once(crossbars, setup):
     # L = 4, B = 2: four 4x16 copies fill each 16x16 crossbar, written like one full block
     # (tiny: fetch 64 B 50 + 8, NoC 8 + 1, tile write 8 -> 75; 16 rows x 100 cycles -> 1675).
-    # Two crossbars share a tile and its single controller: the second fetch queues 8 cycles on
-    # DRAM and on the NoC link, and the second write waits for the first: 1675 + 1600.
+    # Two crossbars share a tile and its single controller: the tile's 128 B come in one fetch
+    # (50 + 16, NoC 16 + 1, tile write 16 -> 99), then the two blocks one after the other on
+    # the controller: 99 + 2 x 1600 = 3299.
     s = run(linear(16, 2), spec(4, 2, 4, nnz=8), crossbars=crossbars)
     assert s["setup_cycles"] == setup
     assert s["cells_written"] == 0

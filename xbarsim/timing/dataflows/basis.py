@@ -24,6 +24,7 @@ from xbarsim.config.schema import Combine
 from xbarsim.mapping.encoding import Encoding
 from xbarsim.timing.dataflows.engine import Engine, Proc
 from xbarsim.timing.hw.chip import Chip
+from xbarsim.timing.hw.write_verify import BlockWrite
 from xbarsim.util import ceil_div, nbytes
 from xbarsim.workload.graph import Workload
 from xbarsim.workload.layer import Layer
@@ -101,10 +102,8 @@ class BasisDataflow(Engine):
                      (self.enc.cols // f.cols_per_copy) * f.cols_per_copy)]
         else:
             used = self.pieces()
-        with self.chip.activity.busy("program"):
-            yield self.all_of(self.program_block("basis", slot, r, c)
-                              for unit in self.units
-                              for slot, (r, c) in zip(unit, used))
+        yield from self.program_tiles((slot, BlockWrite("basis", r, c))
+                                      for unit in self.units for slot, (r, c) in zip(unit, used))
 
     def schedule(self) -> Proc:
         """Start every MVM layer; each waits for its inputs."""

@@ -4,6 +4,9 @@ unit beside the global buffer, one block's write (DRAM -> NoC -> tile buffer -> 
 controller), transfers to and from tiles, and output storage (network outputs to DRAM;
 activations larger than half the global buffer spill to DRAM and are read back).
 
+Weights are written tile by tile: a tile's blocks of a round are fetched per layer and written
+by the tile's controllers as one batch (``program_tiles``).
+
 A dataflow is a subclass with explicit inputs in its constructor: ``schedule()`` runs its MVM
 layers during the batch, ``setup()`` writes what stays resident for the whole run
 (``rounds.RoundsDataflow`` for static and reprogram, ``basis.BasisDataflow``).
@@ -12,14 +15,14 @@ layers during the batch, ``setup()`` writes what stays resident for the whole ru
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from typing import Any
 
-import numpy as np
 import simpy
 
 from xbarsim.mapping.encoding import Encoding
 from xbarsim.timing.hw.chip import Chip
+from xbarsim.timing.hw.write_verify import BlockWrite
 from xbarsim.util import nbytes
 from xbarsim.workload.graph import Workload
 from xbarsim.workload.layer import INPUT, Layer, LayerType
@@ -91,15 +94,57 @@ class Engine:
 
     # -- programming ------------------------------------------------------------------------
 
-    def program_block(self, layer: str, slot: int, rows_used: int, cols_used: int,
-                      level_counts: np.ndarray | None = None) -> Proc:
-        """DRAM -> NoC -> tile buffer -> write-verify controller, for one block."""
-        tile = self.chip.tile_of(slot)
-        size = nbytes(rows_used * cols_used, self.enc.cell_bits)
-        yield from self.chip.dram.transfer(layer, size)
-        yield from self.chip.noc.transfer(layer, tile, size)
-        yield from self.chip.tile_ports[tile].access(layer, size, "write")
-        yield from self.chip.writers[tile].program(layer, rows_used, cols_used, level_counts)
+    def program_tiles(self, blocks: Iterable[tuple[int, BlockWrite]],
+                      gate: Callable[[int], simpy.Event | None] | None = None,
+                      written: dict[int, simpy.Event] | None = None) -> Proc:
+        """Write blocks given as (slot, block), tile by tile (each tile's after its ``gate``
+        event, if any, succeeding ``written[tile]`` when done); record each layer's span in
+        ``program_spans``."""
+        by_tile: dict[int, list[BlockWrite]] = {}
+        for slot, block in blocks:
+            by_tile.setdefault(self.chip.tile_of(slot), []).append(block)
+        spans: dict[str, list[int]] = {}
+
+        def tile_batch(tile: int, batch: list[BlockWrite]) -> Proc:
+            event = gate(tile) if gate is not None else None
+            if event is not None:
+                yield event
+            with self.chip.activity.busy("program"):
+                yield from self.program_tile(tile, batch, spans)
+            if written is not None:
+                written[tile].succeed()
+
+        yield self.all_of(tile_batch(t, b) for t, b in by_tile.items())
+        for layer, (t0, t1) in spans.items():
+            self.program_spans.setdefault(layer, []).append((t0, t1))
+
+    def program_tile(self, tile: int, blocks: list[BlockWrite],
+                     spans: dict[str, list[int]]) -> Proc:
+        """A tile's blocks of one round as one batch: each layer's cells from DRAM over the NoC
+        into the tile buffer, then the tile's controllers write the blocks in order. Widens
+        ``spans[layer]`` to cover the batch's start and each layer's last block."""
+        t0 = int(self.env.now)
+        sizes: dict[str, int] = {}
+        for b in blocks:
+            sizes[b.layer] = sizes.get(b.layer, 0) + nbytes(b.rows * b.cols, self.enc.cell_bits)
+        for layer, size in sizes.items():
+            yield from self.chip.dram.transfer(layer, size)
+            yield from self.chip.noc.transfer(layer, tile, size)
+            yield from self.chip.tile_ports[tile].access(layer, size, "write")
+        writer = self.chip.writers[tile]
+        if writer.per_row_events:  # --granularity row: one event per written row group
+            finish = [0] * len(blocks)
+
+            def one(i: int, b: BlockWrite) -> Proc:
+                yield from writer.program(b.layer, b.rows, b.cols, b.levels)
+                finish[i] = int(self.env.now)
+
+            yield self.all_of(one(i, b) for i, b in enumerate(blocks))
+        else:
+            finish = yield from writer.program_blocks(blocks)
+        for b, end in zip(blocks, finish):
+            span = spans.setdefault(b.layer, [t0, end])
+            span[0], span[1] = min(span[0], t0), max(span[1], end)
 
     # -- MVM layers -------------------------------------------------------------------------
 

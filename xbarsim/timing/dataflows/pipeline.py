@@ -142,6 +142,7 @@ class PipelineDataflow(Engine):
                         for name in self.chunks}
         self.image_done = np.zeros(batch, dtype=np.int64)
         self.busy_until: dict[str, int] = {}
+        self._pairs: dict[tuple[str, str], tuple[list[tuple[int, int, list[int]]], int]] = {}
         self.first = self.workload.consumers(INPUT)[0]
         """The layer the input images' traffic is counted for."""
 
@@ -466,21 +467,37 @@ class PipelineDataflow(Engine):
 
     def _send(self, layer: str | None, source: str, consumer: str, size: int) -> int:
         """Split ``size`` bytes over streams from the source's copies to the consumer's copies
-        (as many streams as the larger side has copies); return the last arrival."""
+        (as many streams as the larger side has copies, stream s from source copy s mod c_src
+        to consumer copy s mod c_dst); streams between the same two tiles travel as one
+        transfer. Return the last arrival."""
         now = int(self.env.now)
-        src = self.place[source].home if source in self.place else np.full(1, IO)
-        dst = self.place[consumer].home
-        streams = max(src.size, dst.size)
+        pairs, streams = self._stream_pairs(source, consumer)
         part, extra = divmod(size, streams)
         arrive = now
         counters = self.chip.counters
-        for s in range(streams):
-            a, d = int(src[s % src.size]), int(dst[s % dst.size])
-            piece = part + (s < extra)
-            if a == d or piece == 0:
+        for a, d, indices in pairs:
+            piece = part * len(indices) + bisect_right(indices, extra - 1)
+            if piece == 0:
                 continue
             if a != IO:
                 counters.add(layer, "tile_buffer_read_bytes", piece)
             counters.add(layer, "tile_buffer_write_bytes", piece)
             arrive = max(arrive, self.chip.mesh.book(layer, a, d, piece, now))
         return arrive
+
+    def _stream_pairs(self, source: str, consumer: str
+                      ) -> tuple[list[tuple[int, int, list[int]]], int]:
+        """(source tile, consumer tile, stream indices) of each pair of distinct tiles that
+        streams connect, and the number of streams (cached per edge)."""
+        key = (source, consumer)
+        if key not in self._pairs:
+            src = self.place[source].home if source in self.place else np.full(1, IO)
+            dst = self.place[consumer].home
+            streams = max(src.size, dst.size)
+            pairs: dict[tuple[int, int], list[int]] = {}
+            for s in range(streams):
+                a, d = int(src[s % src.size]), int(dst[s % dst.size])
+                if a != d:
+                    pairs.setdefault((a, d), []).append(s)
+            self._pairs[key] = ([(a, d, idx) for (a, d), idx in pairs.items()], streams)
+        return self._pairs[key]

@@ -21,6 +21,7 @@ from xbarsim.mapping.encoding import Encoding
 from xbarsim.timing.dataflows.engine import Engine, Proc
 from xbarsim.timing.dataflows.plan import Part, Round
 from xbarsim.timing.hw.chip import Chip
+from xbarsim.timing.hw.write_verify import BlockWrite
 from xbarsim.util import nbytes
 from xbarsim.workload.graph import Workload
 from xbarsim.workload.layer import Layer, LayerType
@@ -94,8 +95,13 @@ class RoundsDataflow(Engine):
             if left[r][tile] == 0:
                 freed[r][tile].succeed()
 
-        def write_and_run(r: int, part: Part, after: simpy.Event | None) -> Proc:
-            yield from self.program_part(part, gates[r].get)
+        written = [{tile: self.env.event() for tile in count} for count in left]
+        for r in self.rounds:
+            self.env.process(self.program_round(r, gates[r.index].get, written[r.index]))
+
+        def run(r: int, part: Part, after: simpy.Event | None) -> Proc:
+            tiles = {self.chip.tile_of(int(s)) for s in part.slots}
+            yield self.env.all_of([written[r][t] for t in tiles])
             if after is not None:
                 yield after
             yield from self.run_part(part, on_block=lambda tile: block_done(r, tile))
@@ -104,43 +110,23 @@ class RoundsDataflow(Engine):
         for r in self.rounds:
             for part in r.parts:
                 name = part.lmap.name
-                proc = self.env.process(write_and_run(r.index, part, previous_part.get(name)))
+                proc = self.env.process(run(r.index, part, previous_part.get(name)))
                 previous_part[name] = proc
                 procs.append(proc)
         yield self.env.all_of(procs)
 
-    def program_round(self, rnd: Round) -> Proc:
-        """Fetch and write-verify every block of a round."""
-        with self.chip.activity.busy("program"):
-            yield self.all_of(self.program_part(p) for p in rnd.parts)
-
-    def program_part(self, part: Part,
-                     tile_free: Callable[[int], simpy.Event | None] | None = None) -> Proc:
-        """Program one layer's blocks of a round and record the span; with ``tile_free``, a
-        block waits for the event it returns for the block's tile (if any) first."""
-        name = part.lmap.name
-        began: list[int] = []
-        rows, cols = part.blocks["rows_used"], part.blocks["cols_used"]
-        levels = part.blocks.get("level_counts")
-
-        def write(k: int, slot: int, r: int, c: int) -> Proc:
-            if tile_free is None:
-                began.append(int(self.env.now))
-                yield from self.program_block(name, slot, r, c,
-                                              None if levels is None else levels[k, :r])
-                return
-            gate = tile_free(self.chip.tile_of(slot))
-            if gate is not None:
-                yield gate
-            began.append(int(self.env.now))
-            with self.chip.activity.busy("program"):
-                yield from self.program_block(name, slot, r, c,
-                                              None if levels is None else levels[k, :r])
-
-        yield self.all_of(write(k, int(s), int(r), int(c))
-                          for k, (s, r, c) in enumerate(zip(part.slots, rows, cols)))
-        self.program_spans[name].append((min(began, default=int(self.env.now)),
-                                         int(self.env.now)))
+    def program_round(self, rnd: Round,
+                      gate: Callable[[int], simpy.Event | None] | None = None,
+                      written: dict[int, simpy.Event] | None = None) -> Proc:
+        """Fetch and write-verify every block of a round, tile by tile (``program_tiles``)."""
+        yield from self.program_tiles(
+            ((int(s), BlockWrite(p.lmap.name, int(r), int(c),
+                                 None if p.blocks.get("level_counts") is None
+                                 else p.blocks["level_counts"][k, :r]))
+             for p in rnd.parts
+             for k, (s, r, c) in enumerate(zip(p.slots, p.blocks["rows_used"],
+                                               p.blocks["cols_used"]))),
+            gate, written)
 
     def run_part(self, part: Part, on_block: Callable[[int], None] | None = None) -> Proc:
         """Compute one layer's blocks of a round over the whole batch (``on_block(tile)`` is
