@@ -152,3 +152,15 @@ def test_crossbars_flag_equals_set_key(tmp_path):
     keep = [i for i, k in enumerate(header) if k not in drop]
     assert [[r.split(",")[i] for i in keep] for r in rows[0]] == \
         [[r.split(",")[i] for i in keep] for r in rows[1]]
+
+
+def test_info_shows_the_static_copies(capsys):
+    args = ["info", "--arch", "arch_configs/tiny.yaml", "--workload",
+            "workloads/lenet5_mnist.yaml", "--crossbars", "4096"]
+    assert main(args) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("static copies (mapping.replication: balance): ")
+    used = int(line.rsplit(", ", 1)[1].split()[0].replace(",", ""))
+    assert 1952 < used <= 4096  # one copy of every layer needs 1,952 crossbars
+    assert main([*args, "--set", "mapping.replication=none"]) == 0
+    assert capsys.readouterr().out.strip().endswith("all layers x1, 1,952 crossbars used")

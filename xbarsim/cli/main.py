@@ -28,6 +28,7 @@ from xbarsim.inputs import load_run_inputs
 from xbarsim.io.csv_file import write_csv_set
 from xbarsim.mapping.encoding import Encoding
 from xbarsim.mapping.weights_map import map_weights
+from xbarsim.timing.dataflows.pipeline import plan_copies
 from xbarsim.timing.dataflows.plan import Dataflow
 from xbarsim.timing.simulate import (
     LAYER_COLUMNS,
@@ -201,9 +202,16 @@ def cmd_info(args: argparse.Namespace) -> int:
         dense_blocks, dense_cells = sum(m.blocks for m in maps), sum(m.cells for m in maps)
         print(f"pruning saves {dense_blocks - total_blocks:,} of {dense_blocks:,} blocks and "
               f"{dense_cells - sum(m.mapped_cells for m in maps):,} of {dense_cells:,} cells")
-    fits = "fits" if total_blocks <= arch.chip.crossbars else "does not fit"
+    fits = total_blocks <= arch.chip.crossbars
     print(f"crossbars needed to hold the whole network: {total_blocks:,} "
-          f"(chip has {arch.chip.crossbars:,}: {fits})")
+          f"(chip has {arch.chip.crossbars:,}: {'fits' if fits else 'does not fit'})")
+    if fits:
+        copies = plan_copies(arch, maps, enc)
+        used = sum(m.mapped_blocks * copies[m.name] for m in maps)
+        print(f"static copies (mapping.replication: {arch.mapping.replication.value}): "
+              + ", ".join(f"{m.name} x{copies[m.name]}" for m in maps if copies[m.name] > 1)
+              + (", " if used > total_blocks else "all layers x1, ")
+              + f"{used:,} crossbars used")
     if inputs.basis is not None:
         print_basis_info(arch, workload, enc, inputs.basis)
     return 0
