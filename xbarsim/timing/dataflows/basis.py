@@ -13,8 +13,8 @@ Simplification: a vector whose projections land in several tiles is combined whe
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from dataclasses import dataclass
-from typing import ClassVar
 
 import simpy
 
@@ -62,8 +62,6 @@ class UnitShare:
     conversions: int
     """Analog combine: conversions (zero for digital combine)."""
 
-    FIELDS: ClassVar[tuple[str, ...]] = (
-        "projections", "macs", "outputs", "in_bytes", "steps", "conversions")
 
 
 class BasisDataflow(Engine):
@@ -82,6 +80,10 @@ class BasisDataflow(Engine):
         self.units = [list(range(u * per_unit, (u + 1) * per_unit))
                       for u in range(self.footprint.units(crossbars))]
         self.tile_arrays = [simpy.Resource(self.env, capacity=1) for _ in range(chip.tiles)]
+        self.tile_units: dict[int, list[int]] = {}
+        """Projection units (ascending) of each tile that holds one, by their first crossbar."""
+        for u, slots in enumerate(self.units):
+            self.tile_units.setdefault(chip.tile_of(slots[0]), []).append(u)
         """The crossbars of each tile, taken as one by a layer's projections (digital combine)."""
 
     def pieces(self) -> list[tuple[int, int]]:
@@ -119,61 +121,70 @@ class BasisDataflow(Engine):
             vectors = self.batch * self.workload.out_pixels(name)
             projections = vectors * layer.groups * spec.segments[name]
             yield from self.chip.dram.transfer(name, nbytes(spec.nnz[name], spec.coeff_bits))
-            share = even_split(projections, len(self.units))
             in_bytes = nbytes(self.batch * math.prod(self.workload.input_shape_of(name)),
                               self.act_bits)
-            work = [UnitShare(*w) for w in zip(
-                share, proportional_split(vectors * spec.nnz[name], share),
-                proportional_split(vectors * layer.out_channels, share),
-                proportional_split(in_bytes, share), *self.analog_work(name, vectors, share))]
             if self.spec.combine is Combine.ANALOG:
+                share = even_split(projections, len(self.units))
+                work = [UnitShare(*w) for w in zip(
+                    share, proportional_split(vectors * spec.nnz[name], share),
+                    proportional_split(vectors * layer.out_channels, share),
+                    proportional_split(in_bytes, share), *self.analog_work(name, vectors, share))]
                 yield self.all_of(self.run_unit(name, self.units[u], w)
                                   for u, w in enumerate(work) if w.projections)
             else:
-                yield self.all_of(self.run_tile(name, tile, [self.units[u] for u in units],
-                                                [work[u] for u in units])
-                                  for tile, units in self.units_by_tile().items()
-                                  if any(work[u].projections for u in units))
+                # the even split over units, summed per tile: the first ``extra`` units take
+                # one projection more; the other quantities follow the tiles' projections
+                base, extra = divmod(projections, len(self.units))
+                shares = [{base + 1: n_up, base: len(units) - n_up}
+                          for units in self.tile_units.values()
+                          for n_up in [bisect_left(units, extra)]]
+                tile_projections = [sum(p * n for p, n in c.items()) for c in shares]
+                work = [UnitShare(*w, 0, 0) for w in zip(
+                    tile_projections,
+                    proportional_split(vectors * spec.nnz[name], tile_projections),
+                    proportional_split(vectors * layer.out_channels, tile_projections),
+                    proportional_split(in_bytes, tile_projections))]
+                yield self.all_of(
+                    self.run_tile(name, tile, self.units[units[0]][0], counts, w)
+                    for (tile, units), counts, w in zip(self.tile_units.items(), shares, work)
+                    if w.projections)
             yield from self.store_output(layer)
         self.finish(layer.name)
 
-    def units_by_tile(self) -> dict[int, list[int]]:
-        """Projection units grouped by the tile of their first crossbar."""
-        tiles: dict[int, list[int]] = {}
-        for u, slots in enumerate(self.units):
-            tiles.setdefault(self.chip.tile_of(slots[0]), []).append(u)
-        return tiles
-
-    def run_tile(self, layer: str, tile: int, units: list[list[int]],
-                 work: list[UnitShare]) -> Proc:
-        """The units of one tile, digital combine, as one process: their inputs arrive in one
-        transfer; their crossbars read in parallel (each its own share, so the tile's units
-        take as long as the busiest); the tile's shift-and-add bank serves them ``units`` at a
-        time; the port, combiner and drain take the sums (docs/design.md section 6.5)."""
-        total = UnitShare(*(sum(getattr(w, f) for w in work) for f in UnitShare.FIELDS))
+    def run_tile(self, layer: str, tile: int, slot: int, shares: dict[int, int],
+                 total: UnitShare) -> Proc:
+        """The units of one tile, digital combine, as one process (``shares``: units per
+        projection count; ``total``: the tile's sums): their inputs arrive in one transfer;
+        their crossbars read in parallel (each its own share, so the tile's units take as
+        long as the busiest); the tile's shift-and-add bank serves them ``units`` at a time;
+        the port, combiner and drain take the sums (docs/design.md section 6.5)."""
         yield from self.send_to_tile(layer, tile, total.in_bytes)
         proj_bytes = nbytes(total.projections * self.spec.size, self.psum_bits)
         yield self.all_of([
             self.chip.tile_ports[tile].access(
                 layer, nbytes(total.projections * self.spec.length, self.act_bits), "read"),
-            self.tile_projections(layer, tile, units, [w.projections for w in work]),
+            self.tile_projections(layer, tile, slot, shares),
             self.chip.tile_ports[tile].access(layer, proj_bytes, "write"),
             self.combine(layer, tile, total.macs, proj_bytes),
             self.drain(layer, tile, nbytes(total.outputs, self.act_bits)),
         ])
 
-    def tile_projections(self, layer: str, tile: int, units: list[list[int]],
-                         projections: list[int]) -> Proc:
+    def tile_projections(self, layer: str, tile: int, slot: int,
+                         shares: dict[int, int]) -> Proc:
         """Every unit of a tile projects its share at once; the tile's crossbars are one
         resource (layers running side by side take turns on a tile). A unit's full steps take
         t reads of ``parallel_per_crossbar`` projections, a last partial step t reads of the
         rest; each read's conversions are then merged on a shift-and-add unit."""
         t, par = self.enc.t, max(1, self.footprint.parallel_per_crossbar)
         pieces = self.pieces()
-        xbar = self.chip.xbars[units[0][0]]
+        xbar = self.chip.xbars[slot]
         counters = self.chip.counters
         longest, busy, shifts, shift_ops = 0, 0, [], 0
-        for p in projections:
+        # units with the same share do the same work (shares differ by at most one): each
+        # distinct share is worked out once and counted for all its units
+        for p, units_with_p in shares.items():
+            if p == 0 or units_with_p == 0:
+                continue
             full, rem = divmod(p, par)
             unit_cycles, unit_ops = 0, 0
             for rows, cols in pieces:
@@ -184,15 +195,15 @@ class BasisDataflow(Engine):
                 for n, r, c in reads:
                     if n:
                         cycles += xbar.read_time(n, c, first=cycles == 0)
-                        counters.add(layer, "xbar_reads", n)
-                        counters.add(layer, "dac_conversions", n * r)
-                        counters.add(layer, "adc_conversions", n * c)
+                        counters.add(layer, "xbar_reads", n * units_with_p)
+                        counters.add(layer, "dac_conversions", n * r * units_with_p)
+                        counters.add(layer, "adc_conversions", n * c * units_with_p)
                         unit_ops += n * c
-                busy += cycles
+                busy += cycles * units_with_p
                 unit_cycles = max(unit_cycles, cycles)
             longest = max(longest, unit_cycles)
-            shifts.append(unit_ops)
-            shift_ops += unit_ops
+            shifts += [unit_ops] * units_with_p
+            shift_ops += unit_ops * units_with_p
         bank = self.chip.shift_add[tile]
         waves = ceil_div(len(shifts), self.chip.arch.tile.shift_add.units)
         shift_cycles = waves * math.ceil(max(shifts) / bank.ops_per_cycle)
