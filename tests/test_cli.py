@@ -131,8 +131,9 @@ def test_info_isaac_resnet50_totals_equal_mapping(capsys: pytest.CaptureFixture[
     assert _numbers(fc) == [2048, 1000, 1, 1, 1008, 16_384_000, 2_048_000]
     # One row per MVM layer plus the total.
     assert len([m for m in maps if m.name in {ln.split()[0] for ln in lines}]) == len(maps) == 54
-    assert lines[-1] == (f"crossbars needed to hold the whole network: {blocks:,} "
+    assert lines[-2] == (f"crossbars needed to hold the whole network: {blocks:,} "
                          "(chip has 16,128: fits)")
+    assert lines[-1].startswith("static copies (mapping.replication: balance): conv1 x")
 
 
 def test_info_tiny_mlp_does_not_fit(capsys: pytest.CaptureFixture[str]) -> None:
@@ -143,7 +144,8 @@ def test_info_tiny_mlp_does_not_fit(capsys: pytest.CaptureFixture[str]) -> None:
                                     "(chip has 32: does not fit)")
     code, out, _ = run_cli(capsys, "info", "--arch", TINY, "--workload", MLP,
                            "--set", "chip.crossbars=74")
-    assert out.splitlines()[-1].endswith("(chip has 74: fits)")
+    assert out.splitlines()[-2].endswith("(chip has 74: fits)")
+    assert out.splitlines()[-1].endswith("all layers x1, 74 crossbars used")
 
 
 def test_info_bad_set_path(capsys: pytest.CaptureFixture[str]) -> None:
