@@ -283,3 +283,28 @@ def test_unknown_granularity_is_a_usage_error(capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "granularity" in err and err.count("\n") == 1
+
+
+def test_workload_by_zoo_name(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    by_path = run_cli(capsys, "info", "--arch", TINY, "--workload", MLP)
+    by_name = run_cli(capsys, "info", "--arch", TINY, "--workload", "mlp_digits")
+    assert by_name == by_path and by_name[0] == 0
+    # an installed package has no workloads/ folder: the network is generated into the cache
+    monkeypatch.setattr("xbarsim.io.zoo_files.SHIPPED", tmp_path / "absent")
+    monkeypatch.setenv("XBARSIM_CACHE", str(tmp_path / "cache"))
+    assert run_cli(capsys, "info", "--arch", TINY, "--workload", "mlp_digits") == by_path
+    assert (tmp_path / "cache" / "zoo" / "mlp_digits.yaml").is_file()
+    code, out, err = run_cli(capsys, "info", "--arch", TINY, "--workload", "mlp_digitz")
+    assert (code, out) == (2, "")
+    assert err.startswith("error: --workload: no file 'mlp_digitz' and no zoo network of that "
+                          "name (zoo: densenet121_cifar100,")
+
+
+def test_zoo_list(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "zoo", "--list")
+    assert code == 0
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:]}
+    # LeNet-5: 8 layers, 5 of them conv or linear, 61,470 weights, 416,520 MACs
+    assert rows["lenet5_mnist"] == ["8", "5", "61,470", "416,520"]
+    assert len(rows) == 14

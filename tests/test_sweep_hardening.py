@@ -170,10 +170,14 @@ def test_a_second_sweep_on_the_same_csv_is_refused(capsys: pytest.CaptureFixture
                                                    tmp_path: Path) -> None:
     out = tmp_path / "s.csv"
     with slow_sweep(out) as first:
-        for extra in ([], ["--resume"]):
+        for extra in (["--force"], ["--resume"]):
             code, _, err = run_cli(capsys, *sweep_args(out, "--jobs", "1", *extra))
             assert code == 2
             assert err == f"error: {out}: is being written by another sweep (pid {first.pid})\n"
+        # without either, the existing CSV alone is reason enough
+        code, _, err = run_cli(capsys, *sweep_args(out, "--jobs", "1"))
+        assert code == 2 and err.endswith("exists (use --resume to continue it or --force to "
+                                          "overwrite it)\n")
         assert first.poll() is None and len(data_rows(out)) < 10  # untouched, still running
 
 

@@ -26,6 +26,7 @@ from xbarsim.config.loader import arch_from_dict
 from xbarsim.errors import XbarsimError
 from xbarsim.inputs import load_run_inputs
 from xbarsim.io.csv_file import write_csv_set
+from xbarsim.io.zoo_files import resolve_workload
 from xbarsim.mapping.encoding import Encoding
 from xbarsim.mapping.weights_map import map_weights
 from xbarsim.timing.dataflows.pipeline import plan_copies
@@ -59,6 +60,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if shorthand is not None:  # --crossbars N is --set chip.crossbars=N
         args.overrides = [*args.overrides, f"chip.crossbars={shorthand}"]
     try:
+        workload = getattr(args, "workload", None)  # a zoo name stands for its YAML file
+        if isinstance(workload, str):
+            args.workload = resolve_workload(workload)
+        elif isinstance(workload, list):
+            args.workload = [resolve_workload(w) for w in workload]
         return handler(args)
     except XbarsimError as err:
         print(f"error: {as_flag(err, shorthand is not None)}", file=sys.stderr)
@@ -140,8 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", metavar="DIR", help="directory for summary.csv and layers.csv")
     run.set_defaults(handler=cmd_run)
 
-    zoo = verbs.add_parser("zoo", help="regenerate the standard workloads")
+    zoo = verbs.add_parser("zoo", help="list or regenerate the standard workloads (any "
+                           "--workload accepts a zoo name)")
     zoo.add_argument("--out", default="workloads", metavar="DIR")
+    zoo.add_argument("--list", action="store_true",
+                     help="list the zoo's networks (layers, MVM layers, weights, MACs) only")
     zoo.set_defaults(handler=cmd_zoo)
     register_basis(verbs)
     register_sweep(verbs)
@@ -281,7 +290,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_zoo(args: argparse.Namespace) -> int:
-    """Regenerate the zoo workloads as YAML files."""
+    """List the zoo, or regenerate its workloads as YAML files."""
+    if args.list:
+        rows = []
+        for name in sorted(ZOO):
+            w = ZOO[name]()
+            rows.append((name, len(w.layers), len(w.mvm_layers), w.total_params, w.total_macs))
+        print(table(rows, ("workload", "layers", "MVM layers", "weights", "MACs")))
+        return 0
     paths = write_zoo(Path(args.out))
     print(f"wrote {len(paths)} workloads to {args.out}/ ({', '.join(sorted(ZOO))})")
     return 0

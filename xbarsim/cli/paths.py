@@ -36,3 +36,9 @@ def _same_path(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
         return Path(a).resolve() == Path(b).resolve()
     except (OSError, ValueError, RuntimeError):
         return False
+
+
+def refuse_existing(path: str | os.PathLike[str], key: str, remedy: str) -> None:
+    """An output that would overwrite an existing file is an error, unless the user said so."""
+    if Path(path).exists():
+        raise XbarsimError(f"{clip(str(path), PATH_SHOWN)} exists ({remedy})", key=key)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from xbarsim.cli.paths import refuse_inputs_as_outputs
+from xbarsim.cli.paths import refuse_existing, refuse_inputs_as_outputs
 from xbarsim.errors import XbarsimError
 from xbarsim.timing.dataflows.plan import Dataflow
 
@@ -45,7 +45,11 @@ def _add_sweep(p: argparse.ArgumentParser) -> None:
                        help="run points on an existing Dask distributed cluster")
     where.add_argument("--dask-local", type=int, metavar="N",
                        help="start a Dask LocalCluster of N workers on loopback")
-    p.add_argument("--resume", action="store_true", help="skip points already in --out")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="skip points already in --out")
+    again.add_argument("--force", action="store_true",
+                       help="overwrite an existing --out (without it, or --resume, an existing "
+                            "CSV is an error)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--out", required=True, metavar="CSV", help="output CSV")
     p.set_defaults(handler=cmd_sweep)
@@ -74,6 +78,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     refuse_inputs_as_outputs(
         [args.out, inputs_path(args.out), lock_path(args.out)],
         {"--arch": args.arch, "--workload": args.workload, "--basis": args.basis})
+    if not (args.resume or args.force):
+        refuse_existing(args.out, "--out", "use --resume to continue it or --force to "
+                                           "overwrite it")
     frame = sweep(args.arch, args.workload, args.dataflow, args.crossbars, vary=args.vary,
                   batch=args.batch, seed=args.seed, jobs=args.jobs, scheduler=args.scheduler,
                   dask_local=args.dask_local, out=args.out, resume=args.resume,
