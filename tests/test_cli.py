@@ -197,7 +197,8 @@ def _run_to(capsys: pytest.CaptureFixture[str], out_dir: Path, seed: int,
                              "--dataflow", "reprogram", "--crossbars", "16", "--seed", str(seed),
                              "--out", str(out_dir), *extra)
     assert (code, err) == (0, "")
-    assert out.splitlines()[-1] == f"wrote {out_dir}/summary.csv, layers.csv and utilization.csv"
+    assert out.splitlines()[-1] == (f"wrote {out_dir}/summary.csv, layers.csv, utilization.csv "
+                                    "and area.csv")
     return read_csv(out_dir / "summary.csv"), read_csv(out_dir / "layers.csv")
 
 
@@ -207,7 +208,7 @@ def test_run_out_writes_summary_and_layers(capsys: pytest.CaptureFixture[str],
     assert header(tmp_path / "out" / "summary.csv") == SUMMARY_COLUMNS
     assert header(tmp_path / "out" / "layers.csv") == LAYER_COLUMNS
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "layers.csv", "summary.csv", "utilization.csv"]
+        "area.csv", "layers.csv", "summary.csv", "utilization.csv"]
     (row,) = summary
     assert {k: row[k] for k in ("workload", "arch", "dataflow", "crossbars", "batch", "seed",
                                 "version")} == {

@@ -327,3 +327,22 @@ def test_utilization_by_hand():
     assert by_kind["write_controller"]["busy_cycles"] == 0
     assert [u["utilization"] for u in r.utilization] == sorted(
         (u["utilization"] for u in r.utilization), reverse=True)
+
+
+def test_efficiency_columns_by_hand():
+    # the single-block run above: 16 x 2 = 32 MACs (64 operations) in 149 ns, one image
+    r = run(chain(16, 2), crossbars=32)
+    s = r.summary
+    assert s["tops"] == pytest.approx(64 / 149e-9 / 1e12)
+    assert s["tops_per_w"] == pytest.approx(64 / s["energy_per_inference_j"] / 1e12)
+    assert s["pj_per_mac"] == pytest.approx(s["energy_per_inference_j"] / 32 * 1e12)
+    assert s["tops_per_mm2"] == pytest.approx(s["tops"] / s["area_mm2"])
+    # tiny's area: 32 crossbars x (0.0001 array + 0.0001 DACs + 4 x 0.001 ADCs) + 8 tiles x
+    # (0.02 buffer + 0.001 shift-add + 0.005 combiner + 0.01 router) + 0.1 global buffer
+    area = {row["component"]: row["area_mm2"] for row in r.area}
+    assert area["adcs"] == pytest.approx(32 * 4 * 0.001)
+    assert area["tile_buffers"] == pytest.approx(8 * 0.02)
+    assert sum(area.values()) == pytest.approx(s["area_mm2"])
+    assert s["area_mm2"] == pytest.approx(32 * (0.0001 + 0.0001 + 0.004)
+                                          + 8 * (0.02 + 0.001 + 0.005 + 0.01) + 0.1)
+    assert sum(row["share"] for row in r.area) == pytest.approx(1.0)

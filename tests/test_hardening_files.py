@@ -422,7 +422,7 @@ def test_run_outputs_are_unchanged_in_content_and_permissions(tmp_path: Path) ->
         assert (fresh / name).read_bytes() == (again / name).read_bytes()
     assert (fresh.stat().st_mode & 0o777) == (0o777 & ~_umask())
     assert sorted(p.name for p in again.iterdir()) == [
-        "layers.csv", "summary.csv", "utilization.csv"]
+        "area.csv", "layers.csv", "summary.csv", "utilization.csv"]
 
 
 def _umask() -> int:

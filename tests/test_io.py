@@ -31,7 +31,8 @@ def test_outputs_get_ordinary_permissions(tmp_path: Path, umask_022: None) -> No
                  "--out", str(tmp_path / "run")]) == 0
     write_npz(tmp_path / "a.npz", {"x": np.arange(3)})
     files = [*sorted((tmp_path / "run").iterdir()), tmp_path / "a.npz"]
-    assert [p.name for p in files] == ["layers.csv", "summary.csv", "utilization.csv", "a.npz"]
+    assert [p.name for p in files] == ["area.csv", "layers.csv", "summary.csv", "utilization.csv",
+                                       "a.npz"]
     assert {mode(p) for p in files} == {0o644}
 
 

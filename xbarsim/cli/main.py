@@ -31,7 +31,9 @@ from xbarsim.mapping.encoding import Encoding
 from xbarsim.mapping.weights_map import map_weights
 from xbarsim.timing.dataflows.pipeline import plan_copies
 from xbarsim.timing.dataflows.plan import Dataflow
+from xbarsim.timing.energy import ENERGY_COLUMNS
 from xbarsim.timing.simulate import (
+    AREA_COLUMNS,
     LAYER_COLUMNS,
     SUMMARY_COLUMNS,
     UTILIZATION_COLUMNS,
@@ -128,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--basis", metavar="B.npz", help="also show the basis dataflow's footprint")
     info.set_defaults(handler=cmd_info)
 
-    run = verbs.add_parser("run", help="simulate one dataflow; write summary.csv and layers.csv")
+    run = verbs.add_parser("run", help="simulate one dataflow; print per-inference figures, "
+                           "write summary.csv, layers.csv, utilization.csv and area.csv")
     add_arch_args(run)
     run.add_argument("--workload", required=True, metavar="W")
     run.add_argument("--dataflow", required=True, choices=[d.value for d in Dataflow])
@@ -143,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="real weights: prune all-zero blocks/columns, write real levels")
     run.add_argument("--basis", metavar="B.npz",
                      help="basis file for --dataflow basis (default: the workload's example)")
-    run.add_argument("--out", metavar="DIR", help="directory for summary.csv and layers.csv")
+    run.add_argument("--out", metavar="DIR",
+                     help="directory for summary.csv, layers.csv, utilization.csv, area.csv")
     run.set_defaults(handler=cmd_run)
 
     zoo = verbs.add_parser("zoo", help="list or regenerate the standard workloads (any "
@@ -247,7 +251,7 @@ def print_basis_info(arch: Arch, workload: Workload, enc: Encoding, basis: Basis
     print(table(rows, ("layer", "S", "projections", "combine MACs")))
 
 
-RUN_FILES = ("summary.csv", "layers.csv", "utilization.csv")
+RUN_FILES = ("summary.csv", "layers.csv", "utilization.csv", "area.csv")
 """What ``run --out DIR`` writes (docs/design.md section 7)."""
 
 
@@ -272,21 +276,47 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.out:
         write_csv_set(args.out, dict(zip(RUN_FILES, (
             ([result.summary], SUMMARY_COLUMNS), (result.layers, LAYER_COLUMNS),
-            (result.utilization, UTILIZATION_COLUMNS)))))
+            (result.utilization, UTILIZATION_COLUMNS), (result.area, AREA_COLUMNS)))))
     if args.basis is None and basis_path is not None:  # named once nothing can fail, so that
         print(f"using the example basis {basis_path}", file=sys.stderr)  # an error is one line
-    s = result.summary
-    shown = ("cycles_per_inference", "latency_s", "energy_per_inference_j",
-             "edp_per_inference_js", "compute_cycles", "program_cycles", "stall_cycles",
-             "setup_cycles", "cells_written", "write_pulses", "xbar_reads", "adc_conversions")
-    print(f"{s['workload']} on {s['arch']} ({s['crossbars']:,} crossbars), "
-          f"dataflow {s['dataflow']}, batch {s['batch']}")
-    print(table([(k, s[k]) for k in shown], ("metric", "value")))
-    busiest = [(u["resource"], f"{100 * u['utilization']:.1f}%") for u in result.utilization[:4]]
-    print(table(busiest, ("busiest hardware", "busy")))
+    print_run(result.summary, result.layers, result.utilization)
     if args.out:
-        print(f"wrote {args.out}/summary.csv, layers.csv and utilization.csv")
+        print(f"wrote {args.out}/summary.csv, layers.csv, utilization.csv and area.csv")
     return 0
+
+
+def print_run(s: dict[str, typing.Any], layers: list[dict[str, typing.Any]],
+              utilization: list[dict[str, typing.Any]]) -> None:
+    """Per-inference figures, the energy breakdown, the slowest layers and the busiest
+    hardware of one run."""
+    n = s["batch"]
+    print(f"{s['workload']} on {s['arch']} ({s['crossbars']:,} crossbars, "
+          f"{s['area_mm2']:.4g} mm²), dataflow {s['dataflow']}, batch {n}")
+    per_inference = [
+        ("cycles per inference", f"{s['cycles_per_inference']:,.0f}"),
+        ("image latency", f"{s['image_latency_s'] * 1e6:,.4g} us"),
+        ("throughput", f"{s['throughput_inf_per_s']:,.4g} inferences/s"),
+        ("energy per inference", f"{s['energy_per_inference_j'] * 1e6:,.4g} uJ"),
+        ("EDP per inference", f"{s['edp_per_inference_js']:.4g} J s"),
+        ("TOPS", f"{s['tops']:.4g}"), ("TOPS/W", f"{s['tops_per_w']:.4g}"),
+        ("TOPS/mm²", f"{s['tops_per_mm2']:.4g}"), ("pJ/MAC", f"{s['pj_per_mac']:.4g}"),
+        ("setup (one-time write)", f"{s['setup_cycles']:,} cycles, "
+                                   f"{s['setup_energy_j'] * 1e3:.4g} mJ"),
+        ("cells written per batch", f"{s['cells_written']:,}"),
+    ]
+    print(table(per_inference, ("per inference", "value")))
+    parts = [(k.removeprefix("energy_").removesuffix("_j"), s[k]) for k in
+             (*ENERGY_COLUMNS, "energy_static_j")]
+    total = s["energy_j"] or 1.0
+    print(table([(name, f"{value / n * 1e6:.4g} uJ", f"{100 * value / total:.1f}%")
+                 for name, value in sorted(parts, key=lambda p: -p[1])],
+                ("energy per inference", "", "share")))
+    span = max((row["end_cycle"] for row in layers), default=0) or 1
+    slowest = sorted(layers, key=lambda row: -row["cycles"])[:3]
+    print(table([(row["layer"], f"{row['cycles']:,}", f"{100 * row['cycles'] / span:.1f}%")
+                 for row in slowest], ("slowest layers", "cycles", "span, % of run")))
+    busiest = [(u["resource"], f"{100 * u['utilization']:.1f}%") for u in utilization[:4]]
+    print(table(busiest, ("busiest hardware", "busy")))
 
 
 def cmd_zoo(args: argparse.Namespace) -> int:

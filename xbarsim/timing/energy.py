@@ -96,16 +96,29 @@ def static_power_w(arch: Arch) -> float:
     return mw * 1e-3
 
 
+def area_breakdown_mm2(arch: Arch) -> dict[str, float]:
+    """Silicon area of the configured chip by component: crossbars with their DACs and ADCs,
+    tiles (buffer, shift-and-add, combiner, router share, bus, registers, activation units),
+    the global buffer and the off-chip link interfaces."""
+    xb, tile, per, chip = arch.crossbar, arch.tile, arch.tile.periphery, arch.chip
+    n, tiles = chip.crossbars, chip.tiles
+    return {
+        "crossbar_arrays": n * xb.area_mm2,
+        "dacs": n * xb.dac.area_mm2_per_crossbar,
+        "adcs": n * xb.adc.count * xb.adc.area_mm2,
+        "tile_buffers": tiles * tile.buffer.area_mm2 * memory_area_scale(
+            tile.buffer.kib, tile.buffer.reference_kib),
+        "shift_add": tiles * tile.shift_add.area_mm2,
+        "combiners": tiles * tile.combiner.area_mm2,
+        "routers": tiles * chip.noc.area_mm2_per_router,
+        "tile_bus": tiles * per.bus_area_mm2,
+        "registers": tiles * (per.ima_registers_area_mm2 + per.output_register_area_mm2),
+        "activation_units": tiles * per.activation_area_mm2,
+        "global_buffer": chip.global_buffer.area_mm2,
+        "offchip_io": chip.dram.io_area_mm2,
+    }
+
+
 def area_mm2(arch: Arch) -> float:
-    """Silicon area of the configured chip: crossbars with their DACs and ADCs, tiles (buffer,
-    shift-and-add, combiner, router share, bus, registers, activation units), the global buffer
-    and the off-chip link interfaces."""
-    xb, tile, per = arch.crossbar, arch.tile, arch.tile.periphery
-    per_crossbar = xb.area_mm2 + xb.dac.area_mm2_per_crossbar + xb.adc.count * xb.adc.area_mm2
-    buffer = tile.buffer.area_mm2 * memory_area_scale(tile.buffer.kib, tile.buffer.reference_kib)
-    per_tile = (buffer + tile.shift_add.area_mm2 + tile.combiner.area_mm2
-                + arch.chip.noc.area_mm2_per_router + per.bus_area_mm2
-                + per.ima_registers_area_mm2 + per.output_register_area_mm2
-                + per.activation_area_mm2)
-    return (arch.chip.crossbars * per_crossbar + arch.chip.tiles * per_tile
-            + arch.chip.global_buffer.area_mm2 + arch.chip.dram.io_area_mm2)
+    """Silicon area of the configured chip: the sum of ``area_breakdown_mm2``."""
+    return sum(area_breakdown_mm2(arch).values())

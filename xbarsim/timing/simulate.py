@@ -28,7 +28,7 @@ from xbarsim.timing.dataflows.rounds import RoundsDataflow
 from xbarsim.timing.energy import (
     ENERGY_COLUMNS,
     ActionEnergies,
-    area_mm2,
+    area_breakdown_mm2,
     dynamic_energy,
     static_power_w,
 )
@@ -43,7 +43,8 @@ SUMMARY_COLUMNS = (
     "compute_cycles", "program_cycles", "stall_cycles", "setup_cycles",
     "setup_energy_j", "cells_written", "write_pulses", "verify_reads", "xbar_reads",
     "adc_conversions", "dac_conversions", "digital_macs", "buffer_bytes", "noc_bytes",
-    "dram_bytes", *ENERGY_COLUMNS, "energy_static_j", "area_mm2", "wall_s", "version",
+    "dram_bytes", *ENERGY_COLUMNS, "energy_static_j", "area_mm2", "tops", "tops_per_w",
+    "tops_per_mm2", "pj_per_mac", "wall_s", "version",
 )
 """Exact columns of summary.csv (docs/design.md section 7)."""
 
@@ -55,6 +56,9 @@ LAYER_COLUMNS = (
 """Columns of layers.csv: timing, footprint (blocks of one copy, copies), analog-combine
 output groups per input vector (summed over segments and bit-planes; 0 unless
 ``basis.combine: analog``), every counter and the layer's dynamic energy."""
+
+AREA_COLUMNS = ("component", "area_mm2", "share")
+"""Columns of area.csv: the chip's silicon area by component and its share of the total."""
 
 UTILIZATION_COLUMNS = ("resource", "capacity", "busy_cycles", "utilization")
 """Columns of utilization.csv: how busy each kind of shared hardware was during the run."""
@@ -97,6 +101,8 @@ class Result:
     layers: list[dict[str, Any]]
     utilization: list[dict[str, Any]]
     """Per kind of shared hardware: capacity, busy cycles and busy fraction of the run."""
+    area: list[dict[str, Any]]
+    """The chip's area by component (``energy.area_breakdown_mm2``)."""
 
 
 def simulate(arch: Arch, workload: Workload, options: RunOptions) -> Result:
@@ -162,13 +168,15 @@ def _assemble(engine: Engine, cycles: int, options: RunOptions, maps: list[Any],
     static = static_power_w(arch) * latency
     total = sum(energy.values()) + static
     n = options.batch
+    steady = _two_views_of_time(engine.image_done_cycles(cycles), chip.clock.seconds)
+    area = area_breakdown_mm2(arch)
     summary: dict[str, Any] = {
         "workload": workload.name, "arch": arch.name, "dataflow": options.dataflow.value,
         "crossbars": crossbars, "batch": n, "seed": options.seed, "cycles": cycles,
         "latency_s": latency, "energy_j": total, "edp_js": total * latency,
         "cycles_per_inference": cycles / n, "energy_per_inference_j": total / n,
         "edp_per_inference_js": (total / n) * (latency / n),
-        **_two_views_of_time(engine.image_done_cycles(cycles), chip.clock.seconds),
+        **steady,
         "compute_cycles": split["compute"], "program_cycles": split["program"],
         "stall_cycles": split["stall"], "setup_cycles": setup_cycles,
         "setup_energy_j": setup_energy,
@@ -177,7 +185,9 @@ def _assemble(engine: Engine, cycles: int, options: RunOptions, maps: list[Any],
                                   "noc_bytes", "dram_bytes")},
         "buffer_bytes": counts["tile_buffer_read_bytes"] + counts["tile_buffer_write_bytes"]
         + counts["global_buffer_bytes"] + counts["coeff_buffer_bytes"],
-        **energy, "energy_static_j": static, "area_mm2": area_mm2(arch),
+        **energy, "energy_static_j": static, "area_mm2": sum(area.values()),
+        **_efficiency(workload.total_macs, total / n, steady["throughput_inf_per_s"],
+                      sum(area.values())),
         "wall_s": time.perf_counter() - began, "version": __version__,
     }
     summary = {k: summary[k] for k in SUMMARY_COLUMNS}
@@ -186,8 +196,11 @@ def _assemble(engine: Engine, cycles: int, options: RunOptions, maps: list[Any],
     utilization: list[dict[str, Any]] = [
         {"resource": kind, "capacity": chip.capacity()[kind],
          "busy_cycles": chip.counters.busy[kind], "utilization": busy[kind]} for kind in kinds]
+    total_area = sum(area.values())
+    area_rows = [{"component": k, "area_mm2": v, "share": v / total_area if total_area else 0.0}
+                 for k, v in area.items()]
     return Result(summary=summary, layers=_layer_rows(engine, maps, energies, options.basis),
-                  utilization=utilization)
+                  utilization=utilization, area=area_rows)
 
 
 def _two_views_of_time(done: list[int], seconds: Any) -> dict[str, float]:
@@ -201,6 +214,20 @@ def _two_views_of_time(done: list[int], seconds: Any) -> dict[str, float]:
     first, last = done[0], max(done)
     steady = (len(done) - 1) / seconds(last - first) if last > first else len(done) / seconds(last)
     return {"throughput_inf_per_s": steady, "image_latency_s": seconds(first)}
+
+
+def _efficiency(macs: int, energy_per_inference_j: float, inferences_per_s: float,
+                area: float) -> dict[str, float]:
+    """Throughput and efficiency from the network's MACs (2 operations each): TOPS at the
+    steady-state rate, TOPS/W = operations per joule / 1e12, TOPS/mm2, pJ per MAC."""
+    ops = 2 * macs
+    tops = ops * inferences_per_s / 1e12
+    return {
+        "tops": tops,
+        "tops_per_w": ops / energy_per_inference_j / 1e12 if energy_per_inference_j else 0.0,
+        "tops_per_mm2": tops / area if area else 0.0,
+        "pj_per_mac": energy_per_inference_j / macs * 1e12 if macs else 0.0,
+    }
 
 
 def _setup_cost(engine: Engine) -> tuple[int, float]:
