@@ -211,3 +211,43 @@ def test_load_sweep_errors(tmp_path: Path) -> None:
     (tmp_path / "x.csv").write_text("a,b\n1,2\n")
     with pytest.raises(XbarsimError, match="not a sweep CSV"):
         load_sweep(tmp_path / "x.csv")
+
+
+def _rows(crossbars: list[float], flows: tuple[str, ...] = ("d",)) -> pd.DataFrame:
+    n = len(crossbars)
+    return pd.concat([pd.DataFrame({
+        "workload": ["w"] * n, "arch": ["a"] * n, "dataflow": [flow] * n, "status": ["ok"] * n,
+        "crossbars": crossbars, "latency_s": [1.0] * n}) for flow in flows])
+
+
+@pytest.mark.parametrize(("crossbars", "scale"), [
+    ([8, 16, 32, 64], "log"),       # x2 sweep: log even though it spans less than 2 decades
+    ([8, 24, 72], "log"),           # x3
+    ([8, 16], "linear"),            # two points say nothing about a series
+    ([10, 20, 30, 40], "linear"),   # arithmetic
+])
+def test_geometric_sweeps_get_a_log_x_axis(crossbars: list[float], scale: str) -> None:
+    fig = plot_sweep(_rows(crossbars), "crossbars", ["latency_s"], "dataflow")
+    assert fig.axes[0].get_xscale() == scale
+
+
+def test_identical_series_stay_visible() -> None:
+    # two dataflows with the same values: different markers, line styles and marker sizes
+    lines = plot_sweep(_rows([8, 16, 32], ("a", "b")), "crossbars", ["latency_s"],
+                       "dataflow").axes[0].get_lines()
+    assert lines[0].get_marker() != lines[1].get_marker()
+    assert lines[0].get_linestyle() != lines[1].get_linestyle()
+    assert lines[0].get_markersize() > lines[1].get_markersize()
+
+
+def test_cli_plot_pdf_by_extension(capsys: pytest.CaptureFixture[str], csv_path: Path,
+                                   tmp_path: Path) -> None:
+    out = tmp_path / "fig.pdf"
+    assert main(["plot", str(csv_path), "--out", str(out)]) == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["fig.pdf", "fig.png", "fig.svg", "fig_energy.pdf", "fig_energy.png",
+                     "fig_energy.svg"]
+    first = out.read_bytes()
+    assert first.startswith(b"%PDF")
+    assert main(["plot", str(csv_path), "--out", str(out)]) == 0
+    assert out.read_bytes() == first  # no dates: the same plot, the same bytes

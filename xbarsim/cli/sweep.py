@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from xbarsim.cli.paths import refuse_existing, refuse_inputs_as_outputs
@@ -65,7 +66,8 @@ def _add_plot(p: argparse.ArgumentParser) -> None:
     p.add_argument("--at", action="append", default=[], metavar="COL=VALUE",
                    help="rows for the energy chart (default: the largest --x value)")
     p.add_argument("--out", required=True, metavar="FIG.png",
-                   help="figure; PNG and SVG are written from its stem, plus <stem>_energy.*")
+                   help="figure; PNG and SVG are written from its stem (and PDF for a .pdf "
+                        "name), plus <stem>_energy.*")
     p.set_defaults(handler=cmd_plot)
 
 
@@ -102,7 +104,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     stem = plot.figure_stem(args.out)
     refuse_inputs_as_outputs(
         [args.out, *(stem.with_name(f"{stem.name}{part}.{fmt}") for part in ("", "_energy")
-                     for fmt in ("png", "svg"))], {"CSV": args.csv})
+                     for fmt in ("png", "svg", "pdf"))], {"CSV": args.csv})
     frame = plot.load_sweep(args.csv)
     ok, skipped = plot.ok_rows(frame)
     if skipped:
@@ -112,8 +114,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
     lines = plot.plot_sweep(ok, args.x, _columns(args.y), by)
     energy = plot.plot_energy_breakdown(ok, by=by, x=args.x, at=at or None)
     # both figures are drawn before either is written
-    written = plot.save_figure(lines, stem)
-    written += plot.save_figure(energy, stem.with_name(f"{stem.name}_energy"))
+    extra = Path(args.out).suffix.lower().lstrip(".") or None
+    written = plot.save_figure(lines, stem, extra)
+    written += plot.save_figure(energy, stem.with_name(f"{stem.name}_energy"), extra)
     _say(f"wrote {', '.join(str(p) for p in written)}")
     return 0
 

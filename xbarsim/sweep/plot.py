@@ -32,6 +32,11 @@ BREAKDOWN_COLUMNS = (*ENERGY_COLUMNS, "energy_static_j")
 LOG_SPAN = 100.0
 """An axis is logarithmic when its positive values span more than this ratio (2 decades)."""
 
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+STYLES = ("-", "--", ":", "-.")
+"""Each series gets its own marker and line style (and shrinking marker sizes), so series
+that coincide still show."""
+
 _UNITS = (("_js", "J·s"), ("_j", "J"), ("_s", "s"), ("_mm2", "mm²"), ("_bytes", "bytes"))
 
 
@@ -94,11 +99,13 @@ def _grid(ys: Sequence[str], workloads: Sequence[str]) -> list[tuple[tuple[int, 
 
 
 def _lines(ax: Axes, rows: pd.DataFrame, x: str, y: str, by: Sequence[str]) -> None:
-    """One line per ``by`` group (in CSV order), points sorted by ``x``; log axes when wide."""
-    for key, group in rows.groupby(list(by), sort=False):
+    """One line per ``by`` group (in CSV order), points sorted by ``x``, each with its own
+    marker and line style (so identical series stay visible); log axes when wide."""
+    for i, (key, group) in enumerate(rows.groupby(list(by), sort=False)):
         group = group.sort_values(x)
-        ax.plot(group[x].to_numpy(float), group[y].to_numpy(float), marker="o",
-                label=_label(by, key))
+        ax.plot(group[x].to_numpy(float), group[y].to_numpy(float),
+                marker=MARKERS[i % len(MARKERS)], linestyle=STYLES[i % len(STYLES)],
+                markersize=7 - 1.5 * (i % 3), label=_label(by, key))
     ax.set_xlabel(axis_label(x))
     ax.set_ylabel(axis_label(y))
     _scale(ax, rows[x], "x")
@@ -188,11 +195,24 @@ def _check_unique(rows: pd.DataFrame, columns: Sequence[str], workload: str) -> 
 
 
 def _scale(ax: Axes, values: pd.Series, axis: str) -> None:
-    """Logarithmic when all values are positive and span more than two decades."""
+    """Logarithmic when all values are positive and span more than two decades, or (x axis)
+    form a geometric series (a ``8:512:x2`` sweep would crowd its small points on a linear
+    axis)."""
     v = values.to_numpy(float)
     v = v[np.isfinite(v)]
-    if v.size and v.min() > 0 and v.max() / v.min() > LOG_SPAN:
+    if not v.size or v.min() <= 0:
+        return
+    if v.max() / v.min() > LOG_SPAN or (axis == "x" and _geometric(v)):
         (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+
+
+def _geometric(values: np.ndarray) -> bool:
+    """At least three distinct values, each about the same multiple (>= 1.5) of the last."""
+    v = np.unique(values)
+    if v.size < 3:
+        return False
+    ratios = v[1:] / v[:-1]
+    return bool(ratios.min() >= 1.5 and ratios.max() / ratios.min() < 1.01)
 
 
 def _workloads(frame: pd.DataFrame) -> list[str]:
@@ -230,11 +250,19 @@ def figure_stem(out: str | Path) -> Path:
     return path.with_suffix("") if path.suffix.lower() in (".png", ".svg", ".pdf") else path
 
 
-def save_figure(fig: Figure, stem: str | Path) -> list[Path]:
-    """Write ``<stem>.png`` and ``<stem>.svg`` (reproducible metadata), each atomically."""
+FORMATS = {"png": {"Software": None}, "svg": {"Date": None},
+           "pdf": {"CreationDate": None, "ModDate": None, "Producer": None}}
+"""Figure formats and the metadata left out so that the same plot gives the same bytes."""
+
+
+def save_figure(fig: Figure, stem: str | Path, extra: str | None = None) -> list[Path]:
+    """Write ``<stem>.png`` and ``<stem>.svg`` (reproducible metadata), plus ``<stem>.pdf``
+    when ``extra`` is ``"pdf"`` (the ``--out`` name asked for a PDF), each atomically."""
     stem = Path(stem)
     written = []
-    for fmt, meta in (("png", {"Software": None}), ("svg", {"Date": None})):
+    formats = ["png", "svg", *([extra] if extra in FORMATS and extra not in ("png", "svg")
+                               else [])]
+    for fmt, meta in ((f, FORMATS[f]) for f in formats):
         def draw(tmp: Path, fmt: str = fmt, meta: dict[str, None] = meta) -> None:
             with matplotlib.rc_context({"svg.hashsalt": "xbarsim"}):
                 fig.savefig(tmp, format=fmt, metadata=meta, dpi=120)
