@@ -276,17 +276,15 @@ def test_reprogramming_dominates_resnet18_on_64_crossbars():
     assert s["energy_write_j"] + s["energy_dram_j"] > s["energy_xbar_j"] + s["energy_adc_j"]
 
 
-def test_reprogram_with_enough_crossbars_computes_what_static_computes():
-    # a chip that holds the network: reprogram writes nothing during the run, and both
-    # dataflows read every block for every vector (static without copies writes the same setup)
+def test_reprogram_with_enough_crossbars_equals_static():
+    # a chip that holds the network: reprogram has nothing to rewrite, so it is static
     w = load_workload("workloads/lenet5_mnist.yaml")
-    arch = load_arch("arch_configs/tiny.yaml", ["mapping.replication=none"])
-    a = run(w, "static", crossbars=2000, batch=2, arch=arch).summary
-    b = run(w, "reprogram", crossbars=2000, batch=2, arch=arch).summary
-    same = ("xbar_reads", "adc_conversions", "dac_conversions", "cells_written", "setup_cycles",
-            "setup_energy_j")
-    assert {k: a[k] for k in same} == {k: b[k] for k in same}
-    assert b["cells_written"] == 0 and b["program_cycles"] == 0
+    a = run(w, "static", crossbars=2000, batch=2).summary
+    b = run(w, "reprogram", crossbars=2000, batch=2).summary
+    drop = {"dataflow", "wall_s"}
+    assert {k: v for k, v in a.items() if k not in drop} == {
+        k: v for k, v in b.items() if k not in drop}
+    assert b["cells_written"] == 0 and b["setup_cycles"] > 0
 
 
 def test_fewer_crossbars_never_make_reprogram_faster():

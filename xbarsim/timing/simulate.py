@@ -128,7 +128,10 @@ def simulate(arch: Arch, workload: Workload, options: RunOptions) -> Result:
             return BasisDataflow(Chip(arch, options.seed, per_row), workload, enc, batch,
                                  per_vector, spec)
         setup = build(1, False)
-    elif options.dataflow is Dataflow.STATIC:
+    elif options.dataflow is Dataflow.STATIC or sum(
+            m.mapped_blocks for m in maps) <= arch.chip.crossbars:
+        # static, or reprogram on a chip that holds the network: nothing to rewrite, so the
+        # weights stay resident and the layers pipeline (docs/design.md 6.3)
         check_static_fits(maps, arch.chip.crossbars)
         copies = plan_copies(arch, maps, enc)
         copied = [m for m in maps for _ in range(copies[m.name])]
@@ -140,15 +143,12 @@ def simulate(arch: Arch, workload: Workload, options: RunOptions) -> Result:
             return PipelineDataflow(Chip(arch, options.seed, per_row), workload, enc, batch,
                                     per_vector, maps, copies)
     else:
-        crossbars = arch.chip.crossbars
-        resident = sum(m.mapped_blocks for m in maps) <= crossbars
-        overlap = options.overlap and not resident
-        rounds = plan_rounds(maps, enc, crossbars)
+        rounds = plan_rounds(maps, enc, arch.chip.crossbars)
 
         def build(batch: int, per_vector: bool) -> Engine:
             return RoundsDataflow(Chip(arch, options.seed, per_row), workload, enc, batch,
-                                  per_vector, rounds, resident=resident, overlap=overlap)
-        setup = build(1, False) if resident else None
+                                  per_vector, rounds, resident=False, overlap=options.overlap)
+        setup = None
     setup_cycles, setup_energy = _setup_cost(setup) if setup is not None else (0, 0.0)
     engine = build(options.batch, per_vector)
     cycles = engine.run()

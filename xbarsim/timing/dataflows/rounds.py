@@ -1,8 +1,9 @@
-"""Static and reprogram dataflows: the network's blocks packed into rounds of crossbars.
+"""The reprogram dataflow (and the static setup): the network's blocks packed into rounds.
 
 Each round is fetched from DRAM, write-verified by the tiles' controllers, then computed for
-the whole batch. With ``resident`` (the network fits: static, or reprogram on a large chip) the
-rounds are written once as setup and never during the run. Without ``overlap`` round r + 1 is
+the whole batch. With ``resident`` (the one-time write of the static dataflow, and of reprogram
+on a chip that holds the network; both then run on ``pipeline.PipelineDataflow``) the rounds are
+written once as setup. Without ``overlap`` round r + 1 is
 written once all of round r has computed; with it, each tile writes its blocks of round r + 1 as
 soon as its own blocks of round r have computed.
 A part (one layer's blocks of a round) (1) sends each tile the input channels its row blocks
