@@ -408,3 +408,17 @@ def test_set_fixes_a_value_for_every_point_and_records_it(tmp_path):
     rows = list(csv.DictReader(out.open()))
     assert [r["write_verify.fixed_pulses"] for r in rows] == ["6"]
     assert int(rows[0]["write_pulses"]) == 6 * int(rows[0]["cells_written"])
+
+
+def test_progress_shows_points_elapsed_and_last_point_not_an_eta(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import xbarsim.sweep.run as sweep_run
+    from xbarsim.sweep.backends import Outcome
+
+    bar = sweep_run.tqdm
+    monkeypatch.setattr(sweep_run, "tqdm", lambda *a, **k: bar(*a, **{**k, "disable": False}))
+    items = [(0, Outcome({}, "", 0.5)), (1, Outcome(None, "boom", 2.0))]
+    assert [i for i, _ in sweep_run._progress(iter(items), 2, True)] == [0, 1]
+    err = capsys.readouterr().err
+    assert "2/2 points" in err and "failed=1" in err and "last=2.0s" in err
+    assert "it/s" not in err and "<" not in err  # no rate, no remaining-time estimate

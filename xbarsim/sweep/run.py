@@ -136,14 +136,17 @@ def run_points(points: Sequence[Point], done: Mapping[int, Row], columns: Sequen
 
 def _progress(items: Iterator[tuple[int, Outcome]], total: int,
               enabled: bool) -> Iterator[tuple[int, Outcome]]:
-    """Pass items through, showing done, failed and ETA on stderr (only on a terminal)."""
-    bar = tqdm(total=total, desc="sweep", unit="pt", file=sys.stderr,
-               disable=None if enabled else True, postfix={"failed": 0})
+    """Pass items through, showing points done, time elapsed, failures and the last point's
+    own time on stderr (only on a terminal). No rate or ETA: points of one sweep can differ
+    in cost a thousandfold (8 or 16,128 crossbars), so an extrapolation would mislead."""
+    bar = tqdm(total=total, desc="sweep", file=sys.stderr, disable=None if enabled else True,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} points, "
+                          "{elapsed} elapsed{postfix}", postfix={"failed": 0})
     failed = 0
     try:
         for item in items:
             failed += bool(item[1].error)
-            bar.set_postfix(failed=failed, refresh=False)
+            bar.set_postfix(failed=failed, last=f"{item[1].wall_s:.1f}s", refresh=False)
             bar.update(1)
             yield item
     finally:
