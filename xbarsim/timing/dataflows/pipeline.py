@@ -110,10 +110,9 @@ class MvmWork:
     """Input elements read from the tile buffers per vector (one read per tile and row block)."""
     reduce_ops: int
     """Additions merging row blocks' partial sums per vector."""
-    psum_elems: np.ndarray
-    """Partial sums per vector each copy sends from other tiles to its home tile."""
-    last_tile: np.ndarray
-    """Each copy's last tile (where its cross-tile partial sums start, a bound on the route)."""
+    psum_sends: tuple[tuple[int, int, float], ...]
+    """(last tile, home tile, partial sums per vector) of each copy whose row blocks span
+    tiles: its cross-tile partial sums travel from its last tile (a bound on the route) home."""
 
 
 class PipelineDataflow(Engine):
@@ -212,7 +211,9 @@ class PipelineDataflow(Engine):
                        cols_total=int(table["cols_used"].sum()),
                        cols_widest=int(table["cols_used"].max()) if b else 0,
                        in_elems=int(in_elems.sum()) // max(copies, 1) if b else 0,
-                       reduce_ops=reduce_ops, psum_elems=psum, last_tile=last)
+                       reduce_ops=reduce_ops,
+                       psum_sends=tuple((int(last[k]), int(home[k]), float(psum[k]))
+                                        for k in np.flatnonzero(psum)))
         bank = np.bincount(where, minlength=used.size) / self.cpt
         return work, Placement(tiles=used, home=home, port_bytes=port, shift_ops=shift,
                                shift_share=bank,
@@ -384,12 +385,11 @@ class PipelineDataflow(Engine):
         c.add(name, "tile_buffer_read_bytes", nbytes(vectors * w.in_elems, self.act_bits))
         c.add(name, "tile_buffer_write_bytes", nbytes(vectors * outputs, self.act_bits))
         done = max(cycles, self._tiles_busy(p, per_copy, now))
-        for k in np.flatnonzero(w.psum_elems):  # row blocks in other tiles: partial sums home
-            size = nbytes(per_copy * w.psum_elems[k], self.psum_bits)
+        for src, home, elems in w.psum_sends:  # row blocks in other tiles: partial sums home
+            size = nbytes(per_copy * elems, self.psum_bits)
             c.add(name, "tile_buffer_write_bytes", size)
             c.add(name, "tile_buffer_read_bytes", size)
-            done = max(done, self.chip.mesh.book(name, int(w.last_tile[k]), int(p.home[k]),
-                                                 size, now) - now)
+            done = max(done, self.chip.mesh.book(name, src, home, size, now) - now)
         self.busy_until[name] = now + done
         return done
 
