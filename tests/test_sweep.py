@@ -310,23 +310,29 @@ def test_resume_runs_only_missing_points_and_drops_a_torn_line(
     assert without_wall(out) == without_wall(full)
 
 
-def test_interrupted_sweep_leaves_a_valid_csv(monkeypatch: pytest.MonkeyPatch,
-                                              tmp_path: Path) -> None:
-    out = tmp_path / "s.csv"
+def interrupted(monkeypatch: pytest.MonkeyPatch, after: int, **kwargs: Any) -> None:
+    """Run a sweep that Ctrl-C stops once ``after`` points have run (leaving an unfinished
+    CSV), then restore the real point runner."""
     real = backends.run_point
-    count = iter(range(100))
+    count = iter(range(10**6))
 
     def interrupt(point: backends.Point) -> backends.Outcome:
-        if next(count) == 3:
+        if next(count) == after:
             raise KeyboardInterrupt
         return real(point)
 
     monkeypatch.setattr(backends, "run_point", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        sweep(**SMALL, jobs=1, out=out)
+        sweep(**kwargs)
+    monkeypatch.setattr(backends, "run_point", real)
+
+
+def test_interrupted_sweep_leaves_a_valid_csv(monkeypatch: pytest.MonkeyPatch,
+                                              tmp_path: Path) -> None:
+    out = tmp_path / "s.csv"
+    interrupted(monkeypatch, 3, **SMALL, jobs=1, out=out)
     rows = list(csv.reader(out.open()))
     assert len(rows) == 4 and all(len(r) == len(rows[0]) for r in rows)
-    monkeypatch.setattr(backends, "run_point", real)
     assert len(sweep(**SMALL, jobs=1, out=out, resume=True)) == 10
 
 

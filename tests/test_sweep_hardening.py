@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 import xbarsim.sweep.backends as backends
-from tests.test_sweep import run_cli, without_wall
+from tests.test_sweep import interrupted, run_cli, without_wall
 from xbarsim.cli.main import main
 from xbarsim.errors import XbarsimError
 from xbarsim.sweep.run import sweep
@@ -198,21 +198,6 @@ def _stored_copy(src: str, dst: Path) -> None:
             zout.writestr(item.filename, zin.read(item.filename))
 
 
-def _interrupted(monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> None:
-    """Run a sweep that Ctrl-C stops after two points (leaving an unfinished CSV)."""
-    count = iter(range(100))
-
-    def interrupt(point: backends.Point) -> backends.Outcome:
-        if next(count) == 2:
-            raise KeyboardInterrupt
-        return REAL_RUN_POINT(point)
-
-    monkeypatch.setattr(backends, "run_point", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        sweep(**kwargs)
-    monkeypatch.setattr(backends, "run_point", REAL_RUN_POINT)
-
-
 @pytest.mark.parametrize(("change", "reason"), [
     ("arch", "the arch file {arch} changed since the sweep started (sha256 "),
     ("workload", "the workload file {workload} changed since the sweep started (sha256 "),
@@ -231,7 +216,7 @@ def test_resume_refuses_changed_inputs(monkeypatch: pytest.MonkeyPatch, tmp_path
     kwargs: dict[str, Any] = {"arch": files["arch"], "workloads": files["workload"],
                               "dataflows": "reprogram,basis", "crossbars": "16:64:x2",
                               "basis": files["basis"], "jobs": 1, "out": out}
-    _interrupted(monkeypatch, **kwargs)
+    interrupted(monkeypatch, 2, **kwargs)
     record = json.loads((tmp_path / "s.csv.inputs.json").read_text())
     assert record["arch"]["file"] == str(files["arch"].resolve())
     if change in ("arch", "workload"):
@@ -257,7 +242,7 @@ def test_resume_without_an_inputs_record_warns(monkeypatch: pytest.MonkeyPatch,
                                                caplog: pytest.LogCaptureFixture,
                                                tmp_path: Path) -> None:
     out = tmp_path / "s.csv"
-    _interrupted(monkeypatch, **SMALL, jobs=1, out=out)
+    interrupted(monkeypatch, 2, **SMALL, jobs=1, out=out)
     (tmp_path / "s.csv.inputs.json").unlink()  # as an older xbarsim left it
     assert len(sweep(**SMALL, jobs=1, out=out, resume=True)) == 10
     assert "no record of the inputs the sweep started with" in caplog.text
