@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -10,16 +11,20 @@ from hypothesis import strategies as st
 
 from xbarsim.config import load_arch
 from xbarsim.config.schema import ADC_BITS_MAX
-from xbarsim.timing.energy import ActionEnergies, area_mm2
+from xbarsim.errors import XbarsimError
+from xbarsim.timing.energy import ActionEnergies, area_mm2, dynamic_energy
 from xbarsim.timing.estimators import (
     ADC_PJ_BY_BITS,
     adc_energy_pj,
     adc_scale,
     memory_energy_scale,
+    pulse_energy_pj,
+    verify_energy_pj,
+    xbar_row_energy_pj,
 )
 from xbarsim.timing.hw.clock import Clock
 from xbarsim.timing.hw.crossbar import CrossbarUnit
-from xbarsim.timing.hw.stats import Counters
+from xbarsim.timing.hw.stats import COUNTERS, Counters
 
 ISAAC = "arch_configs/isaac_like.yaml"
 
@@ -95,3 +100,84 @@ def test_buffer_energy_and_area_scale_with_capacity():
     assert coeff.coeff_buffer_byte == pytest.approx(2 * e.coeff_buffer_byte)
     grown = area_mm2(load_arch(ISAAC, ["tile.buffer.kib=128"])) - area_mm2(base)
     assert grown == pytest.approx(168 * 0.083)  # twice the cells: one more 64 KB per tile
+
+
+def test_isaac_periphery_energies_reproduce_its_power_rows_at_peak():
+    # At ISAAC's peak every crossbar reads a 1-bit slice on its 128 rows every 100 ns and
+    # converts 128 columns in that time: per IMA 8 x 128 bits and 8 x 128 conversions per 100 ns.
+    # Charged per action, the periphery then draws ISAAC T6's powers: bus 7 mW per tile (12
+    # IMAs) + input register 1.24 mW per IMA; output register 0.23 mW per IMA + tile output
+    # register 1.68, sigmoids 0.52, max-pool 0.4, shift-and-add 0.05 mW per tile.
+    e = ActionEnergies.from_arch(load_arch(ISAAC))
+    per_ima_per_s = 8 * 128 / 100e-9
+    assert e.ima_input_per_dac * 1e-12 * per_ima_per_s * 1e3 == pytest.approx(
+        7 / 12 + 1.24, rel=1e-4)
+    assert e.output_per_adc * 1e-12 * per_ima_per_s * 1e3 == pytest.approx(
+        0.23 + (1.68 + 0.52 + 0.4 + 0.05) / 12, rel=1e-4)
+    # the 4 HyperTransport links: 10.4 W at 4 x 6.4 GB/s, on top of the DRAM's 20 pJ/bit
+    assert (e.dram_byte - 8 * 20.0) * 1e-12 * 25.6e9 == pytest.approx(10.4, rel=1e-3)
+    # the DAC side scales with the bits driven per row: a 2-bit DAC moves twice the bits
+    two = ActionEnergies.from_arch(load_arch(ISAAC, ["crossbar.dac.bits=2"]))
+    assert two.ima_input_per_dac == pytest.approx(2 * e.ima_input_per_dac)
+
+
+def test_periphery_energies_are_booked_under_the_buffer_and_dram_columns():
+    e = ActionEnergies.from_arch(load_arch(ISAAC))
+    counts = dict.fromkeys(COUNTERS, 0) | {"dac_conversions": 1000, "adc_conversions": 100,
+                                           "dram_bytes": 10}
+    energy = dynamic_energy(counts, e)
+    assert energy["energy_buffer_j"] == pytest.approx(
+        (1000 * e.ima_input_per_dac + 100 * e.output_per_adc) * 1e-12)
+    assert energy["energy_dram_j"] == pytest.approx(10 * 8 * (20.0 + 50.78) * 1e-12)
+
+
+TINY = "arch_configs/tiny.yaml"
+
+
+def test_one_read_of_a_full_16x16_block_on_tiny_by_hand():
+    # tiny.yaml: one read drives 16 rows (DAC 0.1 pJ each), the array costs 2 pJ with every row
+    # driven (2 / 16 per row), 16 columns are converted at 1 mW x 1 ns = 1 pJ each, and each
+    # conversion feeds one shift-and-add (0.02 pJ): 1.6 + 2 + 16 + 0.32 = 19.92 pJ.
+    e = ActionEnergies.from_arch(load_arch(TINY))
+    counts = dict.fromkeys(COUNTERS, 0) | {"xbar_reads": 1, "dac_conversions": 16,
+                                           "adc_conversions": 16, "shift_add_ops": 16}
+    energy = dynamic_energy(counts, e)
+    assert energy["energy_dac_j"] == pytest.approx(1.6e-12)
+    assert energy["energy_xbar_j"] == pytest.approx(2.0e-12)
+    assert energy["energy_adc_j"] == pytest.approx(16e-12)
+    assert sum(energy.values()) == pytest.approx(19.92e-12)
+    # a read of 4 of the 16 rows (a basis segment) costs the array a quarter as much
+    quarter = dynamic_energy(counts | {"dac_conversions": 4}, e)
+    assert quarter["energy_xbar_j"] == pytest.approx(0.5e-12)
+
+
+def test_read_energy_from_voltage_and_conductance_when_not_given():
+    # tiny.yaml without read_energy_pj: a driven row puts 0.2 V across 16 cells at the
+    # mid-range conductance (1 + 100) / 2 = 50.5 uS for 10 ns: 0.04 x 50.5e-6 x 10e-9 x 16 J
+    xb = load_arch(TINY, ["crossbar.read_energy_pj=null"]).crossbar
+    assert xbar_row_energy_pj(xb) == pytest.approx(0.04 * 50.5e-6 * 10e-9 * 16 * 1e12)
+    doubled = load_arch(TINY, ["crossbar.read_energy_pj=null", "crossbar.read_v=0.4"]).crossbar
+    assert xbar_row_energy_pj(doubled) == pytest.approx(4 * xbar_row_energy_pj(xb))
+    assert xbar_row_energy_pj(load_arch(TINY).crossbar) == 2.0 / 16  # given: the ISAAC way
+
+
+def test_isaac_write_and_verify_energies_from_attributes():
+    # pulse: write_v^2 G t = 2 V squared x 250.25 uS (2 kOhm - 2 MOhm, mid-range) x 200 ns
+    e = ActionEnergies.from_arch(load_arch(ISAAC))
+    assert e.write_pulse == pytest.approx(4 * 250.25e-6 * 200e-9 * 1e12)  # 200.2 pJ
+    # verify: a one-row read (30 pJ / 128 rows) shared by the row's 128 cells, plus one
+    # 2 mW x 0.78125 ns conversion per cell
+    assert e.verify_read == pytest.approx(30 / 128 / 128 + 1.5625)
+    wv = load_arch(ISAAC, ["write_verify.pulse_ns=100.0"])
+    assert ActionEnergies.from_arch(wv).write_pulse == pytest.approx(e.write_pulse / 2)
+    given = load_arch(ISAAC, ["write_verify.pulse_energy_pj=0.6"])
+    assert pulse_energy_pj(given.write_verify, given.crossbar) == 0.6
+    assert verify_energy_pj(load_arch(TINY).write_verify, load_arch(TINY).crossbar) == 0.25
+
+
+def test_a_pulse_energy_or_a_write_voltage_is_required(tmp_path):
+    text = Path(ISAAC).read_text().replace("  write_v: 2.0 ", "  # write_v: 2.0 ")
+    path = tmp_path / "no_write_v.yaml"
+    path.write_text(text)
+    with pytest.raises(XbarsimError, match=r"write_verify\.pulse_energy_pj.*write_v"):
+        load_arch(str(path))

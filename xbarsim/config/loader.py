@@ -249,6 +249,14 @@ def check_arch(arch: Arch, *, file: str) -> None:
             file=file,
             key="crossbar.adc.count",
         )
+    wv = arch.write_verify
+    if wv.pulse_energy_pj is None and wv.write_v is None:
+        raise XbarsimError(
+            "neither pulse_energy_pj nor write_v is given (expected one: the energy of a "
+            "pulse, or the voltage it is estimated from)",
+            file=file,
+            key="write_verify.pulse_energy_pj",
+        )
     if arch.write_verify.rows_parallel > xb.rows:
         raise XbarsimError(
             f"{arch.write_verify.rows_parallel} rows for a {xb.rows}-row crossbar "

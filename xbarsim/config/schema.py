@@ -151,6 +151,8 @@ class Dram:
     """Energy per bit transferred."""
     io_area_mm2: float = bounded(0.0, ge=0)
     """Area of the chip's off-chip link interfaces (PHYs)."""
+    io_energy_pj_per_bit: float = bounded(0.0, ge=0)
+    """Energy of the chip's off-chip links per bit moved, on top of the memory's own."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -234,7 +236,8 @@ class Combiner:
 
 @dataclass(frozen=True, kw_only=True)
 class TilePeriphery:
-    """Tile components that count in the chip's area but have no timed model of their own."""
+    """Tile components with no timed model of their own: their area, and their energy charged
+    per action of the crossbars they serve."""
 
     bus_area_mm2: float = bounded(0.0, ge=0)
     """Bus from the tile buffer to the crossbars' input registers."""
@@ -244,6 +247,11 @@ class TilePeriphery:
     """The tile's output register."""
     activation_area_mm2: float = bounded(0.0, ge=0)
     """Activation (sigmoid) and max-pool units and the tile-level shift-and-add."""
+    input_energy_pj_per_bit: float = bounded(0.0, ge=0)
+    """Bus and input register, per input bit driven into a crossbar row (DAC conversions x
+    DAC bits)."""
+    output_energy_pj_per_conversion: float = bounded(0.0, ge=0)
+    """Output registers, activation and pool units, per ADC conversion."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -259,7 +267,7 @@ class Tile:
     write_controllers: int = bounded(1, gt=0)
     """Write-verify controllers per tile (crossbars programmed at once)."""
     periphery: TilePeriphery = field(default_factory=TilePeriphery)
-    """Area-only tile components."""
+    """Bus, registers, activation and pool units."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -311,8 +319,9 @@ class Crossbar:
     """Signed weights as differential column pairs (else offset encoding)."""
     read_ns: float = required(gt=0, le=MAX_NS)
     """Analog read (settle + sample-and-hold) of one input slice."""
-    read_energy_pj: float = required(ge=0)
-    """Array energy of one full read."""
+    read_energy_pj: float | None = bounded(None, ge=0)
+    """Array energy of one read with every row driven; charged per driven row (a read of r
+    rows costs r / rows of it). Unset: estimated as read_v^2 x G x read_ns."""
     g_min_us: float = required(ge=0)
     """Lowest programmable conductance in microsiemens."""
     g_max_us: float = required(gt=0)
@@ -349,10 +358,13 @@ class WriteVerify:
     """Rows of one crossbar written at the same time by one controller."""
     cells_per_row_parallel: int = required(gt=0)
     """Cells of a row pulsed at once; a row needs ceil(cells / this) passes."""
-    pulse_energy_pj: float = required(ge=0)
-    """Energy of one pulse on one cell."""
-    verify_energy_pj: float = required(ge=0)
-    """Energy of one verify read of one cell."""
+    write_v: float | None = bounded(None, gt=0, le=10)
+    """Voltage across a cell during a pulse (needed when ``pulse_energy_pj`` is unset)."""
+    pulse_energy_pj: float | None = bounded(None, ge=0)
+    """Energy of one pulse on one cell. Unset: write_v^2 x G x pulse_ns."""
+    verify_energy_pj: float | None = bounded(None, ge=0)
+    """Energy of one verify read of one cell. Unset: the cell's share of a one-row read
+    (array energy per row / cols) plus one ADC conversion."""
     tolerance: float = required(gt=0, le=0.5)
     """Acceptance window half-width as a fraction of the conductance range."""
     single_pass_window: float = bounded(0.1, gt=0, le=1)

@@ -1,9 +1,10 @@
 """Counts x per-action energy -> the energy breakdown, plus leakage and area (one place).
 
-Per-action energies are read from the config here and nowhere else. The ADC's energy per
-conversion is ``adc.energy_pj`` when given, else power x conversion time (mW x ns = pJ) at the
-resolution it was measured at, scaled to ``adc.bits`` (``estimators.adc_energy_pj``); buffer
-energies and area are given at a reference capacity and scaled to the configured one.
+Per-action energies are read from the config here and nowhere else. Where the config leaves
+one unset, ``estimators`` derives it from the component's attributes: the ADC's from power x
+conversion time scaled to ``adc.bits``; the array read, write pulse and verify from voltage,
+conductance and duration. Buffer energies and area are given at a reference capacity and
+scaled to the configured one; the array is charged per driven row.
 Leakage is each component's static power times the run's latency.
 """
 
@@ -12,7 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xbarsim.config.schema import Arch
-from xbarsim.timing.estimators import adc_energy_pj, memory_area_scale, memory_energy_scale
+from xbarsim.timing.estimators import (
+    adc_energy_pj,
+    memory_area_scale,
+    memory_energy_scale,
+    pulse_energy_pj,
+    verify_energy_pj,
+    xbar_row_energy_pj,
+)
 
 PJ = 1e-12
 
@@ -28,7 +36,8 @@ total."""
 class ActionEnergies:
     """Energy of one action of each counted kind, in pJ."""
 
-    xbar_read: float
+    xbar_row: float
+    """Array energy of a read per driven row (counted as DAC conversions)."""
     dac_conversion: float
     adc_conversion: float
     write_pulse: float
@@ -41,18 +50,23 @@ class ActionEnergies:
     coeff_buffer_byte: float
     noc_byte_hop: float
     dram_byte: float
+    ima_input_per_dac: float
+    """Bus and input register, per DAC conversion (``dac.bits`` bits driven into a row)."""
+    output_per_adc: float
+    """Output registers, activation and pool units, per ADC conversion."""
 
     @classmethod
     def from_arch(cls, arch: Arch) -> ActionEnergies:
         """Derive every per-action energy from a config."""
         xb, tile, chip, wv = arch.crossbar, arch.tile, arch.chip, arch.write_verify
+        per = tile.periphery
         buffer = memory_energy_scale(tile.buffer.kib, tile.buffer.reference_kib)
         return cls(
-            xbar_read=xb.read_energy_pj,
+            xbar_row=xbar_row_energy_pj(xb),
             dac_conversion=xb.dac.energy_pj_per_row,
             adc_conversion=adc_energy_pj(xb.adc),
-            write_pulse=wv.pulse_energy_pj,
-            verify_read=wv.verify_energy_pj,
+            write_pulse=pulse_energy_pj(wv, xb),
+            verify_read=verify_energy_pj(wv, xb),
             shift_add_op=tile.shift_add.energy_pj_per_op,
             digital_mac=tile.combiner.energy_pj_per_mac,
             tile_buffer_read_byte=tile.buffer.read_energy_pj_per_byte * buffer,
@@ -61,14 +75,16 @@ class ActionEnergies:
             coeff_buffer_byte=tile.combiner.coeff_read_energy_pj_per_byte * memory_energy_scale(
                 tile.combiner.coeff_buffer_kib, tile.combiner.coeff_buffer_reference_kib),
             noc_byte_hop=chip.noc.energy_pj_per_byte,
-            dram_byte=8 * chip.dram.energy_pj_per_bit,
+            dram_byte=8 * (chip.dram.energy_pj_per_bit + chip.dram.io_energy_pj_per_bit),
+            ima_input_per_dac=per.input_energy_pj_per_bit * xb.dac.bits,
+            output_per_adc=per.output_energy_pj_per_conversion,
         )
 
 
 def dynamic_energy(counts: dict[str, int], e: ActionEnergies) -> dict[str, float]:
     """Dynamic energy per category in joules from action counts."""
     pj = {
-        "energy_xbar_j": counts["xbar_reads"] * e.xbar_read,
+        "energy_xbar_j": counts["dac_conversions"] * e.xbar_row,
         "energy_dac_j": counts["dac_conversions"] * e.dac_conversion,
         "energy_adc_j": counts["adc_conversions"] * e.adc_conversion,
         "energy_write_j": counts["write_pulses"] * e.write_pulse
@@ -76,7 +92,9 @@ def dynamic_energy(counts: dict[str, int], e: ActionEnergies) -> dict[str, float
         "energy_buffer_j": counts["tile_buffer_read_bytes"] * e.tile_buffer_read_byte
         + counts["tile_buffer_write_bytes"] * e.tile_buffer_write_byte
         + counts["global_buffer_bytes"] * e.global_buffer_byte
-        + counts["coeff_buffer_bytes"] * e.coeff_buffer_byte,
+        + counts["coeff_buffer_bytes"] * e.coeff_buffer_byte
+        + counts["dac_conversions"] * e.ima_input_per_dac
+        + counts["adc_conversions"] * e.output_per_adc,
         "energy_noc_j": counts["noc_byte_hops"] * e.noc_byte_hop,
         "energy_dram_j": counts["dram_bytes"] * e.dram_byte,
         "energy_digital_j": counts["shift_add_ops"] * e.shift_add_op

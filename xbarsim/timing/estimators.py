@@ -8,7 +8,7 @@ point (``adc.energy_pj``) overrides the estimate.
 
 from __future__ import annotations
 
-from xbarsim.config.schema import Adc
+from xbarsim.config.schema import Adc, Crossbar, WriteVerify
 
 ADC_PJ_BY_BITS = {4: 0.79, 5: 0.99, 6: 1.20, 7: 1.42, 8: 1.67, 9: 1.97, 10: 2.38}
 """Energy per conversion of ISAAC's SAR ADC scaled to other resolutions (32 nm, 1.28 GS/s), pJ:
@@ -61,3 +61,35 @@ def memory_area_scale(kib: int, reference_kib: int) -> float:
     """Area of a ``kib`` memory relative to one of ``reference_kib``: proportional to the
     cells [A] (periphery neglected)."""
     return kib / reference_kib
+
+
+def mid_conductance_s(xb: Crossbar) -> float:
+    """A cell's conductance in siemens taken at the middle of the programmable range [A]:
+    the energy estimates below do not see the weights' values."""
+    return (xb.g_min_us + xb.g_max_us) / 2 * 1e-6
+
+
+def xbar_row_energy_pj(xb: Crossbar) -> float:
+    """Array energy per driven row of a read: ``read_energy_pj / rows`` when given (the
+    full-array figure, all rows driven), else V^2 G t summed over the row's ``cols`` cells
+    (a cell at ``read_v`` conducts for ``read_ns``; NeuroSim's read model)."""
+    if xb.read_energy_pj is not None:
+        return xb.read_energy_pj / xb.rows
+    return xb.read_v ** 2 * mid_conductance_s(xb) * xb.read_ns * 1e-9 * xb.cols * 1e12
+
+
+def pulse_energy_pj(wv: WriteVerify, xb: Crossbar) -> float:
+    """Energy of one programming pulse on one cell: ``pulse_energy_pj`` when given, else
+    V^2 G t at ``write_v`` for ``pulse_ns`` (NeuroSim's write model)."""
+    if wv.pulse_energy_pj is not None:
+        return wv.pulse_energy_pj
+    assert wv.write_v is not None  # the loader requires one of the two
+    return wv.write_v ** 2 * mid_conductance_s(xb) * wv.pulse_ns * 1e-9 * 1e12
+
+
+def verify_energy_pj(wv: WriteVerify, xb: Crossbar) -> float:
+    """Energy of verifying one cell: ``verify_energy_pj`` when given, else its share of a
+    one-row read (a verify drives the row and senses its columns) and one ADC conversion."""
+    if wv.verify_energy_pj is not None:
+        return wv.verify_energy_pj
+    return xbar_row_energy_pj(xb) / xb.cols + adc_energy_pj(xb.adc)
