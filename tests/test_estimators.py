@@ -15,6 +15,8 @@ from xbarsim.errors import XbarsimError
 from xbarsim.timing.energy import ActionEnergies, area_mm2, dynamic_energy
 from xbarsim.timing.estimators import (
     ADC_PJ_BY_BITS,
+    adc_area_mm2,
+    adc_conversion_ns,
     adc_energy_pj,
     adc_scale,
     memory_energy_scale,
@@ -181,3 +183,26 @@ def test_a_pulse_energy_or_a_write_voltage_is_required(tmp_path):
     path.write_text(text)
     with pytest.raises(XbarsimError, match=r"write_verify\.pulse_energy_pj.*write_v"):
         load_arch(str(path))
+
+
+def test_adc_time_and_area_follow_its_resolution():
+    # MNSIM: a SAR conversion takes bits + 2 cycles, so ISAAC's 0.78125 ns at 8 bits becomes
+    # 0.78125 x 6 / 10 at 4 bits; area x 1.573 per bit (Accelergy's survey regression)
+    adc = load_arch(ISAAC).crossbar.adc
+    assert adc_conversion_ns(adc) == 0.78125 and adc_area_mm2(adc) == 0.0012
+    four = load_arch(ISAAC, ["crossbar.adc.bits=4"]).crossbar.adc
+    assert adc_conversion_ns(four) == pytest.approx(0.46875)
+    assert adc_area_mm2(four) == pytest.approx(0.0012 / 1.5727 ** 4, rel=1e-3)
+    # an ADC-bound read on tiny (one ADC for 16 columns, 1 ns at 8 bits): 16 cycles > the
+    # 10-cycle read; at 6 bits 16 x 0.8 = 12.8 -> 13 cycles
+    for bits, cycles in ((8, 16), (6, 13)):
+        xb = load_arch(TINY, ["crossbar.adc.count=1", f"crossbar.adc.bits={bits}"]).crossbar
+        unit = CrossbarUnit(None, xb, Clock(1.0), Counters())  # type: ignore[arg-type]
+        assert unit.read_time(1, 16, first=False) == cycles
+
+
+@given(st.integers(1, ADC_BITS_MAX - 1))
+def test_adc_time_and_area_are_monotone_in_bits(bits):
+    lo, hi = (load_arch(ISAAC, [f"crossbar.adc.bits={b}"]).crossbar.adc for b in (bits, bits + 1))
+    assert adc_conversion_ns(lo) < adc_conversion_ns(hi)
+    assert adc_area_mm2(lo) < adc_area_mm2(hi)

@@ -289,12 +289,12 @@ class Adc:
     bits: int = required(ge=1, le=ADC_BITS_MAX)
     """Resolution."""
     reference_bits: int = required(ge=1, le=ADC_BITS_MAX)
-    """Resolution at which ``power_mw`` was measured: energy per conversion at ``bits`` is
-    power x conversion time scaled by the resolution model of ``timing/estimators.py``."""
+    """Resolution at which ``power_mw``, ``conversion_ns`` and ``area_mm2`` were measured; at
+    ``bits`` they are scaled by the resolution models of ``timing/estimators.py``."""
     count: int = required(gt=0)
     """ADCs per crossbar."""
     conversion_ns: float = required(gt=0, le=MAX_NS)
-    """Time of one conversion (1 / sample rate)."""
+    """Time of one conversion (1 / sample rate) at ``reference_bits``."""
     power_mw: float = required(ge=0)
     """Active power at ``reference_bits``."""
     energy_pj: float | None = bounded(None, ge=0)

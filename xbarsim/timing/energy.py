@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from xbarsim.config.schema import Arch
 from xbarsim.timing.estimators import (
+    adc_area_mm2,
     adc_energy_pj,
     memory_area_scale,
     memory_energy_scale,
@@ -123,7 +124,7 @@ def area_breakdown_mm2(arch: Arch) -> dict[str, float]:
     return {
         "crossbar_arrays": n * xb.area_mm2,
         "dacs": n * xb.dac.area_mm2_per_crossbar,
-        "adcs": n * xb.adc.count * xb.adc.area_mm2,
+        "adcs": n * xb.adc.count * adc_area_mm2(xb.adc),
         "tile_buffers": tiles * tile.buffer.area_mm2 * memory_area_scale(
             tile.buffer.kib, tile.buffer.reference_kib),
         "shift_add": tiles * tile.shift_add.area_mm2,

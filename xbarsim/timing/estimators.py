@@ -8,6 +8,8 @@ point (``adc.energy_pj``) overrides the estimate.
 
 from __future__ import annotations
 
+import math
+
 from xbarsim.config.schema import Adc, Crossbar, WriteVerify
 
 ADC_PJ_BY_BITS = {4: 0.79, 5: 0.99, 6: 1.20, 7: 1.42, 8: 1.67, 9: 1.97, 10: 2.38}
@@ -34,6 +36,30 @@ def adc_scale(bits: int) -> float:
     else:
         pj = ADC_PJ_BY_BITS[bits]
     return pj / ADC_PJ_BY_BITS[8]
+
+
+SAR_EXTRA_CYCLES = 2
+"""A SAR conversion takes bits + 2 internal cycles (sampling and output besides one decision per
+bit): MNSIM ``ADC.py`` latency model (bits + 2) / sample rate [S]."""
+
+ADC_AREA_PER_BIT = math.exp(-0.13437) * 4 ** 0.42366
+"""Area growth per bit, 1.573x [D]: the Accelergy ADC plug-in's regression over the Murmann
+survey (``adc_data/model.yaml``) has ln(area) = -0.134 bits + 0.424 ln(energy) + terms in
+rate and node; at a fixed Schreier figure of merit the energy grows 4x per bit (SNDR + 6.02
+dB), so the area grows exp(-0.134) x 4^0.424 per bit at a fixed rate and node."""
+
+
+def adc_conversion_ns(adc: Adc) -> float:
+    """Time of one conversion at ``bits``: the configured time (measured at
+    ``reference_bits``) scaled by (bits + 2) / (reference_bits + 2)."""
+    return adc.conversion_ns * (adc.bits + SAR_EXTRA_CYCLES) / (
+        adc.reference_bits + SAR_EXTRA_CYCLES)
+
+
+def adc_area_mm2(adc: Adc) -> float:
+    """Area of one ADC at ``bits``: the configured area (at ``reference_bits``) x 1.573 per
+    bit."""
+    return adc.area_mm2 * ADC_AREA_PER_BIT ** (adc.bits - adc.reference_bits)
 
 
 def adc_energy_pj(adc: Adc) -> float:

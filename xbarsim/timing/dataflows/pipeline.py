@@ -36,6 +36,7 @@ from xbarsim.mapping.blocks import LayerMap, block_table
 from xbarsim.mapping.encoding import Encoding
 from xbarsim.mapping.replication import balance_copies
 from xbarsim.timing.dataflows.engine import Engine, Proc
+from xbarsim.timing.estimators import adc_conversion_ns
 from xbarsim.timing.hw.chip import Chip
 from xbarsim.timing.hw.clock import Clock
 from xbarsim.timing.hw.mesh import IO
@@ -66,7 +67,7 @@ def plan_copies(arch: Arch, maps: list[LayerMap], enc: Encoding) -> dict[str, in
     per_vector = []
     for m in maps:
         widest = int(block_table(m, enc)["cols_used"].max()) if m.mapped_blocks else 0
-        convert = clock.cycles(ceil_div(widest, xb.adc.count) * xb.adc.conversion_ns)
+        convert = clock.cycles(ceil_div(widest, xb.adc.count) * adc_conversion_ns(xb.adc))
         per_vector.append(enc.t * max(read, convert))
     copies = balance_copies([m.mapped_blocks for m in maps], [m.P for m in maps], per_vector,
                             arch.chip.crossbars)

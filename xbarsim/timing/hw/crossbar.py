@@ -17,6 +17,7 @@ from typing import Any
 import simpy
 
 from xbarsim.config.schema import Crossbar
+from xbarsim.timing.estimators import adc_conversion_ns
 from xbarsim.timing.hw.clock import Clock
 from xbarsim.timing.hw.stats import Counters
 from xbarsim.util import ceil_div
@@ -31,7 +32,7 @@ class CrossbarUnit:
         self.array = simpy.Resource(env, capacity=1)
         self.clock = clock
         self.read_cycles = clock.cycles(xbar.read_ns)
-        self.conversion_ns = xbar.adc.conversion_ns
+        self.conversion_ns = adc_conversion_ns(xbar.adc)
         self.adcs = xbar.adc.count
         self.counters = counters
 
