@@ -206,3 +206,21 @@ def test_adc_time_and_area_are_monotone_in_bits(bits):
     lo, hi = (load_arch(ISAAC, [f"crossbar.adc.bits={b}"]).crossbar.adc for b in (bits, bits + 1))
     assert adc_conversion_ns(lo) < adc_conversion_ns(hi)
     assert adc_area_mm2(lo) < adc_area_mm2(hi)
+
+
+def test_puma_tile_power_at_peak_from_its_per_action_energies():
+    # PUMA's efficiency sweep (isca_results/puma_pe_sweep.py) puts one tile at 398.85 mW at
+    # peak: every crossbar reads a 1-bit slice every 100 ns on 128 rows and converts its 128
+    # columns, the eDRAM moves 32 B per 1 ns cycle, a router (1 per 4 tiles) 4 B per cycle.
+    arch = load_arch("arch_configs/puma_like.yaml")
+    e, xb, tile = ActionEnergies.from_arch(arch), arch.crossbar, arch.tile
+    rows_per_s, conversions_per_s = 128 / 100e-9, 128 / 100e-9  # per crossbar
+    per_crossbar_pj_per_s = (rows_per_s * (e.xbar_row + e.dac_conversion + e.ima_input_per_dac)
+                             + conversions_per_s * (e.adc_conversion + e.output_per_adc
+                                                    + e.core_logic_per_adc + e.shift_add_op))
+    dynamic_mw = (128 * per_crossbar_pj_per_s + 32e9 * e.tile_buffer_read_byte
+                  + 4e9 * e.noc_byte_hop / 4) * 1e-9
+    leakage_mw = (128 * (xb.static_mw + xb.adc.static_mw) + tile.buffer.static_mw
+                  + tile.shift_add.static_mw + arch.chip.noc.static_mw_per_router)
+    assert dynamic_mw + leakage_mw == pytest.approx(398.85, rel=0.01)
+    assert area_mm2(arch) - arch.chip.dram.io_area_mm2 == pytest.approx(168 * 0.50305, rel=1e-3)

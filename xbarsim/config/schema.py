@@ -252,6 +252,11 @@ class TilePeriphery:
     DAC bits)."""
     output_energy_pj_per_conversion: float = bounded(0.0, ge=0)
     """Output registers, activation and pool units, per ADC conversion."""
+    core_logic_area_mm2: float = bounded(0.0, ge=0)
+    """Programmable-core logic (PUMA: vector units, register files, instruction memories,
+    control units, receive buffers)."""
+    core_logic_energy_pj_per_conversion: float = bounded(0.0, ge=0)
+    """That logic's energy, per ADC conversion (its power at peak over the peak rate)."""
 
 
 @dataclass(frozen=True, kw_only=True)

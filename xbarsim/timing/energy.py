@@ -55,6 +55,8 @@ class ActionEnergies:
     """Bus and input register, per DAC conversion (``dac.bits`` bits driven into a row)."""
     output_per_adc: float
     """Output registers, activation and pool units, per ADC conversion."""
+    core_logic_per_adc: float
+    """Programmable-core logic, per ADC conversion."""
 
     @classmethod
     def from_arch(cls, arch: Arch) -> ActionEnergies:
@@ -79,6 +81,7 @@ class ActionEnergies:
             dram_byte=8 * (chip.dram.energy_pj_per_bit + chip.dram.io_energy_pj_per_bit),
             ima_input_per_dac=per.input_energy_pj_per_bit * xb.dac.bits,
             output_per_adc=per.output_energy_pj_per_conversion,
+            core_logic_per_adc=per.core_logic_energy_pj_per_conversion,
         )
 
 
@@ -99,7 +102,8 @@ def dynamic_energy(counts: dict[str, int], e: ActionEnergies) -> dict[str, float
         "energy_noc_j": counts["noc_byte_hops"] * e.noc_byte_hop,
         "energy_dram_j": counts["dram_bytes"] * e.dram_byte,
         "energy_digital_j": counts["shift_add_ops"] * e.shift_add_op
-        + counts["digital_macs"] * e.digital_mac,
+        + counts["digital_macs"] * e.digital_mac
+        + counts["adc_conversions"] * e.core_logic_per_adc,
     }
     return {k: v * PJ for k, v in pj.items()}
 
@@ -133,6 +137,7 @@ def area_breakdown_mm2(arch: Arch) -> dict[str, float]:
         "tile_bus": tiles * per.bus_area_mm2,
         "registers": tiles * (per.ima_registers_area_mm2 + per.output_register_area_mm2),
         "activation_units": tiles * per.activation_area_mm2,
+        "core_logic": tiles * per.core_logic_area_mm2,
         "global_buffer": chip.global_buffer.area_mm2,
         "offchip_io": chip.dram.io_area_mm2,
     }
