@@ -906,7 +906,7 @@ def document(sections: Sequence[str], checks: Checks) -> str:
         failed,
         "Contents: 1. hand-derived timelines; 2. counter formulas on every zoo network; "
         "3. the analog kernel; 4. zoo networks against published sizes; 5. published chips "
-        "(ISAAC); 6. golden outputs.",
+        "(ISAAC, PUMA) and ADC resolution; 6. golden outputs.",
     ])
     return head + "\n\n" + "\n\n".join(sections) + "\n"
 
