@@ -224,3 +224,14 @@ def test_puma_tile_power_at_peak_from_its_per_action_energies():
                   + tile.shift_add.static_mw + arch.chip.noc.static_mw_per_router)
     assert dynamic_mw + leakage_mw == pytest.approx(398.85, rel=0.01)
     assert area_mm2(arch) - arch.chip.dram.io_area_mm2 == pytest.approx(168 * 0.50305, rel=1e-3)
+
+
+def test_dac_energy_and_area_double_per_bit():
+    # MNSIM DAC.py: 3.9 uW at 1 bit, 31.2 uW at 4 bits (x2 per bit); ISAAC's figures are 1-bit
+    e1 = ActionEnergies.from_arch(load_arch(ISAAC))
+    e4 = ActionEnergies.from_arch(load_arch(ISAAC, ["crossbar.dac.bits=4"]))
+    assert e1.dac_conversion == 0.39 and e4.dac_conversion == pytest.approx(8 * 0.39)
+    grown = area_mm2(load_arch(ISAAC, ["crossbar.dac.bits=2"])) - area_mm2(load_arch(ISAAC))
+    assert grown == pytest.approx(16128 * 0.0000213)
+    # a config without reference_bits gives its figures at its own resolution (tiny: 2 bits)
+    assert ActionEnergies.from_arch(load_arch(TINY)).dac_conversion == 0.1

@@ -281,6 +281,9 @@ class Dac:
 
     bits: int = required(ge=1, le=16)
     """Input bits applied per read."""
+    reference_bits: int | None = bounded(None, ge=1, le=16)
+    """Resolution at which the energy and area below were given; at ``bits`` they are scaled
+    by ``timing/estimators.py`` (unset: given at ``bits``)."""
     energy_pj_per_row: float = required(ge=0)
     """Energy of one DAC conversion (one row, one read)."""
     area_mm2_per_crossbar: float = bounded(0.0, ge=0)

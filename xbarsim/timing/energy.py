@@ -16,6 +16,7 @@ from xbarsim.config.schema import Arch
 from xbarsim.timing.estimators import (
     adc_area_mm2,
     adc_energy_pj,
+    dac_scale,
     memory_area_scale,
     memory_energy_scale,
     pulse_energy_pj,
@@ -66,7 +67,7 @@ class ActionEnergies:
         buffer = memory_energy_scale(tile.buffer.kib, tile.buffer.reference_kib)
         return cls(
             xbar_row=xbar_row_energy_pj(xb),
-            dac_conversion=xb.dac.energy_pj_per_row,
+            dac_conversion=xb.dac.energy_pj_per_row * dac_scale(xb.dac),
             adc_conversion=adc_energy_pj(xb.adc),
             write_pulse=pulse_energy_pj(wv, xb),
             verify_read=verify_energy_pj(wv, xb),
@@ -127,7 +128,7 @@ def area_breakdown_mm2(arch: Arch) -> dict[str, float]:
     n, tiles = chip.crossbars, chip.tiles
     return {
         "crossbar_arrays": n * xb.area_mm2,
-        "dacs": n * xb.dac.area_mm2_per_crossbar,
+        "dacs": n * xb.dac.area_mm2_per_crossbar * dac_scale(xb.dac),
         "adcs": n * xb.adc.count * adc_area_mm2(xb.adc),
         "tile_buffers": tiles * tile.buffer.area_mm2 * memory_area_scale(
             tile.buffer.kib, tile.buffer.reference_kib),

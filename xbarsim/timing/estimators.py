@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from xbarsim.config.schema import Adc, Crossbar, WriteVerify
+from xbarsim.config.schema import Adc, Crossbar, Dac, WriteVerify
 
 ADC_PJ_BY_BITS = {4: 0.79, 5: 0.99, 6: 1.20, 7: 1.42, 8: 1.67, 9: 1.97, 10: 2.38}
 """Energy per conversion of ISAAC's SAR ADC scaled to other resolutions (32 nm, 1.28 GS/s), pJ:
@@ -87,6 +87,19 @@ def memory_area_scale(kib: int, reference_kib: int) -> float:
     """Area of a ``kib`` memory relative to one of ``reference_kib``: proportional to the
     cells [A] (periphery neglected)."""
     return kib / reference_kib
+
+
+DAC_SCALE_PER_BIT = 2.0
+"""A DAC's power doubles per bit [S]: MNSIM ``DAC.py`` gives 3.9 uW at 1 bit and 31.2 uW at 4
+bits (x8 for 3 bits). Its area is scaled the same way [A] (a resistive or current-steering DAC
+doubles its unit elements per bit)."""
+
+
+def dac_scale(dac: Dac) -> float:
+    """Energy and area of a ``bits``-bit DAC relative to the configured figures (given at
+    ``reference_bits``, or at ``bits`` when that is unset)."""
+    ref = dac.bits if dac.reference_bits is None else dac.reference_bits
+    return float(DAC_SCALE_PER_BIT ** (dac.bits - ref))
 
 
 def mid_conductance_s(xb: Crossbar) -> float:
