@@ -226,7 +226,8 @@ def test_unknown_key_lists_the_valid_keys(tmp_path: Path, tiny_dict: dict[str, A
     data["crossbar"]["dac"]["bitz"] = 2
     err = _error(_write(tmp_path, data))
     assert err.key == "crossbar.dac.bitz"
-    assert err.message.endswith("valid keys: bits, energy_pj_per_row, area_mm2_per_crossbar")
+    assert err.message.endswith(
+        "valid keys: bits, reference_bits, energy_pj_per_row, area_mm2_per_crossbar")
 
 
 def test_differential_needs_two_weight_bits(tmp_path: Path, tiny_dict: dict[str, Any]) -> None:

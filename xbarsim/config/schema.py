@@ -257,6 +257,9 @@ class TilePeriphery:
     control units, receive buffers)."""
     core_logic_energy_pj_per_conversion: float = bounded(0.0, ge=0)
     """That logic's energy, per ADC conversion (its power at peak over the peak rate)."""
+    write_controller_area_mm2: float = bounded(0.0, ge=0)
+    """Area of one write-verify controller (its row's write drivers and control; the verify
+    reads use the crossbar's own ADCs)."""
 
 
 @dataclass(frozen=True, kw_only=True)
