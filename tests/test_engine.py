@@ -344,3 +344,35 @@ def test_efficiency_columns_by_hand():
     assert s["area_mm2"] == pytest.approx(32 * (0.0001 + 0.0001 + 0.004)
                                           + 8 * (0.02 + 0.001 + 0.005 + 0.01) + 0.1)
     assert sum(row["share"] for row in r.area) == pytest.approx(1.0)
+
+
+def test_lifetime_by_hand_for_two_rounds():
+    # The two-round case above: the one crossbar is written twice per inference (fc1, then
+    # fc2), and the batch of one takes 2080 cycles = 2.08 us at 1 GHz. With an endurance of
+    # 1,000 writes the crossbar wears out after 1000 / 2 = 500 inferences: 500 x 2.08 us.
+    arch = dataclasses.replace(TINY, write_verify=dataclasses.replace(
+        TINY.write_verify, endurance_cycles=1000.0))
+    s = run(chain(16, 2, 2), "reprogram", crossbars=1, arch=arch).summary
+    assert s["lifetime_h"] == pytest.approx(500 * 2080e-9 / 3600)
+    # nothing is written per inference when the weights stay: no lifetime to report
+    assert run(chain(16, 2, 2), "static", crossbars=2, arch=arch).summary["lifetime_h"] is None
+    assert run(chain(16, 2, 2), "reprogram", crossbars=1).summary["lifetime_h"] is None
+
+
+def test_capped_verify_fails_every_cell_that_needs_more_pulses():
+    # tiny's fixed model gives every cell 3 pulses. Capped at 2, each cell gets 2 pulses and
+    # fails; each row step takes verify 10 + 2 x (20 + 10) = 70 cycles instead of 100, and each
+    # cell is read 1 + 2 times. Capped at 3 nothing fails and nothing changes.
+    def capped(cap):
+        wv = dataclasses.replace(TINY.write_verify, max_iterations=cap)
+        return run(chain(16, 2, 2), "reprogram", crossbars=1,
+                   arch=dataclasses.replace(TINY, write_verify=wv)).summary
+    s, same = capped(2), capped(3)
+    cells = 16 * 16 + 2 * 16
+    assert (s["failed_cells"], s["write_pulses"], s["verify_reads"]) == (cells, 2 * cells,
+                                                                         3 * cells)
+    assert s["program_cycles"] == 1677 + 254 - 18 * 30  # 16 + 2 rows, 30 cycles shorter each
+    assert same["failed_cells"] == 0
+    plain = run(chain(16, 2, 2), "reprogram", crossbars=1).summary
+    assert {k: v for k, v in same.items() if k != "wall_s"} == \
+        {k: v for k, v in plain.items() if k != "wall_s"}

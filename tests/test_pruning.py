@@ -91,7 +91,7 @@ def test_level_aware_sampling_is_exact_for_a_two_point_table():
     probs = np.zeros((4, 2))
     probs[0, 0] = 1
     probs[1:, 1] = 1
-    dist = PulseDistribution(values=np.array([1, 10]), probs=probs)
+    dist = PulseDistribution(values=np.array([1, 10]), probs=probs, failed=np.zeros((4, 2)))
     rng = np.random.default_rng(0)
     counts = np.array([[5, 0, 0, 0], [5, 1, 0, 0], [0, 0, 0, 0]])
     assert dist.sample_max_by_levels(counts, rng).tolist() == [1, 10, 0]

@@ -7,12 +7,14 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from xbarsim.config import load_arch
 from xbarsim.config.schema import MeasuredAlgorithm
 from xbarsim.errors import XbarsimError
 from xbarsim.timing.hw.clock import Clock
-from xbarsim.timing.hw.pulses import measured_distribution, pulse_distribution
+from xbarsim.timing.hw.pulses import PulseDistribution, measured_distribution, pulse_distribution
 from xbarsim.timing.hw.stats import Counters
 from xbarsim.timing.hw.write_verify import WriteVerifyController
 
@@ -98,6 +100,9 @@ class _Stub:
     def sample_total(self, cells: int, rng: object) -> int:
         return self.total
 
+    def sample_failed(self, cells: int, rng: object) -> int:
+        return 0
+
 
 def test_every_verify_reads_the_whole_step():
     # A 3-row x 5-column block written one row at a time (5 cells per step). The rows' slowest
@@ -108,6 +113,40 @@ def test_every_verify_reads_the_whole_step():
                              cells_per_row_parallel=8)
     ctl = WriteVerifyController(None, wv, 1, Clock(1.0), Counters(),  # type: ignore[arg-type]
                                 _Stub([2, 0, 7], 20), np.random.default_rng(0), False)
-    cycles, pulses, verifies = ctl.step_cycles(ctl.step_cells(3, 5))
+    cycles, pulses, verifies, failed = ctl.step_cycles(ctl.step_cells(3, 5))
     assert cycles.tolist() == [10 + 2 * 30, 10, 10 + 7 * 30]
-    assert (pulses, verifies) == (20, 60)
+    assert (pulses, verifies, failed) == (20, 60, 0)
+
+
+def test_capping_a_distribution_by_hand():
+    # one level: 1 pulse (p 0.5, converged), 10 pulses (0.3, of which 0.1 never converged),
+    # 200 pulses (0.2, converged). Capped at 50: 1 -> 0.5, 10 -> 0.3, 50 -> 0.2; failing:
+    # the 0.1 that never converge plus the 0.2 that would need more than 50.
+    dist = PulseDistribution(values=np.array([1, 10, 200]), probs=np.array([[0.5, 0.3, 0.2]]),
+                             failed=np.array([[0.0, 0.1, 0.0]]))
+    capped = dist.capped(50)
+    assert capped.values.tolist() == [1, 10, 50]
+    assert capped.probs.tolist() == [[0.5, 0.3, 0.2]]
+    assert capped.fail.tolist() == pytest.approx([0.3])
+    assert dist.capped(None) is dist and dist.capped(200) is dist
+    # a cap on an existing count merges the bins above into it
+    assert dist.capped(10).probs.tolist() == [[0.5, 0.5]]
+    assert dist.capped(10).fail.tolist() == pytest.approx([0.3])
+
+
+def test_the_measured_success_column_sets_the_failures():
+    # RADAR's 2-bit sdr cells: 3.44% never converge (success = 0), the slowest converging
+    # cell needs 275 pulses
+    sdr = measured_distribution(MeasuredAlgorithm.SDR, 2)
+    assert sdr.fail.mean() == pytest.approx(0.0344, abs=5e-4)
+    assert sdr.capped(275).fail.mean() == pytest.approx(sdr.fail.mean())
+    capped = sdr.capped(50)  # levels 0-2 lose slow converging cells; level 3 has none
+    assert (capped.fail >= sdr.fail).all() and (capped.fail[:3] > sdr.fail[:3]).all()
+
+
+@given(st.integers(1, 300), st.integers(1, 256), st.integers(0, 2**32 - 1))
+def test_a_capped_row_never_takes_more_pulses_than_the_cap(cap, cells, seed):
+    dist = measured_distribution(MeasuredAlgorithm.SDR, 2).capped(cap)
+    rng = np.random.default_rng(seed)
+    assert dist.sample_row_max(np.full(16, cells), rng).max() <= cap
+    assert 0 <= dist.sample_failed(cells, rng) <= cells

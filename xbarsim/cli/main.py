@@ -304,6 +304,10 @@ def print_run(s: dict[str, typing.Any], layers: list[dict[str, typing.Any]],
                                    f"{s['setup_energy_j'] * 1e3:.4g} mJ"),
         ("cells written per batch", f"{s['cells_written']:,}"),
     ]
+    if s["cells_written"]:
+        per_inference.append(("failed cells per batch", f"{s['failed_cells']:,}"))
+    if s["lifetime_h"] is not None:
+        per_inference.append(("lifetime (endurance)", f"{s['lifetime_h']:.4g} h"))
     print(table(per_inference, ("per inference", "value")))
     parts = [(k.removeprefix("energy_").removesuffix("_j"), s[k]) for k in
              (*ENERGY_COLUMNS, "energy_static_j")]

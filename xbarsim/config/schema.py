@@ -365,6 +365,11 @@ class WriteVerify:
     """Pulses per cell for the ``fixed`` model."""
     measured_algorithm: MeasuredAlgorithm = bounded(MeasuredAlgorithm.SDR)
     """Measured histogram to sample for the ``measured`` model."""
+    max_iterations: int | None = bounded(None, ge=1, le=MAX_PULSES)
+    """Pulses after which the verify loop gives up on a cell (it then counts as failed);
+    unset: no cap."""
+    endurance_cycles: float | None = bounded(None, gt=0)
+    """Writes a cell survives; with it, ``lifetime_h`` reports how long inference can run."""
     rows_parallel: int = bounded(1, gt=0)
     """Rows of one crossbar written at the same time by one controller."""
     cells_per_row_parallel: int = required(gt=0)

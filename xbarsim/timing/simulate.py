@@ -39,12 +39,12 @@ from xbarsim.workload.graph import Workload
 SUMMARY_COLUMNS = (
     "workload", "arch", "dataflow", "crossbars", "batch", "seed", "cycles", "latency_s",
     "energy_j", "edp_js", "cycles_per_inference", "energy_per_inference_j",
-    "edp_per_inference_js", "throughput_inf_per_s", "image_latency_s",
-    "compute_cycles", "program_cycles", "stall_cycles", "setup_cycles",
+    "edp_per_inference_js", "compute_cycles", "program_cycles", "stall_cycles", "setup_cycles",
     "setup_energy_j", "cells_written", "write_pulses", "verify_reads", "xbar_reads",
     "adc_conversions", "dac_conversions", "digital_macs", "buffer_bytes", "noc_bytes",
-    "dram_bytes", *ENERGY_COLUMNS, "energy_static_j", "area_mm2", "tops", "tops_per_w",
-    "tops_per_mm2", "pj_per_mac", "wall_s", "version",
+    "dram_bytes", *ENERGY_COLUMNS, "energy_static_j", "area_mm2", "wall_s", "version",
+    "throughput_inf_per_s", "image_latency_s", "failed_cells", "lifetime_h",
+    "tops", "tops_per_w", "tops_per_mm2", "pj_per_mac",
 )
 """Exact columns of summary.csv (docs/design.md section 7)."""
 
@@ -186,6 +186,8 @@ def _assemble(engine: Engine, cycles: int, options: RunOptions, maps: list[Any],
         "buffer_bytes": counts["tile_buffer_read_bytes"] + counts["tile_buffer_write_bytes"]
         + counts["global_buffer_bytes"] + counts["coeff_buffer_bytes"],
         **energy, "energy_static_j": static, "area_mm2": sum(area.values()),
+        "failed_cells": counts["failed_cells"],
+        "lifetime_h": _lifetime_h(engine, n, steady["throughput_inf_per_s"]),
         **_efficiency(workload.total_macs, total / n, steady["throughput_inf_per_s"],
                       sum(area.values())),
         "wall_s": time.perf_counter() - began, "version": __version__,
@@ -214,6 +216,19 @@ def _two_views_of_time(done: list[int], seconds: Any) -> dict[str, float]:
     first, last = done[0], max(done)
     steady = (len(done) - 1) / seconds(last - first) if last > first else len(done) / seconds(last)
     return {"throughput_inf_per_s": steady, "image_latency_s": seconds(first)}
+
+
+def _lifetime_h(engine: Engine, batch: int, inferences_per_s: float) -> float | None:
+    """Hours of inference at ``inferences_per_s`` until the most-written crossbar's cells
+    have been written ``endurance_cycles`` times (one write-verify of a cell = one cycle of
+    wear); ``None`` (an empty CSV cell) when nothing is written per inference or no
+    endurance is configured."""
+    endurance = engine.chip.arch.write_verify.endurance_cycles
+    most = max(engine.slot_writes.values(), default=0)
+    if endurance is None or most == 0:
+        return None
+    inferences = endurance / (most / batch)
+    return inferences / inferences_per_s / 3600
 
 
 def _efficiency(macs: int, energy_per_inference_j: float, inferences_per_s: float,

@@ -48,6 +48,8 @@ class Engine:
         self.rounds_of: dict[str, int] = dict.fromkeys(self._names(), 0)
         self.copies: dict[str, int] = {}
         """Copies of each replicated MVM layer (absent: one)."""
+        self.slot_writes: dict[int, int] = {}
+        """Times each crossbar slot was written by this engine (for wear: ``lifetime_h``)."""
 
     def _names(self) -> list[str]:
         return [layer.name for layer in self.workload.layers]
@@ -103,6 +105,7 @@ class Engine:
         by_tile: dict[int, list[BlockWrite]] = {}
         for slot, block in blocks:
             by_tile.setdefault(self.chip.tile_of(slot), []).append(block)
+            self.slot_writes[slot] = self.slot_writes.get(slot, 0) + 1
         spans: dict[str, list[int]] = {}
 
         def tile_batch(tile: int, batch: list[BlockWrite]) -> Proc:

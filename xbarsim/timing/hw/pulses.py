@@ -5,7 +5,9 @@ per cell from B. Q. Le, A. Levy et al., "RADAR: A Fast and Energy-Efficient Prog
 for Multiple Bits-per-Cell RRAM Arrays", IEEE TED 2021, doi:10.1109/TED.2021.3097975 (SkyWater 130
 nm 1T1R). Sampling is exact but never draws every cell: a row's slowest cell is drawn from the
 distribution of the maximum (CDF ** cells), and the total pulses of many cells from a multinomial
-over the histogram bins. """
+over the histogram bins. A cell fails when it did not converge in the measurement (its
+``success`` column is 0) or needs more pulses than ``write_verify.max_iterations``; it then gets
+at most that many pulses. """
 
 from __future__ import annotations
 
@@ -27,7 +29,14 @@ class PulseDistribution:
     values: np.ndarray
     """Distinct pulse counts, ascending, shape [V]."""
     probs: np.ndarray
-    """probs[level, v] = P(a cell at this level needs values[v] pulses), shape [levels, V]."""
+    """probs[level, v] = P(a cell at this level gets values[v] pulses), shape [levels, V]."""
+    failed: np.ndarray
+    """failed[level, v] = P(the cell gets values[v] pulses and ends outside its window)."""
+
+    @property
+    def fail(self) -> np.ndarray:
+        """P(a cell at this level ends outside its window), shape [levels]."""
+        return np.asarray(self.failed.sum(axis=1))
 
     @property
     def levels(self) -> int:
@@ -79,6 +88,34 @@ class PulseDistribution:
         return sum(self.sample_total(int(n), rng, self.probs[level])
                    for level, n in enumerate(cells_per_level) if n)
 
+    def sample_failed(self, cells: int, rng: np.random.Generator,
+                      level_weights: np.ndarray | None = None) -> int:
+        """Failed cells among ``cells`` iid cells whose level is drawn with ``level_weights``."""
+        q = float(self.fail.mean() if level_weights is None
+                  else np.asarray(level_weights) @ self.fail / np.sum(level_weights))
+        return int(rng.binomial(cells, q)) if cells > 0 and q > 0 else 0
+
+    def sample_failed_by_levels(self, cells_per_level: np.ndarray,
+                                rng: np.random.Generator) -> int:
+        """Failed cells among cells of known target levels."""
+        return sum(int(rng.binomial(int(n), self.fail[level]))
+                   for level, n in enumerate(cells_per_level) if n and self.fail[level] > 0)
+
+    def capped(self, cap: int | None) -> PulseDistribution:
+        """The distribution when the verify loop stops a cell after ``cap`` pulses: counts
+        above the cap become the cap, and those cells fail."""
+        if cap is None or self.values[-1] <= cap:
+            return self
+        keep = self.values < cap
+        over = ~keep  # at the cap or above: one bin at the cap
+        values = np.append(self.values[keep], cap)
+        probs = np.concatenate([self.probs[:, keep], self.probs[:, over].sum(1)[:, None]], 1)
+        at_cap = self.values == cap
+        failed = np.concatenate([self.failed[:, keep],
+                                 (self.failed[:, at_cap].sum(1)
+                                  + self.probs[:, self.values > cap].sum(1))[:, None]], 1)
+        return PulseDistribution(values=values, probs=probs, failed=failed)
+
     def sample_total(self, cells: int, rng: np.random.Generator,
                      probs: np.ndarray | None = None) -> int:
         """Total pulses of ``cells`` iid cells: counts per bin ~ Multinomial(cells, p)."""
@@ -93,12 +130,15 @@ class PulseDistribution:
 def measured_distribution(algorithm: MeasuredAlgorithm, cell_bits: int) -> PulseDistribution:
     """Load the measured histogram for one algorithm and bits per cell (cached)."""
     table: dict[tuple[int, int], int] = {}
+    failed: dict[tuple[int, int], int] = {}
     text = read_package_text("write_verify_pulses.csv")
     rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
     for row in rows:
         if row["algorithm"] == algorithm.value and int(row["bits_per_cell"]) == cell_bits:
             key = (int(row["level"]), int(row["pulses"]))
             table[key] = table.get(key, 0) + int(row["count"])
+            if row["success"] == "0":
+                failed[key] = failed.get(key, 0) + int(row["count"])
     if not table:
         raise XbarsimError(
             f"no measured pulse data for algorithm {algorithm.value} with {cell_bits} bits per "
@@ -107,18 +147,23 @@ def measured_distribution(algorithm: MeasuredAlgorithm, cell_bits: int) -> Pulse
         )
     values = np.array(sorted({p for _, p in table}), dtype=np.int64)
     column = {v: i for i, v in enumerate(values)}
-    probs = np.zeros((2**cell_bits, len(values)))
+    counts = np.zeros((2**cell_bits, len(values)))
+    fails = np.zeros_like(counts)
     for (level, pulses), count in table.items():
-        probs[level, column[pulses]] += count
-    probs /= probs.sum(axis=1, keepdims=True)
-    return PulseDistribution(values=values, probs=probs)
+        counts[level, column[pulses]] += count
+    for (level, pulses), count in failed.items():
+        fails[level, column[pulses]] += count
+    total = counts.sum(axis=1, keepdims=True)
+    return PulseDistribution(values=values, probs=counts / total, failed=fails / total)
 
 
 def pulse_distribution(wv: WriteVerify, cell_bits: int) -> PulseDistribution:
-    """The per-level pulse distribution a write-verify config implies."""
+    """The per-level pulse distribution a write-verify config implies, capped at
+    ``max_iterations``."""
     if wv.pulse_model is PulseModel.FIXED:
-        return PulseDistribution(
-            values=np.array([wv.fixed_pulses], dtype=np.int64),
-            probs=np.ones((2**cell_bits, 1)),
-        )
-    return measured_distribution(wv.measured_algorithm, cell_bits)
+        dist = PulseDistribution(values=np.array([wv.fixed_pulses], dtype=np.int64),
+                                 probs=np.ones((2**cell_bits, 1)),
+                                 failed=np.zeros((2**cell_bits, 1)))
+    else:
+        dist = measured_distribution(wv.measured_algorithm, cell_bits)
+    return dist.capped(wv.max_iterations)

@@ -11,9 +11,10 @@ COUNTERS = (
     "cells_written", "write_pulses", "verify_reads", "xbar_reads", "adc_conversions",
     "dac_conversions", "shift_add_ops", "digital_macs", "tile_buffer_read_bytes",
     "tile_buffer_write_bytes", "global_buffer_bytes", "coeff_buffer_bytes", "noc_bytes",
-    "noc_byte_hops", "dram_bytes",
+    "noc_byte_hops", "dram_bytes", "failed_cells",
 )
-"""Every action a component counts; energy.py prices exactly these."""
+"""Every action a component counts; energy.py prices them (``failed_cells`` costs nothing of
+its own: its pulses and verifies are counted)."""
 
 
 class Counters:

@@ -85,24 +85,28 @@ class WriteVerifyController:
                 steps.append(draw)
         return np.array(steps, dtype=np.int64)
 
-    def step_cycles(self, step_cells: np.ndarray,
-                    step_levels: np.ndarray | None = None) -> tuple[np.ndarray, int, int]:
-        """Cycles of each step, plus total pulses and verify reads of the block."""
+    def step_cycles(self, step_cells: np.ndarray, step_levels: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, int, int, int]:
+        """Cycles of each step, plus total pulses, verify reads and failed cells of the
+        block."""
         cells = int(step_cells.sum())
         if self.cfg.policy is WritePolicy.SINGLE_PASS:
-            return np.full(step_cells.shape, self.pulse_cycles, dtype=np.int64), cells, 0
+            return np.full(step_cells.shape, self.pulse_cycles, dtype=np.int64), cells, 0, 0
         if step_levels is None:  # no weights: target levels uniform over the cell's levels
             slowest = self.pulses.sample_row_max(step_cells, self.rng)
             total_pulses = self.pulses.sample_total(cells, self.rng)
+            failed = self.pulses.sample_failed(cells, self.rng)
         else:
             slowest = self.pulses.sample_max_by_levels(step_levels, self.rng)
-            total_pulses = self.pulses.sample_total_by_levels(step_levels.sum(axis=0), self.rng)
+            per_level = step_levels.sum(axis=0)
+            total_pulses = self.pulses.sample_total_by_levels(per_level, self.rng)
+            failed = self.pulses.sample_failed_by_levels(per_level, self.rng)
         cycles = self.verify_cycles + slowest * (self.pulse_cycles + self.verify_cycles)
         # Every iteration re-reads all the step's cells (the row is sensed whole, converged
         # cells included): one read before the first pulse, then one after each pulse of the
         # step's slowest cell.
         verifies = int((step_cells * (1 + slowest)).sum())
-        return cycles.astype(np.int64), total_pulses, verifies
+        return cycles.astype(np.int64), total_pulses, verifies, failed
 
     def program(self, layer: str, rows_used: int, cols_used: int,
                 level_counts: np.ndarray | None = None) -> Generator[Any, Any, None]:
@@ -112,7 +116,7 @@ class WriteVerifyController:
         levels = None if level_counts is None else self.step_levels(level_counts, cols_used)
         with self.controllers.request() as req:
             yield req
-            cycles, pulses, verifies = self.step_cycles(steps, levels)
+            cycles, pulses, verifies, failed = self.step_cycles(steps, levels)
             if self.per_row_events:
                 for c in cycles:
                     yield self.env.timeout(int(c))
@@ -122,12 +126,13 @@ class WriteVerifyController:
         self.counters.add(layer, "cells_written", rows_used * cols_used)
         self.counters.add(layer, "write_pulses", pulses)
         self.counters.add(layer, "verify_reads", verifies)
+        self.counters.add(layer, "failed_cells", failed)
 
     def program_blocks(self, blocks: Sequence[BlockWrite]) -> Generator[Any, Any, list[int]]:
         """Program a tile's blocks as one batch: the controllers take them in order, each
         block to the controller free first (list scheduling), in one event; return the cycle
         each block is done. Same counts and the same per-block write time as ``program``."""
-        cycles, pulses, verifies = self.block_costs(blocks)
+        cycles, pulses, verifies, failed = self.block_costs(blocks)
         free = [0] * min(self.count, len(blocks))
         heapq.heapify(free)
         finish = []
@@ -140,33 +145,36 @@ class WriteVerifyController:
             start = int(self.env.now)
             yield self.env.timeout(max(finish, default=0))
         self.counters.add_busy("write_controller", int(sum(cycles)))
-        for b, p, v in zip(blocks, pulses, verifies):
+        for b, p, v, f in zip(blocks, pulses, verifies, failed):
             self.counters.add(b.layer, "cells_written", b.rows * b.cols)
             self.counters.add(b.layer, "write_pulses", p)
             self.counters.add(b.layer, "verify_reads", v)
+            self.counters.add(b.layer, "failed_cells", f)
         return [start + f for f in finish]
 
-    def block_costs(self, blocks: Sequence[BlockWrite]) -> tuple[list[int], list[int], list[int]]:
-        """Write cycles, pulses and verify reads of each block. Without known levels every
-        step's slowest cell is drawn in one call for all blocks, and each layer's total pulses
-        in one multinomial (its cells are iid), credited to its first block."""
+    def block_costs(self, blocks: Sequence[BlockWrite]
+                    ) -> tuple[list[int], list[int], list[int], list[int]]:
+        """Write cycles, pulses, verify reads and failed cells of each block. Without known
+        levels every step's slowest cell is drawn in one call for all blocks, and each layer's
+        total pulses and failed cells in one draw each (its cells are iid), credited to its
+        first block."""
         if any(b.levels is not None for b in blocks):
             out = [self.step_cycles(self.step_cells(b.rows, b.cols),
                                     None if b.levels is None
                                     else self.step_levels(b.levels, b.cols)) for b in blocks]
-            return [int(c.sum()) for c, _, _ in out], [p for _, p, _ in out], \
-                [v for _, _, v in out]
+            return ([int(c.sum()) for c, _, _, _ in out], [p for _, p, _, _ in out],
+                    [v for _, _, v, _ in out], [f for *_, f in out])
         steps = [self.step_cells(b.rows, b.cols) for b in blocks]
         offsets = np.cumsum([0] + [s.size for s in steps[:-1]])
         cells = np.concatenate(steps) if steps else np.zeros(0, dtype=np.int64)
         if self.cfg.policy is WritePolicy.SINGLE_PASS:
             per_step = np.full(cells.shape, self.pulse_cycles, dtype=np.int64)
             return ([int(x) for x in np.add.reduceat(per_step, offsets)] if steps else [],
-                    [b.rows * b.cols for b in blocks], [0] * len(blocks))
+                    [b.rows * b.cols for b in blocks], [0] * len(blocks), [0] * len(blocks))
         slowest = self.pulses.sample_row_max(cells, self.rng)
         per_step = self.verify_cycles + slowest * (self.pulse_cycles + self.verify_cycles)
         verifies: Any = np.add.reduceat(cells * (1 + slowest), offsets) if steps else []
-        pulses = [0] * len(blocks)
+        pulses, failed = [0] * len(blocks), [0] * len(blocks)
         first: dict[str, int] = {}
         layer_cells: dict[str, int] = {}
         for i, b in enumerate(blocks):
@@ -174,5 +182,6 @@ class WriteVerifyController:
             layer_cells[b.layer] = layer_cells.get(b.layer, 0) + b.rows * b.cols
         for layer, n in layer_cells.items():
             pulses[first[layer]] = self.pulses.sample_total(n, self.rng)
+            failed[first[layer]] = self.pulses.sample_failed(n, self.rng)
         return ([int(x) for x in np.add.reduceat(per_step, offsets)] if steps else [],
-                pulses, [int(v) for v in verifies])
+                pulses, [int(v) for v in verifies], failed)
