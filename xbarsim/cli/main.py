@@ -14,7 +14,9 @@ from xbarsim import __version__
 from xbarsim.basis import example_basis
 from xbarsim.basis.copies import BasisFootprint, basis_encoding
 from xbarsim.basis.timing_spec import BasisSpec
+from xbarsim.cli.arch_args import add_arch_args
 from xbarsim.cli.basis import register as register_basis
+from xbarsim.cli.compare import register as register_compare
 from xbarsim.cli.functional import register as register_functional
 from xbarsim.cli.functional import with_lossless_bits
 from xbarsim.cli.paths import refuse_inputs_as_outputs
@@ -158,20 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     zoo.set_defaults(handler=cmd_zoo)
     register_basis(verbs)
     register_sweep(verbs)
+    register_compare(verbs)
     register_workload(verbs)
     register_functional(verbs)
     return parser
-
-
-def add_arch_args(parser: argparse.ArgumentParser) -> None:
-    """``--arch``, repeatable ``--set key.path=value`` and ``--crossbars N`` (its shorthand)."""
-    parser.add_argument("--arch", required=True, metavar="A", help="architecture YAML")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-        help="override a config value, e.g. crossbar.adc.bits=6 (repeatable)",
-    )
-    parser.add_argument("--crossbars", type=int, metavar="N", dest="crossbars_flag",
-                        help="chip crossbars: shorthand for --set chip.crossbars=N")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -113,6 +113,12 @@ StrictLoader.add_constructor("tag:yaml.org,2002:int", StrictLoader.construct_yam
 
 def read_yaml(path: str | os.PathLike[str]) -> Any:
     """Parse a YAML file; a missing, unreadable or oversized file or bad YAML is a user error."""
+    return parse_yaml(read_yaml_text(path), file=str(path))
+
+
+def read_yaml_text(path: str | os.PathLike[str]) -> str:
+    """A YAML file's text (comments included); missing, unreadable or oversized files are
+    user errors."""
     file = str(path)
     try:
         with Path(path).open("rb") as stream:
@@ -127,10 +133,9 @@ def read_yaml(path: str | os.PathLike[str]) -> Any:
     if len(data) > MAX_BYTES:
         raise _too_big(f"more than {MAX_BYTES:,} bytes", file)
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise XbarsimError("cannot read file (UnicodeDecodeError)", file=file) from None
-    return parse_yaml(text, file=file)
 
 
 def parse_yaml(text: str, *, file: str) -> Any:

@@ -17,10 +17,12 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from xbarsim.errors import XbarsimError, suggest
 from xbarsim.io.atomic import atomic_write
 from xbarsim.io.csv_file import read_csv_frame
+from xbarsim.sweep.compare import top_parameters
 from xbarsim.timing.energy import ENERGY_COLUMNS
 from xbarsim.timing.simulate import SUMMARY_COLUMNS
 
@@ -36,6 +38,9 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 STYLES = ("-", "--", ":", "-.")
 """Each series gets its own marker and line style (and shrinking marker sizes), so series
 that coincide still show."""
+
+SIDES = {"x0.5": "tab:blue", "x2": "tab:orange"}
+"""Tornado bar colours: the parameter halved, doubled."""
 
 _UNITS = (("_js", "J·s"), ("_j", "J"), ("_s", "s"), ("_mm2", "mm²"), ("_bytes", "bytes"))
 
@@ -268,3 +273,35 @@ def save_figure(fig: Figure, stem: str | Path, extra: str | None = None) -> list
                 fig.savefig(tmp, format=fmt, metadata=meta, dpi=120)
         written.append(atomic_write(stem.with_name(f"{stem.name}.{fmt}"), draw))
     return written
+
+
+def plot_tornado(sensitivity: Sequence[Mapping[str, Any]], ratios: Sequence[str] = ("cycles",
+                                                                                  "energy"),
+                 count: int = 15) -> Figure:
+    """The sensitivity of ``compare`` as tornado charts, one per basis/reprogram ratio: for the
+    ``count`` parameters that move it most, a bar from the base ratio to its value with the
+    parameter halved and one to its value doubled, widest first."""
+    fig = _figure(1, len(ratios))
+    axes = fig.subplots(1, len(ratios), squeeze=False)[0]
+    for ax, ratio in zip(axes, ratios):
+        column = f"basis_vs_reprogram_{ratio}"
+        base = next((r[column] for r in sensitivity if r["parameter"] == "base"), None)
+        ranked = top_parameters(sensitivity, ratio, count)
+        if base is None or not ranked:
+            ax.set_axis_off()
+            continue
+        y = np.arange(len(ranked))[::-1]
+        for yi, (_, _, low, high) in zip(y, ranked):
+            for value, color in ((low, SIDES["x0.5"]), (high, SIDES["x2"])):
+                if value is not None:
+                    ax.barh(yi, value - base, left=base, color=color, height=0.6)
+        ax.axvline(base, color="black", linewidth=1)
+        ax.set_yticks(y, [name for name, *_ in ranked], fontsize=8)
+        ax.set_xlabel(f"basis / reprogram, {ratio} per inference")
+        ax.set_title(f"{ratio}: base {base:.3g}", fontsize=9)
+        values = [v for _, _, low, high in ranked for v in (low, high, base) if v]
+        if max(values) / min(values) > LOG_SPAN:
+            ax.set_xscale("log")
+        ax.legend(handles=[Patch(color=c, label=k) for k, c in SIDES.items()], fontsize=8,
+                  loc="lower right")
+    return fig
