@@ -17,9 +17,9 @@ from xbarsim.config import load_arch, with_crossbars
 from xbarsim.config.schema import Combine
 from xbarsim.errors import XbarsimError
 from xbarsim.mapping.encoding import Encoding
-from xbarsim.timing.dataflows.basis import even_split, proportional_split
 from xbarsim.timing.dataflows.plan import Dataflow
 from xbarsim.timing.simulate import RunOptions, simulate
+from xbarsim.util import even_split, proportional_split
 from xbarsim.workload import workload_from_dict
 
 TINY = load_arch("arch_configs/tiny.yaml")

@@ -57,6 +57,7 @@ def test_compare_rows_are_the_separate_runs_and_their_ratios(result):
         basis["energy_per_inference_j"] / reprogram["energy_per_inference_j"]
     assert rows["reprogram"]["cycles_vs_reprogram"] == 1.0
     assert rows["reprogram"]["bottleneck"] == "write_controller"
+    assert rows["digital"]["bottleneck"] != "crossbar" and rows["digital"]["xbar_reads"] == 0
 
 
 def test_sensitivity_rows_are_separate_runs_with_the_parameter_changed(result):
@@ -74,6 +75,9 @@ def test_sensitivity_rows_are_separate_runs_with_the_parameter_changed(result):
         basis["cycles_per_inference"] / reprogram["cycles_per_inference"]
     assert row["basis_vs_reprogram_edp"] == \
         basis["edp_per_inference_js"] / reprogram["edp_per_inference_js"]
+    digital = run("digital", "crossbar.read_ns=20.0")
+    assert row["basis_vs_digital_cycles"] == \
+        basis["cycles_per_inference"] / digital["cycles_per_inference"]
     # an integer halves and doubles to integers; one that would not change is left out
     assert by[("tile.write_controllers", 2.0)]["value"] == 2
     assert ("tile.write_controllers", 0.5) not in by  # tiny has 1 controller per tile
@@ -95,7 +99,7 @@ def test_top_parameters_rank_by_span_around_the_base():
             {"parameter": "a", "factor": 2.0, "basis_vs_reprogram_cycles": 1.2},
             {"parameter": "b", "factor": 2.0, "basis_vs_reprogram_cycles": 2.0},
             {"parameter": "c", "factor": 0.5, "basis_vs_reprogram_cycles": None}]
-    top = top_parameters(rows)
+    top = top_parameters(rows, "basis_vs_reprogram_cycles")
     assert [(p, round(s, 9), lo, hi) for p, s, lo, hi in top] == [
         ("b", 1.0, None, 2.0), ("a", 0.3, 0.9, 1.2)]
 
@@ -107,7 +111,7 @@ def test_compare_command_writes_its_files(tmp_path: Path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["compare.csv", "sensitivity.csv",
                                                     "tornado.png", "tornado.svg"]
     frame = pd.read_csv(out / "compare.csv")
-    assert frame["dataflow"].tolist() == ["static", "reprogram", "basis"]
+    assert frame["dataflow"].tolist() == ["static", "reprogram", "basis", "digital"]
     sens = pd.read_csv(out / "sensitivity.csv")
     assert sens["parameter"].iloc[0] == "base"
     assert math.isclose(sens["basis_vs_reprogram_cycles"].iloc[0],

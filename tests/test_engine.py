@@ -376,3 +376,30 @@ def test_capped_verify_fails_every_cell_that_needs_more_pulses():
     plain = run(chain(16, 2, 2), "reprogram", crossbars=1).summary
     assert {k: v for k, v in same.items() if k != "wall_s"} == \
         {k: v for k, v in plain.items() if k != "wall_s"}
+
+
+def test_digital_baseline_timeline_by_hand():
+    # One linear layer 16 -> 2 on the digital MAC lanes of a one-tile tiny chip (4 crossbars,
+    # none used). Input image: DRAM 50 + 16 B / 8 = 52, global buffer 1 -> 53. Weights: 32 B
+    # from DRAM, 50 + 4 -> 107, into the global buffer 2 -> 109. They outweigh the 16 B of
+    # input, so the layer is split by output channel (2 outputs, 1 tile: one share).
+    # To the tile: 48 B, global buffer 3 -> 112, NoC 6 + 1 hop -> 119, tile buffer 6 -> 125.
+    # Then the tile port reads the 48 B (6 -> 131) while the lanes do 32 MACs / 8 (4 cycles);
+    # the 2 B of output wait for the port: write 1, read 1 -> 133, NoC 1 + 1 -> 135, global
+    # buffer 1 -> 136; the network output goes to DRAM, 50 + 1 -> 187.
+    s = run(chain(16, 2), "digital", crossbars=4).summary
+    assert s["cycles"] == 187
+    assert (s["compute_cycles"], s["stall_cycles"], s["program_cycles"]) == (134, 53, 0)
+    assert (s["digital_macs"], s["xbar_reads"], s["cells_written"]) == (16 * 2, 0, 0)
+    assert (s["dram_bytes"], s["noc_bytes"]) == (16 + 32 + 2, 48 + 2)
+    # global buffer 16 + 32 + 48 + 2, tile buffer 48 + 48 + 2 + 2
+    assert s["buffer_bytes"] == 98 + 100
+    assert s["setup_cycles"] == 0 and s["lifetime_h"] is None
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_digital_baseline_does_every_mac_of_the_workload(batch):
+    w = load_workload("workloads/lenet5_mnist.yaml")
+    s = run(w, "digital", batch=batch).summary
+    assert s["digital_macs"] == batch * w.total_macs
+    assert s["xbar_reads"] == s["adc_conversions"] == s["write_pulses"] == 0

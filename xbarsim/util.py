@@ -13,3 +13,21 @@ def ceil_div(a: int, b: int) -> int:
 def nbytes(elements: float, bits: int) -> int:
     """Bytes holding ``elements`` values of ``bits`` bits (ceil)."""
     return math.ceil(elements * bits / 8 - 1e-9) if elements > 0 else 0
+
+
+def even_split(total: int, parts: int) -> list[int]:
+    """``total`` split into ``parts`` integers differing by at most one, larger ones first."""
+    base, extra = divmod(total, parts)
+    return [base + (i < extra) for i in range(parts)]
+
+
+def proportional_split(total: int, weights: list[int]) -> list[int]:
+    """``total`` split in proportion to ``weights``, exactly (largest remainder)."""
+    weight_sum = sum(weights)
+    if weight_sum == 0:
+        return [0] * len(weights)
+    shares = [total * w // weight_sum for w in weights]
+    order = sorted(range(len(weights)), key=lambda i: -(total * weights[i] % weight_sum))
+    for i in order[: total - sum(shares)]:
+        shares[i] += 1
+    return shares

@@ -48,7 +48,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         compare,
         top_parameters,
     )
-    from xbarsim.sweep.plot import plot_tornado, save_figure
+    from xbarsim.sweep.plot import TORNADO_COLUMNS, plot_tornado, save_figure
 
     refuse_inputs_as_outputs([Path(args.out) / f for f in COMPARE_FILES],
                              {"--arch": args.arch, "--workload": args.workload,
@@ -66,10 +66,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
             print(f"{row['dataflow']}: {row['error']}")
     written = ["compare.csv", "sensitivity.csv"]
     if result.sensitivity:
-        for ratio in ("cycles", "energy"):
-            print(f"\nbasis / reprogram {ratio}: what moves it most (x0.5 .. x2)")
+        for column in TORNADO_COLUMNS:
+            versus, ratio = column.removeprefix("basis_vs_").split("_")
+            print(f"\nbasis / {versus} {ratio}: what moves it most (x0.5 .. x2)")
             print(table([(name, _num(low), _num(high), _num(span))
-                         for name, span, low, high in top_parameters(result.sensitivity, ratio,
+                         for name, span, low, high in top_parameters(result.sensitivity, column,
                                                                      TOP)],
                         ("parameter", "at x0.5", "at x2", "span")))
         paths = save_figure(plot_tornado(result.sensitivity), Path(args.out) / "tornado")

@@ -1,10 +1,11 @@
-"""``compare``: every dataflow on one chip, and what decides the basis-versus-reprogram ratios.
+"""``compare``: every dataflow on one chip, and what decides the ratios between them.
 
-The comparison runs ``static`` (when the network fits), ``reprogram`` and ``basis`` on the same
-chip and batch. The sensitivity analysis then halves and doubles each number the config tags as
-an assumption [A] (``config.tags``), and the batch, and reruns ``reprogram`` and ``basis`` for
-each: the spread of the basis/reprogram ratios it causes ranks the assumptions (a tornado
-chart). Points run on the sweep's backends (a local process pool by default).
+The comparison runs ``static`` (when the network fits), ``reprogram``, ``basis`` and the
+``digital`` baseline on the same chip and batch. The sensitivity analysis then halves and
+doubles each number the config tags as an assumption [A] (``config.tags``), and the batch, and
+reruns ``reprogram``, ``basis`` and ``digital`` for each: the spread of the basis/reprogram and
+basis/digital ratios it causes ranks the assumptions (a tornado chart). Points run on the
+sweep's backends (a local process pool by default).
 """
 
 from __future__ import annotations
@@ -35,8 +36,13 @@ COMPARE_COLUMNS = (*SUMMARY_COLUMNS, "bottleneck", *(f"{r}_vs_reprogram" for r i
 """``compare.csv``: a dataflow's summary, its busiest hardware, its ratios to reprogram."""
 FACTORS = (0.5, 2.0)
 """Each assumption is set to half and to twice its value."""
+VERSUS = (Dataflow.REPROGRAM, Dataflow.DIGITAL)
+"""What the basis dataflow is measured against in the sensitivity analysis."""
+RERUN = (Dataflow.BASIS, *VERSUS)
+"""The dataflows each sensitivity case runs, in this order."""
 SENSITIVITY_COLUMNS = ("parameter", "factor", "value", "base_value",
-                       *(f"basis_vs_reprogram_{r}" for r in RATIOS), "status", "error")
+                       *(f"basis_vs_{v.value}_{r}" for v in VERSUS for r in RATIOS),
+                       "status", "error")
 """``sensitivity.csv``: one row per parameter and factor (and a ``base`` row first)."""
 FUNCTIONAL_ONLY = ("analog.",)
 """Keys the timing model does not read (the device's errors): left out of the sensitivity, as
@@ -63,7 +69,7 @@ def compare(arch: str | Path, workload: str | Path, overrides: Sequence[str] = (
     base = load_run_inputs(arch, workload, overrides, basis_path)
     cases = _cases(arch, overrides, params, batch, base.arch) if sensitivity else []
     rows = [_dataflow_row(arch, workload, overrides, basis_path, flow, batch, seed)
-            for flow in (Dataflow.STATIC, Dataflow.REPROGRAM, Dataflow.BASIS)]
+            for flow in (Dataflow.STATIC, Dataflow.REPROGRAM, Dataflow.BASIS, Dataflow.DIGITAL)]
     reference = next(r for r in rows if r["dataflow"] == Dataflow.REPROGRAM.value)
     for row in rows:
         for name, column in RATIOS.items():
@@ -74,22 +80,23 @@ def compare(arch: str | Path, workload: str | Path, overrides: Sequence[str] = (
                     str(Path(workload).resolve()), basis_path if flow is Dataflow.BASIS else None,
                     base.arch.chip.crossbars, RunOptions(flow, batch=b, seed=seed), (),
                     base.arch.name, base.workload.name)
-              for _, _, _, extra, b in cases for flow in (Dataflow.REPROGRAM, Dataflow.BASIS)]
+              for _, _, _, extra, b in cases for flow in RERUN]
     outcomes: dict[int, Outcome] = {}
     with open_backend(jobs) as backend:
         for i, outcome in backend.run(points):
             outcomes[i] = outcome
     table = []
     for i, (param, factor, value, _, _) in enumerate(cases):
-        reprogram, basis_run = outcomes[2 * i], outcomes[2 * i + 1]
-        error = reprogram.error or basis_run.error
+        runs = dict(zip(RERUN, (outcomes[len(RERUN) * i + j] for j in range(len(RERUN)))))
+        error = next((o.error for o in runs.values() if o.error), "")
         entry: dict[str, Any] = {"parameter": param, "factor": factor, "value": value,
                                  "base_value": _base_value(param, base.arch, batch),
                                  "status": "error" if error else "ok", "error": error}
-        for name, column in RATIOS.items():
-            entry[f"basis_vs_reprogram_{name}"] = (
-                None if error else _ratio(basis_run.summary or {}, reprogram.summary or {},
-                                          column))
+        for versus in VERSUS:
+            for name, column in RATIOS.items():
+                entry[f"basis_vs_{versus.value}_{name}"] = (
+                    None if error else _ratio(runs[Dataflow.BASIS].summary or {},
+                                              runs[versus].summary or {}, column))
         table.append(entry)
     return Comparison(rows, table)
 
@@ -170,11 +177,11 @@ def _ratio(row: dict[str, Any], reference: dict[str, Any], column: str) -> float
     return float(a) / float(b)
 
 
-def top_parameters(sensitivity: Sequence[Mapping[str, Any]], ratio: str = "cycles",
-                   count: int = 5) -> list[tuple[str, float, float | None, float | None]]:
-    """Parameters by how far halving and doubling them moves ``basis_vs_reprogram_<ratio>``:
-    (parameter, span, value at x0.5, value at x2), widest first."""
-    column = f"basis_vs_reprogram_{ratio}"
+def top_parameters(sensitivity: Sequence[Mapping[str, Any]],
+                   column: str = "basis_vs_reprogram_cycles", count: int = 5
+                   ) -> list[tuple[str, float, float | None, float | None]]:
+    """Parameters by how far halving and doubling them moves the ratio ``column`` of
+    ``sensitivity.csv``: (parameter, span, value at x0.5, value at x2), widest first."""
     base = next((r[column] for r in sensitivity if r["parameter"] == "base"), None)
     sides: dict[str, dict[float, float]] = {}
     for r in sensitivity:

@@ -7,6 +7,7 @@ Figures are drawn on an Agg canvas (no display, no pyplot state). Rows whose ``s
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -275,18 +276,24 @@ def save_figure(fig: Figure, stem: str | Path, extra: str | None = None) -> list
     return written
 
 
-def plot_tornado(sensitivity: Sequence[Mapping[str, Any]], ratios: Sequence[str] = ("cycles",
-                                                                                  "energy"),
-                 count: int = 15) -> Figure:
-    """The sensitivity of ``compare`` as tornado charts, one per basis/reprogram ratio: for the
+TORNADO_COLUMNS = ("basis_vs_reprogram_cycles", "basis_vs_reprogram_energy",
+                   "basis_vs_digital_cycles", "basis_vs_digital_energy")
+"""The ratios of ``sensitivity.csv`` drawn as tornado charts (2 x 2 panels)."""
+
+
+def plot_tornado(sensitivity: Sequence[Mapping[str, Any]],
+                 columns: Sequence[str] = TORNADO_COLUMNS, count: int = 12) -> Figure:
+    """The sensitivity of ``compare`` as tornado charts, one per ratio column: for the
     ``count`` parameters that move it most, a bar from the base ratio to its value with the
     parameter halved and one to its value doubled, widest first."""
-    fig = _figure(1, len(ratios))
-    axes = fig.subplots(1, len(ratios), squeeze=False)[0]
-    for ax, ratio in zip(axes, ratios):
-        column = f"basis_vs_reprogram_{ratio}"
+    rows = math.ceil(len(columns) / 2)
+    fig = _figure(rows, min(2, len(columns)))
+    axes = fig.subplots(rows, min(2, len(columns)), squeeze=False).ravel()
+    for ax in axes[len(columns):]:
+        ax.set_axis_off()
+    for ax, column in zip(axes, columns):
         base = next((r[column] for r in sensitivity if r["parameter"] == "base"), None)
-        ranked = top_parameters(sensitivity, ratio, count)
+        ranked = top_parameters(sensitivity, column, count)
         if base is None or not ranked:
             ax.set_axis_off()
             continue
@@ -297,8 +304,9 @@ def plot_tornado(sensitivity: Sequence[Mapping[str, Any]], ratios: Sequence[str]
                     ax.barh(yi, value - base, left=base, color=color, height=0.6)
         ax.axvline(base, color="black", linewidth=1)
         ax.set_yticks(y, [name for name, *_ in ranked], fontsize=8)
-        ax.set_xlabel(f"basis / reprogram, {ratio} per inference")
-        ax.set_title(f"{ratio}: base {base:.3g}", fontsize=9)
+        versus, ratio = column.removeprefix("basis_vs_").split("_")
+        ax.set_xlabel(f"basis / {versus}, {ratio} per inference")
+        ax.set_title(f"basis / {versus} {ratio}: base {base:.3g}", fontsize=9)
         values = [v for _, _, low, high in ranked for v in (low, high, base) if v]
         if max(values) / min(values) > LOG_SPAN:
             ax.set_xscale("log")

@@ -21,6 +21,7 @@ from xbarsim.errors import XbarsimError
 from xbarsim.mapping.encoding import Encoding
 from xbarsim.mapping.weights_map import map_weights
 from xbarsim.timing.dataflows.basis import BasisDataflow
+from xbarsim.timing.dataflows.digital import DigitalDataflow
 from xbarsim.timing.dataflows.engine import Engine
 from xbarsim.timing.dataflows.pipeline import PipelineDataflow, plan_copies
 from xbarsim.timing.dataflows.plan import Dataflow, check_static_fits, plan_rounds
@@ -128,6 +129,11 @@ def simulate(arch: Arch, workload: Workload, options: RunOptions) -> Result:
             return BasisDataflow(Chip(arch, options.seed, per_row), workload, enc, batch,
                                  per_vector, spec)
         setup = build(1, False)
+    elif options.dataflow is Dataflow.DIGITAL:
+        def build(batch: int, per_vector: bool) -> Engine:
+            return DigitalDataflow(Chip(arch, options.seed, per_row), workload, enc, batch,
+                                   per_vector)
+        setup = None
     elif options.dataflow is Dataflow.STATIC or sum(
             m.mapped_blocks for m in maps) <= arch.chip.crossbars:
         # static, or reprogram on a chip that holds the network: nothing to rewrite, so the

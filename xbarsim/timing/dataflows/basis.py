@@ -25,27 +25,9 @@ from xbarsim.mapping.encoding import Encoding
 from xbarsim.timing.dataflows.engine import Engine, Proc
 from xbarsim.timing.hw.chip import Chip
 from xbarsim.timing.hw.write_verify import BlockWrite
-from xbarsim.util import ceil_div, nbytes
+from xbarsim.util import ceil_div, even_split, nbytes, proportional_split
 from xbarsim.workload.graph import Workload
 from xbarsim.workload.layer import Layer
-
-
-def even_split(total: int, parts: int) -> list[int]:
-    """``total`` split into ``parts`` integers differing by at most one, larger ones first."""
-    base, extra = divmod(total, parts)
-    return [base + (i < extra) for i in range(parts)]
-
-
-def proportional_split(total: int, weights: list[int]) -> list[int]:
-    """``total`` split in proportion to ``weights``, exactly (largest remainder)."""
-    weight_sum = sum(weights)
-    if weight_sum == 0:
-        return [0] * len(weights)
-    shares = [total * w // weight_sum for w in weights]
-    order = sorted(range(len(weights)), key=lambda i: -(total * weights[i] % weight_sum))
-    for i in order[: total - sum(shares)]:
-        shares[i] += 1
-    return shares
 
 
 @dataclass(frozen=True)

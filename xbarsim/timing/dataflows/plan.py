@@ -26,6 +26,8 @@ class Dataflow(enum.Enum):
     """Rounds of blocks written by write-verify for every batch when the network does not fit."""
     BASIS = "basis"
     """A global basis written once; layers combine its projections with coefficients."""
+    DIGITAL = "digital"
+    """No crossbar: the tiles' digital MAC lanes compute every layer (the baseline)."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,72 @@
+"""The digital baseline: every MVM layer on the tiles' digital MAC lanes, no crossbar in use.
+
+It answers "is the RRAM doing the work?": the same chip's combiner lanes (``tile.combiner``)
+compute every layer's multiply-accumulates, with the weights streamed from DRAM once per batch
+(docs/design.md section 6.6). A layer is split over all tiles either by its output vectors
+(each tile gets its share of the inputs and every weight) or by its output channels (each
+tile gets its share of the weights and every input), whichever moves fewer bytes to the tiles.
+Each tile streams its inputs and weights in, runs its MACs on its lanes and drains its
+outputs, the stages overlapped; the layer then stores its output as the other dataflows do.
+"""
+
+from __future__ import annotations
+
+import math
+
+from xbarsim.timing.dataflows.engine import Engine, Proc
+from xbarsim.util import even_split, nbytes
+from xbarsim.workload.layer import Layer
+
+
+class DigitalDataflow(Engine):
+    """Runs every MVM layer on the combiner lanes of all tiles."""
+
+    def setup(self) -> Proc:
+        """Nothing is written to the crossbars."""
+        return
+        yield  # a generator that does nothing
+
+    def schedule(self) -> Proc:
+        """Start every MVM layer; each waits for its inputs."""
+        yield self.all_of(self.run_mvm_layer(la) for la in self.workload.layers if la.is_mvm)
+
+    def run_mvm_layer(self, layer: Layer) -> Proc:
+        """Fetch the layer's weights, compute its MACs on every tile, store its output."""
+        yield self.env.all_of([self.done[i] for i in layer.inputs])
+        name = layer.name
+        self.start[name] = int(self.env.now)
+        self.rounds_of[name] = 1
+        with self.chip.activity.busy("compute"):
+            vectors = self.batch * self.workload.out_pixels(name)
+            k = layer.in_channels // layer.groups * layer.kernel[0] * layer.kernel[1]
+            outputs = layer.out_channels
+            macs = vectors * k * outputs
+            weight_bytes = nbytes(k * outputs, self.chip.arch.precision.weight_bits)
+            in_bytes = nbytes(self.batch * math.prod(self.workload.input_shape_of(name)),
+                              self.act_bits)
+            out_bytes = nbytes(vectors * outputs, self.act_bits)
+            yield from self.chip.dram.transfer(name, weight_bytes)
+            yield from self.chip.global_buffer.access(name, weight_bytes, "write")
+            tiles = min(self.chip.tiles, max(1, vectors if weight_bytes <= in_bytes
+                                             else outputs))
+            shares = even_split(macs, tiles)
+            if weight_bytes <= in_bytes:  # by output vectors: every tile needs every weight
+                ins, weights = even_split(in_bytes, tiles), [weight_bytes] * tiles
+            else:  # by output channels: every tile needs every input
+                ins, weights = [in_bytes] * tiles, even_split(weight_bytes, tiles)
+            yield self.all_of(self.run_tile(name, t, w, i, m, o) for t, (w, i, m, o) in
+                              enumerate(zip(weights, ins, shares, even_split(out_bytes, tiles)))
+                              if m)
+            yield from self.store_output(layer)
+        self.finish(name)
+
+    def run_tile(self, layer: str, tile: int, weight_bytes: int, in_bytes: int, macs: int,
+                 out_bytes: int) -> Proc:
+        """One tile's share: weights and inputs in, MACs on its lanes, outputs out."""
+        port = self.chip.tile_ports[tile]
+        yield from self.send_to_tile(layer, tile, weight_bytes + in_bytes)
+        yield self.all_of([
+            port.access(layer, weight_bytes + in_bytes, "read"),
+            self.chip.combiners[tile].run(layer, macs),
+            self.drain(layer, tile, out_bytes),
+        ])
