@@ -403,3 +403,11 @@ def test_digital_baseline_does_every_mac_of_the_workload(batch):
     s = run(w, "digital", batch=batch).summary
     assert s["digital_macs"] == batch * w.total_macs
     assert s["xbar_reads"] == s["adc_conversions"] == s["write_pulses"] == 0
+
+
+def test_digital_macs_are_priced_at_the_run_operand_widths():
+    # isaac_like's 0.3 pJ MAC is for 8-bit operands; the digital baseline multiplies 16-bit
+    # weights by 16-bit inputs: 0.2 x (16 x 16) / (8 x 8) + 0.1 = 0.9 pJ per MAC
+    s = run(chain(16, 2), "digital", arch=with_crossbars(ISAAC, 96)).summary
+    assert s["digital_macs"] == 32
+    assert s["energy_digital_j"] == pytest.approx(32 * 0.9e-12)

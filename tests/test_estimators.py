@@ -238,3 +238,16 @@ def test_dac_energy_and_area_double_per_bit():
     assert grown == pytest.approx(16128 * 0.0000213)
     # a config without reference_bits gives its figures at its own resolution (tiny: 2 bits)
     assert ActionEnergies.from_arch(load_arch(TINY)).dac_conversion == 0.1
+
+
+def test_mac_energy_follows_the_operand_widths():
+    # Horowitz: of the 0.3 pJ 8-bit MAC, 0.2 pJ is the multiply, which grows with the product
+    # of the operand widths; a 16 x 16 MAC: 0.2 x 4 + 0.1 = 0.9 pJ; the basis combine's 4-bit
+    # coefficient x 32-bit projection: 0.2 x 2 + 0.1 = 0.5 pJ
+    arch = load_arch(ISAAC)
+    assert ActionEnergies.from_arch(arch).digital_mac == 0.3
+    assert ActionEnergies.from_arch(arch, (16, 16)).digital_mac == pytest.approx(0.9)
+    assert ActionEnergies.from_arch(arch, (4, 32)).digital_mac == pytest.approx(0.5)
+    assert ActionEnergies.from_arch(arch, (8, 8)).digital_mac == pytest.approx(0.3)
+    # a config without reference_bits gives its energy for whatever operands it gets
+    assert ActionEnergies.from_arch(load_arch(TINY), (16, 16)).digital_mac == 0.3

@@ -220,7 +220,10 @@ class Combiner:
     lanes: int = required(gt=0)
     """MACs per cycle per tile."""
     energy_pj_per_mac: float = required(ge=0)
-    """Energy per multiply-accumulate."""
+    """Energy per multiply-accumulate, for operands of ``reference_bits``."""
+    reference_bits: int | None = bounded(None, ge=1, le=64)
+    """Width of both multiply operands at which ``energy_pj_per_mac`` was given; the energy
+    is scaled to each dataflow's operands (``timing/estimators.py``). Unset: not scaled."""
     coeff_buffer_kib: int = required(gt=0, le=MAX_KIB)
     """Coefficient buffer capacity in KiB."""
     coeff_buffer_reference_kib: int = required(gt=0, le=MAX_KIB)

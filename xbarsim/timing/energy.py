@@ -17,6 +17,7 @@ from xbarsim.timing.estimators import (
     adc_area_mm2,
     adc_energy_pj,
     dac_scale,
+    mac_scale,
     memory_area_scale,
     memory_energy_scale,
     pulse_energy_pj,
@@ -60,8 +61,9 @@ class ActionEnergies:
     """Programmable-core logic, per ADC conversion."""
 
     @classmethod
-    def from_arch(cls, arch: Arch) -> ActionEnergies:
-        """Derive every per-action energy from a config."""
+    def from_arch(cls, arch: Arch, mac_bits: tuple[int, int] | None = None) -> ActionEnergies:
+        """Derive every per-action energy from a config; ``mac_bits`` are the operand widths of
+        the run's digital MACs (basis: coefficient x projection; digital: weight x input)."""
         xb, tile, chip, wv = arch.crossbar, arch.tile, arch.chip, arch.write_verify
         per = tile.periphery
         buffer = memory_energy_scale(tile.buffer.kib, tile.buffer.reference_kib)
@@ -72,7 +74,8 @@ class ActionEnergies:
             write_pulse=pulse_energy_pj(wv, xb),
             verify_read=verify_energy_pj(wv, xb),
             shift_add_op=tile.shift_add.energy_pj_per_op,
-            digital_mac=tile.combiner.energy_pj_per_mac,
+            digital_mac=tile.combiner.energy_pj_per_mac * (
+                1.0 if mac_bits is None else mac_scale(*mac_bits, tile.combiner.reference_bits)),
             tile_buffer_read_byte=tile.buffer.read_energy_pj_per_byte * buffer,
             tile_buffer_write_byte=tile.buffer.write_energy_pj_per_byte * buffer,
             global_buffer_byte=chip.global_buffer.energy_pj_per_byte,

@@ -166,7 +166,7 @@ def _assemble(engine: Engine, cycles: int, options: RunOptions, maps: list[Any],
     """Summary and layer rows from a finished engine."""
     chip, workload, arch = engine.chip, engine.workload, engine.chip.arch
     crossbars = arch.chip.crossbars
-    energies = ActionEnergies.from_arch(arch)
+    energies = ActionEnergies.from_arch(arch, _mac_bits(arch, options))
     split = chip.activity.finish()
     counts = chip.counters.total()
     energy = dynamic_energy(counts, energies)
@@ -222,6 +222,17 @@ def _two_views_of_time(done: list[int], seconds: Any) -> dict[str, float]:
     first, last = done[0], max(done)
     steady = (len(done) - 1) / seconds(last - first) if last > first else len(done) / seconds(last)
     return {"throughput_inf_per_s": steady, "image_latency_s": seconds(first)}
+
+
+def _mac_bits(arch: Arch, options: RunOptions) -> tuple[int, int] | None:
+    """Operand widths of a run's digital MACs: basis coefficients times projections (partial
+    sums), or the digital baseline's weights times inputs."""
+    p = arch.precision
+    if options.dataflow is Dataflow.BASIS and options.basis is not None:
+        return options.basis.coeff_bits, p.psum_bits
+    if options.dataflow is Dataflow.DIGITAL:
+        return p.weight_bits, p.input_bits
+    return None
 
 
 def _lifetime_h(engine: Engine, batch: int, inferences_per_s: float) -> float | None:
