@@ -356,3 +356,35 @@ def test_shipped_digits_files_are_what_the_training_script_writes(tmp_path):
         sys.argv = argv
     for name in ("mlp_digits.weights.npz", "digits_test.npz"):
         assert (tmp_path / name).read_bytes() == (ROOT / "workloads" / name).read_bytes()
+
+
+def test_failed_cells_end_outside_the_window():
+    # every level-1 cell fails (rate 1), no level-0 cell does: level-1 cells land between the
+    # tolerance (2% of the range = 0.06 levels of 2-bit cells) and the failed window (10% =
+    # 0.3 levels) from their target, either side; level-0 cells stay inside +/- 0.06
+    from xbarsim.functional.device import DeviceModel
+
+    device = DeviceModel(program_tolerance=0.02, failed_rates=(0.0, 1.0, 0.0, 0.0),
+                         failed_window=0.1)
+    levels = np.repeat(np.array([0, 1]), 5000).reshape(2, 5000)
+    held = device.program_levels(levels, 2, np.random.default_rng(0))
+    error = held - levels
+    assert np.abs(error[0]).max() <= 0.06
+    assert np.abs(error[1]).min() >= 0.06 and np.abs(error[1]).max() <= 0.3
+    assert 0.45 < (error[1] > 0).mean() < 0.55
+    with pytest.raises(ValueError, match="failed_window"):
+        DeviceModel(program_tolerance=0.02, failed_rates=(0.5,), failed_window=0.01)
+
+
+def test_the_functional_model_fails_cells_at_the_timing_model_rates():
+    # isaac_like: RADAR's 2-bit sdr cells capped at 100 pulses; the same per-level rates the
+    # write-verify controllers count as failed_cells
+    from xbarsim.programming.pulses import pulse_distribution
+
+    arch = load_arch("arch_configs/isaac_like.yaml")
+    rates = pulse_distribution(arch.write_verify, 2).fail
+    device = device_from_arch(arch)
+    assert device.failed_rates == pytest.approx(tuple(rates))
+    assert device.failed_window == 0.1
+    assert device_from_arch(load_arch("arch_configs/isaac_like.yaml",
+                                      ["analog.programming_error=false"])).failed_rates == ()

@@ -1,8 +1,8 @@
 """The package layout's rules, read from the imports and calls of every module.
 
 - The timing model and the functional model never import each other.
-- ``config``, ``workload``, ``mapping`` and ``basis`` (what both models share) import neither
-  model, nor ``sweep`` or ``cli``; nothing but the CLI imports the CLI.
+- ``config``, ``workload``, ``mapping``, ``basis`` and ``programming`` (what both models share)
+  import neither model, nor ``sweep`` or ``cli``; nothing but the CLI imports the CLI.
 - Only ``io/`` opens files: no other module calls a file-system read or write.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "xbarsim"
-SHARED = ("config", "workload", "mapping", "basis")
+SHARED = ("config", "workload", "mapping", "basis", "programming")
 MODELS = ("timing", "functional")
 FILE_CALLS = {"open", "read_text", "write_text", "read_bytes", "write_bytes", "load", "save",
               "savez", "savez_compressed", "mkstemp", "replace", "read_csv", "to_csv",

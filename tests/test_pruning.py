@@ -10,8 +10,8 @@ from xbarsim.config import load_arch, with_crossbars
 from xbarsim.io.npz_file import write_npz
 from xbarsim.mapping.encoding import Encoding
 from xbarsim.mapping.weights_map import integer_weights, map_weights
+from xbarsim.programming.pulses import PulseDistribution
 from xbarsim.timing.dataflows.plan import Dataflow
-from xbarsim.timing.hw.pulses import PulseDistribution
 from xbarsim.timing.simulate import RunOptions, simulate
 from xbarsim.workload import load_workload, workload_from_dict
 from xbarsim.workload.weights import random_weights

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from xbarsim.config import load_arch
 from xbarsim.config.schema import MeasuredAlgorithm
 from xbarsim.errors import XbarsimError
+from xbarsim.programming.pulses import PulseDistribution, measured_distribution, pulse_distribution
 from xbarsim.timing.hw.clock import Clock
-from xbarsim.timing.hw.pulses import PulseDistribution, measured_distribution, pulse_distribution
 from xbarsim.timing.hw.stats import Counters
 from xbarsim.timing.hw.write_verify import WriteVerifyController
 

@@ -63,6 +63,11 @@ class DeviceModel:
     """Reference time of the drift law, when G = G0 (s)."""
     r_wire_ohm: float = 0.0
     """Wire resistance of one cell-to-cell segment of a word or bit line (Ohm); 0: no IR drop."""
+    failed_rates: tuple[float, ...] = ()
+    """Per target level, the probability that write-verify gave up on a cell (empty: none)."""
+    failed_window: float = 0.0
+    """A failed cell's residual, uniform in magnitude between ``program_tolerance`` and this
+    (fraction of g_max - g_min), either sign: outside the acceptance window."""
 
     def __post_init__(self) -> None:
         stuck = self.stuck_on_rate + self.stuck_off_rate
@@ -79,6 +84,10 @@ class DeviceModel:
             ("drift_t_s", self.drift_t_s, self.drift_t_s > 0, "> 0"),
             ("drift_t0_s", self.drift_t0_s, self.drift_t0_s > 0, "> 0"),
             ("r_wire_ohm", self.r_wire_ohm, self.r_wire_ohm >= 0, ">= 0"),
+            ("failed_window", self.failed_window,
+             self.failed_window >= self.program_tolerance or not self.failed_rates,
+             ">= program_tolerance"),
+            *(("failed_rates", r, 0 <= r <= 1, "in [0, 1]") for r in self.failed_rates),
         ]
         for name, value, ok, expected in checks:
             if not (ok and math.isfinite(value)):
@@ -97,6 +106,7 @@ class DeviceModel:
         stuck cells, drift or IR drop)."""
         return (
             self.program_tolerance == 0
+            and not any(self.failed_rates)
             and self.stuck_on_rate == 0
             and self.stuck_off_rate == 0
             and (self.drift_nu == 0 or self.drift_t_s == self.drift_t0_s)
@@ -124,6 +134,15 @@ class DeviceModel:
         if self.program_tolerance > 0:
             # window in level units: tolerance * (g_max - g_min) / step = tolerance * top
             out += top * self._residual(levels.shape, rng)
+        if any(self.failed_rates):
+            # cells write-verify gave up on: re-placed outside the window, at a distance
+            # uniform between the tolerance and ``failed_window``, either sign
+            rates = np.asarray(self.failed_rates)[levels]
+            failed = rng.random(levels.shape) < rates
+            n = int(failed.sum())
+            distance = rng.uniform(self.program_tolerance, self.failed_window, n)
+            sign = np.where(rng.random(n) < 0.5, -1.0, 1.0)
+            out[failed] = levels[failed] + top * sign * distance
         if self.stuck_on_rate > 0 or self.stuck_off_rate > 0:
             u = rng.random(levels.shape)
             out[u < self.stuck_off_rate + self.stuck_on_rate] = float(top)

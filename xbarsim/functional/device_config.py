@@ -6,7 +6,11 @@ acceptance window, target +/- ``write_verify.tolerance`` of the conductance rang
 taken uniform in the window (sigma = tolerance / sqrt(3)), which matches aihwkit's ReRAM fit for
 acceptance ranges of 0.2% and 2% ([S] aihwkit inference/noise/reram.py; docs/parameters.md).
 ``single_pass`` has no verify loop, so nothing bounds the residual by the tolerance: its window
-is ``write_verify.single_pass_window``.
+is ``write_verify.single_pass_window``. Under ``program_verify`` some cells fail (the measured
+table's non-converging cells and those needing more than ``write_verify.max_iterations``
+pulses, at the per-level rates of ``programming.pulses``, as the timing model counts them in
+``failed_cells``): they end outside the window, no better placed than a one-shot write, at a
+distance between the tolerance and ``single_pass_window`` [A].
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from xbarsim.errors import XbarsimError
 from xbarsim.functional.device import DeviceModel, ProgramError
 from xbarsim.functional.kernel.crossbar import AnalogCrossbar
 from xbarsim.mapping.encoding import Encoding
+from xbarsim.programming.pulses import pulse_distribution
 
 
 def program_tolerance(arch: Arch) -> float:
@@ -25,6 +30,15 @@ def program_tolerance(arch: Arch) -> float:
     if arch.write_verify.policy is WritePolicy.SINGLE_PASS:
         return arch.write_verify.single_pass_window
     return arch.write_verify.tolerance
+
+
+def failed_rates(arch: Arch) -> tuple[float, ...]:
+    """Per target level, the share of cells write-verify gives up on (none without
+    programming error or under ``single_pass``, which has no verify loop)."""
+    wv = arch.write_verify
+    if not arch.analog.programming_error or wv.policy is WritePolicy.SINGLE_PASS:
+        return ()
+    return tuple(float(r) for r in pulse_distribution(wv, arch.crossbar.cell_bits).fail)
 
 
 def device_from_arch(arch: Arch) -> DeviceModel:
@@ -44,6 +58,8 @@ def device_from_arch(arch: Arch) -> DeviceModel:
             drift_t_s=an.drift_t_s,
             drift_t0_s=an.drift_t0_s,
             r_wire_ohm=an.wire_ohm,
+            failed_rates=failed_rates(arch),
+            failed_window=arch.write_verify.single_pass_window,
         )
     except ValueError as err:  # cross-field rules the schema cannot state (stuck rates sum)
         raise XbarsimError(str(err), key="analog") from None

@@ -7,13 +7,13 @@ import numpy as np
 import simpy
 
 from xbarsim.config.schema import Arch
+from xbarsim.programming.pulses import pulse_distribution
 from xbarsim.timing.hw.clock import Clock
 from xbarsim.timing.hw.crossbar import CrossbarUnit
 from xbarsim.timing.hw.digital import UnitBank
 from xbarsim.timing.hw.memory import Dram, Port
 from xbarsim.timing.hw.mesh import Mesh
 from xbarsim.timing.hw.noc import Noc
-from xbarsim.timing.hw.pulses import pulse_distribution
 from xbarsim.timing.hw.stats import Activity, Counters
 from xbarsim.timing.hw.write_verify import WriteVerifyController
 

@@ -6,7 +6,7 @@ finish when their slowest cell does, so one step takes verify + max_pulses x (pu
 every verify reads all the step's cells (``verify_reads`` = cells x (1 + max_pulses) per step;
 ``write_pulses`` counts only the pulses cells really get). Single-pass (look-up-table
 programming): one pulse per cell chosen from a table, no verify loop, so a step takes one pulse.
-Pulse counts come from ``hw.pulses``.
+Pulse counts come from ``programming.pulses``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import numpy as np
 import simpy
 
 from xbarsim.config.schema import WritePolicy, WriteVerify
+from xbarsim.programming.pulses import PulseDistribution
 from xbarsim.timing.hw.clock import Clock
-from xbarsim.timing.hw.pulses import PulseDistribution
 from xbarsim.timing.hw.stats import Counters
 from xbarsim.util import ceil_div
 
