@@ -19,6 +19,7 @@ from xbarsim.timing.estimators import (
     adc_conversion_ns,
     adc_energy_pj,
     adc_scale,
+    add_scale,
     memory_energy_scale,
     pulse_energy_pj,
     verify_energy_pj,
@@ -251,3 +252,12 @@ def test_mac_energy_follows_the_operand_widths():
     assert ActionEnergies.from_arch(arch, (8, 8)).digital_mac == pytest.approx(0.3)
     # a config without reference_bits gives its energy for whatever operands it gets
     assert ActionEnergies.from_arch(load_arch(TINY), (16, 16)).digital_mac == 0.3
+
+
+def test_shift_add_energy_follows_the_partial_sum_width():
+    # Horowitz: an 8-bit add 0.03 pJ, a 32-bit add 0.1 pJ -> energy ~ width^0.87; isaac_like's
+    # 0.021 pJ is for 32-bit partial sums, so 16-bit ones cost 0.021 x 0.5^0.87
+    assert ActionEnergies.from_arch(load_arch(ISAAC)).shift_add_op == 0.021
+    half = ActionEnergies.from_arch(load_arch(ISAAC, ["precision.psum_bits=16"]))
+    assert half.shift_add_op == pytest.approx(0.021 * 0.5 ** (math.log(0.1 / 0.03) / math.log(4)))
+    assert add_scale(32, 8) == pytest.approx(0.1 / 0.03)

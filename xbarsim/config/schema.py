@@ -206,7 +206,10 @@ class ShiftAdd:
     ops_per_cycle: float = bounded(1.0, ge=MIN_RATE)
     """Shift-add operations one unit completes per cycle."""
     energy_pj_per_op: float = required(ge=0)
-    """Energy per shift-add operation."""
+    """Energy per shift-add operation, at an accumulator of ``reference_bits``."""
+    reference_bits: int | None = bounded(None, ge=1, le=64)
+    """Accumulator width of ``energy_pj_per_op``; the energy follows ``precision.psum_bits``
+    (``timing/estimators.py``). Unset: not scaled."""
     static_mw: float = bounded(0.0, ge=0)
     """Leakage power of all units of a tile."""
     area_mm2: float = bounded(0.0, ge=0)

@@ -16,6 +16,7 @@ from xbarsim.config.schema import Arch
 from xbarsim.timing.estimators import (
     adc_area_mm2,
     adc_energy_pj,
+    add_scale,
     dac_scale,
     mac_scale,
     memory_area_scale,
@@ -73,7 +74,8 @@ class ActionEnergies:
             adc_conversion=adc_energy_pj(xb.adc),
             write_pulse=pulse_energy_pj(wv, xb),
             verify_read=verify_energy_pj(wv, xb),
-            shift_add_op=tile.shift_add.energy_pj_per_op,
+            shift_add_op=tile.shift_add.energy_pj_per_op * add_scale(
+                arch.precision.psum_bits, tile.shift_add.reference_bits),
             digital_mac=tile.combiner.energy_pj_per_mac * (
                 1.0 if mac_bits is None else mac_scale(*mac_bits, tile.combiner.reference_bits)),
             tile_buffer_read_byte=tile.buffer.read_energy_pj_per_byte * buffer,

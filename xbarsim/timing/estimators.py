@@ -109,6 +109,16 @@ product of its operand widths (Horowitz: 8-bit 0.2 pJ, 32-bit 3.1 pJ, 15.5x for 
 product); the accumulate is kept at its width."""
 
 
+ADD_EXPONENT = math.log(0.1 / 0.03) / math.log(32 / 8)
+"""An adder's energy grows as width^0.87 [D]: Horowitz (ISSCC 2014, 45 nm) 8-bit add 0.03 pJ,
+32-bit add 0.1 pJ."""
+
+
+def add_scale(bits: int, reference_bits: int | None) -> float:
+    """Energy of a ``bits``-wide add (or shift-add) relative to one of ``reference_bits``."""
+    return 1.0 if reference_bits is None else float((bits / reference_bits) ** ADD_EXPONENT)
+
+
 def mac_scale(a_bits: int, b_bits: int, reference_bits: int | None) -> float:
     """Energy of an ``a_bits`` x ``b_bits`` MAC relative to one of ``reference_bits`` operands."""
     if reference_bits is None:
