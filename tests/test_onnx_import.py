@@ -154,6 +154,28 @@ def test_layer_names_sanitized_unique_deterministic(tmp_path):
     assert sorted(weights) == sorted(expected)
 
 
+def test_long_names_are_shortened_with_a_hash_and_stay_distinct(tmp_path):
+    # two 300-character node names that differ only at the end, in a file whose name is
+    # longer than a workload name may be: names keep their start, end in 8 hex digits of a
+    # hash of the whole name, and fit the limits (layers 128, workloads 64)
+    g = om.Graph(np.random.default_rng(0))
+    w = g.const("w", np.ones((2, 2, 1, 1), np.float32))
+    names = ["a" * 299 + "1", "a" * 299 + "2"]
+    x = "x"
+    for i, name in enumerate(names):
+        out = f"t{i}"
+        g.nodes.append(helper.make_node("Conv", [x, w], [out], name=name))
+        x = out
+    path = om.save(g.model([om.image_input([1, 2, 4, 4])], x, 4), tmp_path / ("m" * 100 + ".onnx"))
+    workload, weights = from_onnx(path)
+    layers = [la.name for la in workload.layers]
+    assert len(set(layers)) == 2 and all(len(n) <= 128 - 7 for n in layers)
+    assert all(n.startswith("a" * 100) and n[-9] == "-" for n in layers)
+    assert len(workload.name) == 64 and workload.name.startswith("m" * 50)
+    assert sorted(weights) == sorted(layers)
+    assert from_onnx(path)[0].layers == workload.layers  # deterministic
+
+
 def test_auto_pad_same_and_symbolic_batch(tmp_path):
     model = om.single_conv(pads=None, auto_pad="SAME_UPPER")
     workload, _ = from_onnx(om.save(model, tmp_path / "same.onnx"))

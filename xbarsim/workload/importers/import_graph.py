@@ -10,6 +10,7 @@ Folding is checked: a tensor read both before and after a folded ReLU/batch-norm
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,15 @@ import numpy as np
 
 from xbarsim.errors import XbarsimError
 from xbarsim.workload.graph import Workload
-from xbarsim.workload.layer import INPUT, Layer, LayerType, PoolMode, Shape, infer_shape
+from xbarsim.workload.layer import (
+    INPUT,
+    LAYER_NAME_MAX,
+    Layer,
+    LayerType,
+    PoolMode,
+    Shape,
+    infer_shape,
+)
 
 
 @dataclass(frozen=True)
@@ -45,11 +54,21 @@ class ImportResult:
     """One-line remarks (ignored biases, ReLU6 treated as ReLU, ...), for the CLI to show."""
 
 
-def sanitize(label: str) -> str:
-    """A layer name from an ONNX/torch name: ``[A-Za-z0-9_.-]`` only, never empty or "input"."""
+UNIQUE_SUFFIX = 7
+"""Characters kept free for ``_unique``'s ``_<n>`` suffix."""
+
+
+def sanitize(label: str, limit: int = LAYER_NAME_MAX) -> str:
+    """A name from an ONNX/torch name: ``[A-Za-z0-9_.-]`` only, never empty or "input", at
+    most ``limit`` characters (a longer one keeps its start and ends in a hash of the whole,
+    so distinct long names stay distinct)."""
     name = re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_.-]", "_", label)).strip("_.-")
     name = name or "layer"
-    return f"{name}_" if name == INPUT else name
+    name = f"{name}_" if name == INPUT else name
+    if len(name) > limit:
+        digest = hashlib.sha256(label.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        name = f"{name[:limit - len(digest) - 1]}-{digest}"
+    return name
 
 
 class GraphBuilder:
@@ -178,7 +197,7 @@ class GraphBuilder:
 
     def _unique(self, label: str) -> str:
         """A sanitized, unused layer name: ``name``, then ``name_2``, ``name_3``, ..."""
-        base = sanitize(label)
+        base = sanitize(label, LAYER_NAME_MAX - UNIQUE_SUFFIX)
         name, n = base, 1
         while name in self._shapes:
             n += 1

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from xbarsim.errors import XbarsimError
+from xbarsim.errors import NAME_MAX, XbarsimError
 from xbarsim.io.onnx_file import read_onnx
 from xbarsim.workload.graph import Workload
 from xbarsim.workload.importers.import_graph import GraphBuilder, ImportResult, sanitize
@@ -49,7 +49,8 @@ def import_onnx(path: str | os.PathLike[str], *, input_shape: Sequence[int] | No
     consts = {t.name: onnx.numpy_helper.to_array(t) for t in graph.initializer}
     try:
         in_name, shape, flat = _input(graph, consts, input_shape)
-        builder = GraphBuilder(name or sanitize(Path(path).stem), shape, flat_input=flat)
+        builder = GraphBuilder(name or sanitize(Path(path).stem, NAME_MAX), shape,
+                               flat_input=flat)
     except XbarsimError as exc:
         raise exc.at(file=file) from None
     ctx = onnx_ops.OnnxContext(builder, {in_name: builder.input}, consts)
