@@ -231,15 +231,19 @@ def test_basis_bits_set_the_copy_and_a_partial_step_is_one_read():
 
 def test_units_grouped_by_tile_keep_every_count():
     """A tile's projection units are simulated as one process (digital combine): grouping
-    them by 1, 4 or 16 crossbars per tile moves time, never a counted action."""
+    them by 1, 4 or 16 crossbars per tile moves time, never a counted action, except that
+    every tile that combines receives the layer's coefficients once: 40 nonzeros x 4 bits =
+    20 B over the NoC per tile (16, 4 and 1 tiles)."""
     w = linear(64, 4)
     runs = [simulate(with_crossbars(load_arch("arch_configs/tiny.yaml",
                                               [f"chip.crossbars_per_tile={per_tile}"]), 16),
                      w, RunOptions(Dataflow.BASIS, batch=3, basis=spec(4, 2, 16, nnz=40))).summary
             for per_tile in (1, 4, 16)]
     for key in ("xbar_reads", "adc_conversions", "dac_conversions", "digital_macs",
-                "noc_bytes", "dram_bytes"):
+                "dram_bytes"):
         assert runs[0][key] == runs[1][key] == runs[2][key], key
+    assert [r["noc_bytes"] - 20 * tiles for r, tiles in zip(runs, (16, 4, 1))] == \
+        [runs[2]["noc_bytes"] - 20] * 3
 
 
 def test_a_tile_takes_as_long_as_its_busiest_unit():

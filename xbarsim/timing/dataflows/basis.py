@@ -102,7 +102,9 @@ class BasisDataflow(Engine):
             spec, name = self.spec, layer.name
             vectors = self.batch * self.workload.out_pixels(name)
             projections = vectors * layer.groups * spec.segments[name]
-            yield from self.chip.dram.transfer(name, nbytes(spec.nnz[name], spec.coeff_bits))
+            coeff_bytes = nbytes(spec.nnz[name], spec.coeff_bits)
+            yield from self.chip.dram.transfer(name, coeff_bytes)
+            yield from self.chip.global_buffer.access(name, coeff_bytes, "write")
             in_bytes = nbytes(self.batch * math.prod(self.workload.input_shape_of(name)),
                               self.act_bits)
             if self.spec.combine is Combine.ANALOG:
@@ -140,7 +142,9 @@ class BasisDataflow(Engine):
         their crossbars read in parallel (each its own share, so the tile's units take as
         long as the busiest); the tile's shift-and-add bank serves them ``units`` at a time;
         the port, combiner and drain take the sums (docs/design.md section 6.5)."""
-        yield from self.send_to_tile(layer, tile, total.in_bytes)
+        # its inputs and the layer's coefficients (a tile combines every output of its vectors)
+        coeff_bytes = nbytes(self.spec.nnz[layer], self.spec.coeff_bits)
+        yield from self.send_to_tile(layer, tile, total.in_bytes + coeff_bytes)
         proj_bytes = nbytes(total.projections * self.spec.size, self.psum_bits)
         yield self.all_of([
             self.chip.tile_ports[tile].access(
@@ -207,7 +211,8 @@ class BasisDataflow(Engine):
     def run_unit(self, layer: str, slots: list[int], w: UnitShare) -> Proc:
         """One unit's share: inputs in, projections, combination, outputs out."""
         tile = self.chip.tile_of(slots[0])
-        yield from self.send_to_tile(layer, tile, w.in_bytes)
+        coeff_bytes = nbytes(self.spec.nnz[layer], self.spec.coeff_bits)
+        yield from self.send_to_tile(layer, tile, w.in_bytes + coeff_bytes)
         stages = [self.chip.tile_ports[tile].access(
             layer, nbytes(w.projections * self.spec.length, self.act_bits), "read")]
         if self.spec.combine is Combine.ANALOG:
