@@ -104,7 +104,9 @@ class BasisDataflow(Engine):
             projections = vectors * layer.groups * spec.segments[name]
             coeff_bytes = nbytes(spec.nnz[name], spec.coeff_bits)
             yield from self.chip.dram.transfer(name, coeff_bytes)
+            # into the global buffer and out once: the NoC multicasts them to the tiles
             yield from self.chip.global_buffer.access(name, coeff_bytes, "write")
+            yield from self.chip.global_buffer.access(name, coeff_bytes, "read")
             in_bytes = nbytes(self.batch * math.prod(self.workload.input_shape_of(name)),
                               self.act_bits)
             if self.spec.combine is Combine.ANALOG:
@@ -142,9 +144,8 @@ class BasisDataflow(Engine):
         their crossbars read in parallel (each its own share, so the tile's units take as
         long as the busiest); the tile's shift-and-add bank serves them ``units`` at a time;
         the port, combiner and drain take the sums (docs/design.md section 6.5)."""
-        # its inputs and the layer's coefficients (a tile combines every output of its vectors)
-        coeff_bytes = nbytes(self.spec.nnz[layer], self.spec.coeff_bits)
-        yield from self.send_to_tile(layer, tile, total.in_bytes + coeff_bytes)
+        yield from self.send_to_tile(layer, tile, total.in_bytes)
+        yield from self.receive_coefficients(layer, tile)
         proj_bytes = nbytes(total.projections * self.spec.size, self.psum_bits)
         yield self.all_of([
             self.chip.tile_ports[tile].access(
@@ -200,6 +201,13 @@ class BasisDataflow(Engine):
         counters.add_busy("shift_add", sum(math.ceil(o / bank.ops_per_cycle) for o in shifts))
         counters.add(layer, "shift_add_ops", shift_ops)
 
+    def receive_coefficients(self, layer: str, tile: int) -> Proc:
+        """The layer's coefficients, multicast from the global buffer (read once per layer),
+        over the tile's link into its buffer: a tile combines every output of its vectors."""
+        size = nbytes(self.spec.nnz[layer], self.spec.coeff_bits)
+        yield from self.chip.noc.transfer(layer, tile, size)
+        yield from self.chip.tile_ports[tile].access(layer, size, "write")
+
     def analog_work(self, name: str, vectors: int, share: list[int]) -> list[list[int]]:
         """Per unit: analog-combine read steps and conversions (zeros for digital combine)."""
         if self.spec.combine is not Combine.ANALOG:
@@ -211,8 +219,8 @@ class BasisDataflow(Engine):
     def run_unit(self, layer: str, slots: list[int], w: UnitShare) -> Proc:
         """One unit's share: inputs in, projections, combination, outputs out."""
         tile = self.chip.tile_of(slots[0])
-        coeff_bytes = nbytes(self.spec.nnz[layer], self.spec.coeff_bits)
-        yield from self.send_to_tile(layer, tile, w.in_bytes + coeff_bytes)
+        yield from self.send_to_tile(layer, tile, w.in_bytes)
+        yield from self.receive_coefficients(layer, tile)
         stages = [self.chip.tile_ports[tile].access(
             layer, nbytes(w.projections * self.spec.length, self.act_bits), "read")]
         if self.spec.combine is Combine.ANALOG:
