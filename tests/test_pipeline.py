@@ -16,7 +16,7 @@ from xbarsim.timing.dataflows.plan import Dataflow
 from xbarsim.timing.hw.mesh import IO, Mesh
 from xbarsim.timing.hw.stats import Counters
 from xbarsim.timing.simulate import Granularity, RunOptions, simulate
-from xbarsim.workload import workload_from_dict
+from xbarsim.workload import load_workload, workload_from_dict
 
 ONE_TILE_PER_XBAR = ["chip.crossbars_per_tile=1", "mapping.replication=none"]
 
@@ -164,3 +164,24 @@ def test_info_shows_the_static_copies(capsys):
     assert 1952 < used <= 4096  # one copy of every layer needs 1,952 crossbars
     assert main([*args, "--set", "mapping.replication=none"]) == 0
     assert capsys.readouterr().out.strip().endswith("all layers x1, 1,952 crossbars used")
+
+
+def test_a_static_run_too_large_to_finish_is_refused_unless_forced(monkeypatch, capsys):
+    # ResNet-18 CIFAR-100's 30 layers and its input: one chunk per image each at a batch of
+    # 10^8 (20,000 steps / (31 x 10^8) < 1), so 31 x 10^8 steps, far over the limit
+    from xbarsim.timing.dataflows import pipeline
+
+    w = load_workload("workloads/resnet18_cifar100.yaml")
+    assert pipeline.pipeline_steps(w, 10**8, False) == 31 * 10**8
+    assert main(["run", "--arch", "arch_configs/isaac_like.yaml", "--workload",
+                 "workloads/resnet18_cifar100.yaml", "--dataflow", "static", "--batch",
+                 str(10**8)]) == 2
+    assert "--batch: 100,000,000 images of resnet18_cifar100 take 3,100,000,000 pipeline " \
+           "steps" in capsys.readouterr().err
+    # the limit is the only thing that stops it: with a lower one a small run is refused, and
+    # --force runs it
+    monkeypatch.setattr("xbarsim.timing.simulate.MAX_STEPS", 10)
+    args = ["run", "--arch", "arch_configs/tiny.yaml", "--workload", "workloads/mlp_digits.yaml",
+            "--dataflow", "static", "--crossbars", "96"]
+    assert main(args) == 2
+    assert main([*args, "--force"]) == 0

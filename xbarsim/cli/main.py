@@ -148,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="real weights: prune all-zero blocks/columns, write real levels")
     run.add_argument("--basis", metavar="B.npz",
                      help="basis file for --dataflow basis (default: the workload's example)")
+    run.add_argument("--force", action="store_true",
+                     help="run even when the estimated work exceeds the limit (a static "
+                     "pipeline of more than 1,000,000 layer x image x chunk steps)")
     run.add_argument("--out", metavar="DIR",
                      help="directory for summary.csv, layers.csv, utilization.csv, area.csv")
     run.set_defaults(handler=cmd_run)
@@ -262,7 +265,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = RunOptions(
         dataflow=dataflow, batch=args.batch, seed=args.seed,
         granularity=Granularity(args.granularity), overlap=args.overlap, basis=inputs.basis,
-        weights=inputs.weights,
+        weights=inputs.weights, force=args.force,
     )
     result = simulate(inputs.arch, inputs.workload, options)
     if args.out:

@@ -23,7 +23,12 @@ from xbarsim.mapping.weights_map import map_weights
 from xbarsim.timing.dataflows.basis import BasisDataflow
 from xbarsim.timing.dataflows.digital import DigitalDataflow
 from xbarsim.timing.dataflows.engine import Engine
-from xbarsim.timing.dataflows.pipeline import PipelineDataflow, plan_copies
+from xbarsim.timing.dataflows.pipeline import (
+    MAX_STEPS,
+    PipelineDataflow,
+    pipeline_steps,
+    plan_copies,
+)
 from xbarsim.timing.dataflows.plan import Dataflow, check_static_fits, plan_rounds
 from xbarsim.timing.dataflows.rounds import RoundsDataflow
 from xbarsim.timing.energy import (
@@ -92,6 +97,8 @@ class RunOptions:
     weights: Mapping[str, np.ndarray] | None = None
     """Real weights per MVM layer: all-zero blocks and columns are not mapped, and cells are
     written towards their real levels (else every block is dense with uniform levels)."""
+    force: bool = False
+    """Run even when the estimated work exceeds ``pipeline.MAX_STEPS``."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +146,12 @@ def simulate(arch: Arch, workload: Workload, options: RunOptions) -> Result:
         # static, or reprogram on a chip that holds the network: nothing to rewrite, so the
         # weights stay resident and the layers pipeline (docs/design.md 6.3)
         check_static_fits(maps, arch.chip.crossbars)
+        steps = pipeline_steps(workload, options.batch, per_vector)
+        if steps > MAX_STEPS and not options.force:
+            raise XbarsimError(
+                f"{options.batch:,} images of {workload.name} take {steps:,} pipeline steps "
+                f"(layer x image x chunk; expected at most {MAX_STEPS:,}, about 100 s and 2 GB; "
+                "use --force to run anyway)", key="batch")
         copies = plan_copies(arch, maps, enc)
         copied = [m for m in maps for _ in range(copies[m.name])]
         setup = RoundsDataflow(Chip(arch, options.seed, per_row), workload, enc, 1, False,
