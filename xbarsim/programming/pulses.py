@@ -88,11 +88,9 @@ class PulseDistribution:
         return sum(self.sample_total(int(n), rng, self.probs[level])
                    for level, n in enumerate(cells_per_level) if n)
 
-    def sample_failed(self, cells: int, rng: np.random.Generator,
-                      level_weights: np.ndarray | None = None) -> int:
-        """Failed cells among ``cells`` iid cells whose level is drawn with ``level_weights``."""
-        q = float(self.fail.mean() if level_weights is None
-                  else np.asarray(level_weights) @ self.fail / np.sum(level_weights))
+    def sample_failed(self, cells: int, rng: np.random.Generator) -> int:
+        """Failed cells among ``cells`` iid cells of uniformly drawn target levels."""
+        q = float(self.fail.mean())
         return int(rng.binomial(cells, q)) if cells > 0 and q > 0 else 0
 
     def sample_failed_by_levels(self, cells_per_level: np.ndarray,

@@ -21,7 +21,7 @@ from xbarsim.basis import example_basis
 from xbarsim.config import load_arch
 from xbarsim.config.tags import tagged_keys
 from xbarsim.errors import XbarsimError
-from xbarsim.inputs import load_run_inputs
+from xbarsim.inputs import RunInputs, load_run_inputs
 from xbarsim.io.yaml_file import read_yaml_text
 from xbarsim.sweep.backends import Outcome, open_backend
 from xbarsim.sweep.points import Point
@@ -68,7 +68,7 @@ def compare(arch: str | Path, workload: str | Path, overrides: Sequence[str] = (
     basis_path = str(Path(basis if basis is not None else example_basis(workload)).resolve())
     base = load_run_inputs(arch, workload, overrides, basis_path)
     cases = _cases(arch, overrides, params, batch, base.arch) if sensitivity else []
-    rows = [_dataflow_row(arch, workload, overrides, basis_path, flow, batch, seed)
+    rows = [_dataflow_row(base, flow, batch, seed)
             for flow in (Dataflow.STATIC, Dataflow.REPROGRAM, Dataflow.BASIS, Dataflow.DIGITAL)]
     reference = next(r for r in rows if r["dataflow"] == Dataflow.REPROGRAM.value)
     for row in rows:
@@ -101,11 +101,9 @@ def compare(arch: str | Path, workload: str | Path, overrides: Sequence[str] = (
     return Comparison(rows, table)
 
 
-def _dataflow_row(arch: str | Path, workload: str | Path, overrides: Sequence[str],
-                  basis_path: str, flow: Dataflow, batch: int, seed: int) -> dict[str, Any]:
-    """One dataflow's summary and busiest hardware, or why it could not run."""
-    inputs = load_run_inputs(arch, workload, overrides,
-                             basis_path if flow is Dataflow.BASIS else None)
+def _dataflow_row(inputs: RunInputs, flow: Dataflow, batch: int, seed: int) -> dict[str, Any]:
+    """One dataflow's summary and busiest hardware, or why it could not run (only the basis
+    dataflow reads ``inputs.basis``)."""
     row: dict[str, Any] = dict.fromkeys(COMPARE_COLUMNS)
     row.update({"workload": inputs.workload.name, "arch": inputs.arch.name,
                 "dataflow": flow.value, "crossbars": inputs.arch.chip.crossbars,

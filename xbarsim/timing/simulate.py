@@ -189,6 +189,7 @@ def _assemble(engine: Engine, cycles: int, options: RunOptions, maps: list[Any],
     n = options.batch
     steady = _two_views_of_time(engine.image_done_cycles(cycles), chip.clock.seconds)
     area = area_breakdown_mm2(arch)
+    total_area = sum(area.values())
     summary: dict[str, Any] = {
         "workload": workload.name, "arch": arch.name, "dataflow": options.dataflow.value,
         "crossbars": crossbars, "batch": n, "seed": options.seed, "cycles": cycles,
@@ -204,11 +205,11 @@ def _assemble(engine: Engine, cycles: int, options: RunOptions, maps: list[Any],
                                   "noc_bytes", "dram_bytes")},
         "buffer_bytes": counts["tile_buffer_read_bytes"] + counts["tile_buffer_write_bytes"]
         + counts["global_buffer_bytes"] + counts["coeff_buffer_bytes"],
-        **energy, "energy_static_j": static, "area_mm2": sum(area.values()),
+        **energy, "energy_static_j": static, "area_mm2": total_area,
         "failed_cells": counts["failed_cells"],
         "lifetime_h": _lifetime_h(engine, n, steady["throughput_inf_per_s"]),
         **_efficiency(workload.total_macs, total / n, steady["throughput_inf_per_s"],
-                      sum(area.values())),
+                      total_area),
         "wall_s": time.perf_counter() - began, "version": __version__,
     }
     summary = {k: summary[k] for k in SUMMARY_COLUMNS}
@@ -217,7 +218,6 @@ def _assemble(engine: Engine, cycles: int, options: RunOptions, maps: list[Any],
     utilization: list[dict[str, Any]] = [
         {"resource": kind, "capacity": chip.capacity()[kind],
          "busy_cycles": chip.counters.busy[kind], "utilization": busy[kind]} for kind in kinds]
-    total_area = sum(area.values())
     area_rows = [{"component": k, "area_mm2": v, "share": v / total_area if total_area else 0.0}
                  for k, v in area.items()]
     return Result(summary=summary, layers=_layer_rows(engine, maps, energies, options.basis),

@@ -21,11 +21,6 @@ from xbarsim.workload.layer import Layer
 class DigitalDataflow(Engine):
     """Runs every MVM layer on the combiner lanes of all tiles."""
 
-    def setup(self) -> Proc:
-        """Nothing is written to the crossbars."""
-        return
-        yield  # a generator that does nothing
-
     def schedule(self) -> Proc:
         """Start every MVM layer; each waits for its inputs."""
         yield self.all_of(self.run_mvm_layer(la) for la in self.workload.layers if la.is_mvm)
