@@ -280,7 +280,8 @@ def test_without_labels_the_accuracies_are_empty(capsys, tmp_path):
                  "--inputs", str(inputs), "--out", str(tmp_path)]) == 0
     assert "accuracy" not in capsys.readouterr().out
     assert read_csv(tmp_path / "functional_summary.csv") == [
-        {"dataflow": "static", "accuracy_exact": "", "accuracy_analog": "", "images": "7"}]
+        {"dataflow": "static", "accuracy_exact": "", "accuracy_analog": "", "images": "7",
+         "accuracy_float": ""}]
     assert tuple(read_csv(tmp_path / "functional.csv")[0]) == ("dataflow", *LAYER_COLUMNS)
 
 

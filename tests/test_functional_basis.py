@@ -140,11 +140,12 @@ def test_basis_dataflow_under_ideal_equals_its_exact_integers(digits):
     assert r.accuracy["exact"] == r.accuracy["analog"] > 0.5
 
 
-def test_analog_combination_is_refused_clearly(digits):
+def test_analog_combination_under_ideal_equals_its_exact_integers(digits):
+    # Analog combination (tests/test_functional_analog_combine.py) is lossless under ideal.
     w, _, basis, data = digits
     arch = load_arch("arch_configs/ideal.yaml", ["basis.combine=analog"])
-    with pytest.raises(Exception, match="combines digitally only"):
-        run_functional(arch, w, {}, data.x[:4], basis=basis)
+    r = run_functional(arch, w, {}, data.x[:4], basis=basis)
+    np.testing.assert_array_equal(r.outputs["analog"], r.outputs["exact"])
 
 
 def test_cli_dataflow_all_writes_one_row_per_dataflow(tmp_path: Path, capsys):

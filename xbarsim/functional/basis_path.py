@@ -5,14 +5,18 @@ combined with the layer's quantized coefficients.
 - The basis ``[L, B]`` is written to cells at ``basis_bits`` (quantized like weights: its
   largest magnitude to the top code of the chip's encoding at that width); inputs are the
   layer's re-quantized activations, cut into the segments of ``basis.basis_set``'s convention.
-- Projections ``P[m, s, b] = sum_l x[m, s*L + l] * B_int[l, b]``: exact integers on the exact
-  path; on the analog path one crossbar-kernel call per layer part and group over all segments
-  (``M*S`` vectors of length L), with the chip's device model, noise and ADC. One programmed
-  basis serves every layer (it is written once); each call draws its own read noise.
-- Digital combination (``basis.combine: digital``): ``y[m, o] = sum_s sum_b coeff[s, o, b] *
-  P[m, s, b]``, exact integer multiply-accumulate of the (converted) projections, then the real
-  scale ``s_x * s_basis * scale[o]``.
-Analog combination is not modelled on the functional side yet: it is refused with a clear error.
+  One programmed basis serves every layer (it is written once); each call draws its own read
+  noise.
+- Exact path: projections ``P[m, s, b] = sum_l x[m, s*L + l] * B_int[l, b]`` and their exact
+  combination ``y[m, o] = sum_s sum_b coeff[s, o, b] * P[m, s, b]``, whichever the combination
+  (both give the same integers).
+- Digital combination (``basis.combine: digital``): one crossbar-kernel call per layer part and
+  group over all segments (``M*S`` vectors of length L), with the chip's device model, noise and
+  ADC, then the exact integer multiply-accumulate of the converted projections.
+- Analog combination (``basis.combine: analog``, ``analog_combine.py``): per segment, output
+  and two's-complement coefficient bit-plane, the bit lines of the basis vectors whose
+  coefficient bit is set are summed on one node and converted once, then shifted and added.
+Either way the result returns to real units as ``y * s_x * s_basis * scale[o]``.
 """
 
 from __future__ import annotations
@@ -23,10 +27,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from xbarsim.basis.analog_groups import bitplane_masks
 from xbarsim.basis.basis_set import BasisSet
 from xbarsim.basis.copies import basis_encoding
 from xbarsim.config.schema import Combine
-from xbarsim.errors import XbarsimError
+from xbarsim.functional.analog_combine import combine_analog
 from xbarsim.functional.kernel.crossbar import AnalogCrossbar
 from xbarsim.functional.kernel.wrapper import Method, crossbar_mvm, exact_mvm
 from xbarsim.functional.layers import weight_scale
@@ -46,6 +51,9 @@ class BasisGroup(NamedTuple):
     """Integer basis ``[L, B]`` as written to cells (int64)."""
     coeff: np.ndarray
     """Integer coefficients ``[S, O_group, B]`` (int64)."""
+    masks: np.ndarray | None = None
+    """Analog combination: bit-plane masks ``[S, O_group, coeff_bits]`` (``bitplane_masks``,
+    bit b set when bit k of coeff[s, o, b] is); None when the projections combine digitally."""
 
 
 class BasisLayer(NamedTuple):
@@ -61,16 +69,15 @@ class BasisLayer(NamedTuple):
 
 def prepare_basis_layer(layer: Layer, basis_set: BasisSet, workload: Workload,
                         enc: Encoding, combine: Combine) -> BasisLayer:
-    """The basis form of ``layer``; analog combination is refused (not modelled here yet)."""
-    if combine is not Combine.DIGITAL:
-        raise XbarsimError("the functional basis dataflow combines digitally only for now "
-                           "(expected basis.combine: digital)", key="basis.combine")
+    """The basis form of ``layer``; under analog combination its groups carry the coefficients'
+    bit-plane masks too."""
     basis_int = integer_weights(basis_set.basis, basis_encoding(enc, basis_set.basis_bits))
     s_basis = weight_scale(basis_set.basis, basis_int)
     coeff = np.asarray(basis_set.coeffs[layer.name], dtype=np.int64)  # [S, O, B]
     per = layer.out_per_group
-    groups = [BasisGroup(basis_int, coeff[:, g * per:(g + 1) * per, :])
-              for g in range(layer.groups)]
+    parts = [coeff[:, g * per:(g + 1) * per, :] for g in range(layer.groups)]
+    groups = [BasisGroup(basis_int, c, bitplane_masks(c, basis_set.coeff_bits)
+                         if combine is Combine.ANALOG else None) for c in parts]
     float_w = basis_set.reconstruct(layer.name, workload)
     return BasisLayer(group_matrices(float_w, layer), groups,
                       s_basis * np.asarray(basis_set.channel_scales(layer.name), dtype=float))
@@ -105,14 +112,18 @@ def exact_basis_matmul(x: np.ndarray, group: BasisGroup, key: tuple[int, ...]) -
 def analog_basis_matmul(xbar: AnalogCrossbar, basis_bits: int, seed: int, index: int,
                         method: str | Method
                         ) -> Callable[[np.ndarray, BasisGroup, tuple[int, ...]], np.ndarray]:
-    """Projections through the crossbar kernel (basis cells at ``basis_bits``), then the exact
-    digital combination of what the ADCs return."""
+    """The basis hardware of layer ``index`` (basis cells at ``basis_bits``), as each group
+    combines: with masks, analog combination (``combine_analog``); without, projections through
+    the crossbar kernel (``method``) and the exact digital combination of what the ADCs return."""
     cells = dataclasses.replace(xbar, enc=basis_encoding(xbar.enc, basis_bits))
     program_seed = derive_seed(seed, BASIS_PROGRAM_KEY)
 
     def matmul(x: np.ndarray, group: BasisGroup, key: tuple[int, ...]) -> np.ndarray:
-        length = group.basis.shape[0]
-        projections = crossbar_mvm(segments(x, length), group.basis, cells, seed=program_seed,
-                                   read_seed=derive_seed(seed, index, *key), method=method)
+        segs = segments(x, group.basis.shape[0])
+        read_seed = derive_seed(seed, index, *key)
+        if group.masks is not None:
+            return combine_analog(segs, group.basis, group.masks, cells, (program_seed, read_seed))
+        projections = crossbar_mvm(segs, group.basis, cells, seed=program_seed,
+                                   read_seed=read_seed, method=method)
         return combine_digital(projections, group.coeff)
     return matmul

@@ -67,7 +67,7 @@ PATHS = ("float", "exact", "analog")
 """The three forward passes, in the order they run for each layer."""
 LAYER_COLUMNS = ("layer", "rmse", "max_abs_err", "snr_db")
 """Columns of ``functional.csv``."""
-SUMMARY_COLUMNS = ("accuracy_exact", "accuracy_analog", "images")
+SUMMARY_COLUMNS = ("accuracy_exact", "accuracy_analog", "images", "accuracy_float")
 """Columns of ``functional_summary.csv`` (accuracies empty without labels)."""
 
 MatMul = Callable[[np.ndarray, Any, tuple[int, ...]], np.ndarray]
@@ -105,7 +105,8 @@ class FunctionalResult:
     def summary(self) -> dict[str, Any]:
         """The ``functional_summary.csv`` row."""
         return {"accuracy_exact": self.accuracy["exact"],
-                "accuracy_analog": self.accuracy["analog"], "images": self.images}
+                "accuracy_analog": self.accuracy["analog"], "images": self.images,
+                "accuracy_float": self.accuracy["float"]}
 
 
 def run_functional(arch: Arch, workload: Workload, weights: Mapping[str, np.ndarray],
