@@ -1,5 +1,5 @@
 """Train the digits MLP (workloads/mlp_digits.yaml: 64-32-10, ReLU) on scikit-learn's bundled
-8x8 digits and export its weights and the held-out test split for ``xbarsim functional``.
+8x8 digits and export its weights and both splits (the named dataset ``digits``).
 
 Run from the repository root: ``python scripts/train_digits.py``. Deterministic: a stratified
 80/20 split with a fixed ``random_state``, He-normal initialisation and minibatch order from one
@@ -7,8 +7,9 @@ seeded NumPy generator, minibatch Adam in float64. The layers have NO biases: th
 model computes W x only, so the exported network is exactly what the crossbars hold.
 
 Writes ``workloads/mlp_digits.weights.npz`` (``weights/fc1`` [32, 64], ``weights/fc2`` [10, 32],
-float32) and ``workloads/digits_test.npz`` (``x`` [N, 1, 8, 8] float32 in [0, 1] = pixel / 16,
-``y`` [N] int64), both byte-reproducible (``xbarsim.io.npz_file.write_npz``).
+float32), ``workloads/digits_test.npz`` (360 images) and ``workloads/digits_train.npz`` (1437
+images), each ``x`` [N, 1, 8, 8] float32 in [0, 1] = pixel / 16 and ``y`` [N] int64; all
+byte-reproducible (``xbarsim.io.npz_file.write_npz``).
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def accuracy(x: np.ndarray, y: np.ndarray, w1: np.ndarray, w2: np.ndarray) -> fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="workloads", help="directory for the two NPZ files")
+    parser.add_argument("--out", default="workloads", help="directory for the three NPZ files")
     args = parser.parse_args()
     digits = load_digits()
     x = digits.data / 16.0  # pixel values 0..16 -> [0, 1]
@@ -92,11 +93,13 @@ def main() -> None:
     out = Path(args.out)
     write_npz(out / "mlp_digits.weights.npz",
               {"weights/fc1": w1.astype(np.float32), "weights/fc2": w2.astype(np.float32)})
-    write_npz(out / "digits_test.npz", {"x": x_test.reshape(-1, 1, 8, 8).astype(np.float32),
-                                        "y": y_test.astype(np.int64)})
+    for split, xs, ys in (("test", x_test, y_test), ("train", x_train, y_train)):
+        write_npz(out / f"digits_{split}.npz", {"x": xs.reshape(-1, 1, 8, 8).astype(np.float32),
+                                                "y": ys.astype(np.int64)})
     sys.stdout.write(f"train accuracy {accuracy(x_train, y_train, w1, w2):.4f}, test accuracy "
                      f"{accuracy(x_test, y_test, w1, w2):.4f} ({len(y_test)} images); wrote "
-                     f"{out}/mlp_digits.weights.npz and {out}/digits_test.npz\n")
+                     f"{out}/mlp_digits.weights.npz, {out}/digits_test.npz and "
+                     f"{out}/digits_train.npz\n")
 
 
 if __name__ == "__main__":

@@ -308,4 +308,6 @@ def test_zoo_list(capsys: pytest.CaptureFixture[str]) -> None:
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:]}
     # LeNet-5: 8 layers, 5 of them conv or linear, 61,470 weights, 416,520 MACs
     assert rows["lenet5_mnist"] == ["8", "5", "61,470", "416,520"]
-    assert len(rows) == 14
+    # ResNet-20: 0.27M weights (He et al. 2016, table 6)
+    assert rows["resnet20_fashion"] == ["32", "22", "270,608", "31,021,952"]
+    assert len(rows) == len(ZOO)

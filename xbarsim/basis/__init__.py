@@ -3,6 +3,7 @@ basis NPZ files and example bases for the shipped workloads."""
 
 from xbarsim.basis.basis_set import BasisSet, check_workload, from_segments, to_segments
 from xbarsim.basis.examples import example_basis, write_example_basis
+from xbarsim.basis.export import export_torch
 from xbarsim.basis.files import load_basis, save_basis
 from xbarsim.basis.fit import fit_basis
 
@@ -10,6 +11,7 @@ __all__ = [
     "BasisSet",
     "check_workload",
     "example_basis",
+    "export_torch",
     "fit_basis",
     "from_segments",
     "load_basis",

@@ -16,7 +16,7 @@ from xbarsim.cli.paths import refuse_inputs_as_outputs
 from xbarsim.cli.table import table
 from xbarsim.config import load_arch
 from xbarsim.errors import XbarsimError
-from xbarsim.functional.dataset import load_dataset
+from xbarsim.functional.datasets import resolve_dataset
 from xbarsim.functional.lossless import workload_lossless_bits
 from xbarsim.functional.network import LAYER_COLUMNS, SUMMARY_COLUMNS, run_functional
 from xbarsim.io.csv_file import write_csv_set
@@ -42,8 +42,9 @@ def register(verbs: Any) -> None:
                    help="static and reprogram: weights on the cells; basis: the basis on the "
                         "cells, projections combined with the coefficients; all: each of them "
                         "(default: static)")
-    p.add_argument("--inputs", required=True, metavar="X.npz",
-                   help="x [N, C, H, W] or [N, C*H*W] float, optional y [N] int labels")
+    p.add_argument("--inputs", required=True, metavar="X",
+                   help="an NPZ with x [N, C, H, W] or [N, C*H*W] float, optional y [N] int "
+                        "labels; or digits / fashion-mnist (their test split)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="device randomness (default 0)")
     p.add_argument("--limit", type=int, metavar="N", help="run only the first N images")
     p.add_argument("--out", metavar="DIR",
@@ -84,7 +85,7 @@ def cmd_functional(args: argparse.Namespace) -> int:
     workload = load_workload(args.workload)
     basis = None if args.basis is None else load_basis(args.basis, workload)
     weights, biases = _weights(args, workload, basis)
-    data = load_dataset(args.inputs, workload)
+    data = resolve_dataset(args.inputs, "test", workload)
     n = len(data.x) if args.limit is None else min(args.limit, len(data.x))
     labels = None if data.y is None else data.y[:n]
     layer_rows, summary_rows = [], []

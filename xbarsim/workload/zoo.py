@@ -4,6 +4,8 @@ All networks have batch-norm folded and biases ignored; a ReLU (or ReLU6) is ``r
 the layer it follows. ImageNet variants follow torchvision (3x224x224 input, 1000 classes).
 CIFAR-100 variants (3x32x32, 100 classes) follow the usual adaptations of kuangliu/pytorch-cifar:
 a 3x3 stride-1 stem without max pool, the same stages, global average pooling, one classifier.
+Fashion-MNIST networks (1x28x28, 10 classes) have trained weights shipped beside them
+(``scripts/train_fashion.py``).
 """
 
 from __future__ import annotations
@@ -176,12 +178,30 @@ def _inverted_residual(b: NetBuilder, prefix: str, t: int, out: int, stride: int
         b.add(f"{prefix}.add", [main, src])
 
 
-def lenet5_mnist() -> Workload:
-    """LeNet-5 on 1x28x28 MNIST (first conv padded by 2, as if 32x32), ReLU and max pooling.
+def resnet20(name: str) -> Workload:
+    """ResNet-20 for 1x28x28 Fashion-MNIST, the CIFAR ResNet of He et al. 2016 (section 4.2).
+
+    A 3x3 conv (16), three stages of three basic blocks of width 16, 32, 64 (stride 2 at the
+    start of stages 2 and 3: 28 -> 14 -> 7), 1x1 projection shortcuts where the shape changes
+    (option B), global average pool, linear 64 -> 10. Layer names as in ``resnet``.
+    """
+    b = NetBuilder(name, (1, 28, 28))
+    b.conv("conv1", 16, 3)
+    for stage in range(1, 4):
+        for i in range(3):
+            stride = 2 if stage > 1 and i == 0 else 1
+            _basic_block(b, f"layer{stage}.{i}", 16 * 2 ** (stage - 1), stride)
+    b.global_avg_pool("avgpool")
+    b.linear("fc", 10, relu=False)
+    return b.build()
+
+
+def lenet5(name: str) -> Workload:
+    """LeNet-5 on 1x28x28 images (first conv padded by 2, as if 32x32), ReLU and max pooling.
 
     conv 6@5x5 -> pool 2 -> conv 16@5x5 -> pool 2 -> flatten (400) -> 120 -> 84 -> 10.
     """
-    b = NetBuilder("lenet5_mnist", (1, 28, 28))
+    b = NetBuilder(name, (1, 28, 28))
     b.conv("conv1", 6, 5, padding=2)
     b.pool("pool1", 2)
     b.conv("conv2", 16, 5, padding=0)
@@ -218,7 +238,9 @@ ZOO: dict[str, Callable[[], Workload]] = {
     **_variants("resnet50", partial(resnet, depth=50)),
     **_variants("densenet121", densenet121),
     **_variants("mobilenetv2", mobilenetv2),
-    "lenet5_mnist": lenet5_mnist,
+    "lenet5_mnist": partial(lenet5, "lenet5_mnist"),
+    "lenet5_fashion": partial(lenet5, "lenet5_fashion"),
+    "resnet20_fashion": partial(resnet20, "resnet20_fashion"),
     "mlp_digits": mlp_digits,
 }
 """Zoo workloads by name; each builds a fresh, validated Workload."""
