@@ -888,6 +888,71 @@ def section_golden(tmp: Path, checks: Checks) -> str:
     ])
 
 
+# ---------------------------------------------------------------------------- accuracy
+
+ACCURACY_CSV = ROOT / "benchmarks" / "accuracy.csv"
+"""Written by ``benchmarks/accuracy.py`` (functional runs of every dataflow, ~20 minutes)."""
+BASIS_TARGET_PP = 1.0
+"""Issue target: a trained basis within 1 percentage point of the 8-bit model under ideal."""
+TARGET_MODELS = ("lenet5_fashion", "resnet20_fashion")
+"""Networks the target applies to (Fashion-MNIST)."""
+REFERENCE_8BIT = "ideal, 8-bit weights"
+"""The config row of the 8-bit quantized model (``benchmarks/accuracy.py``)."""
+
+
+def section_accuracy(checks: Checks) -> str:
+    """Section 7: accuracy of every dataflow on real data, from ``benchmarks/accuracy.csv``."""
+    rows = pd.read_csv(ACCURACY_CSV, keep_default_na=False)
+    blocks = []
+    for model, runs in rows.groupby("model", sort=False):
+        static = runs[runs.dataflow == "static"].set_index("config")
+        body = []
+        for config, mine in runs.groupby("config", sort=False):
+            cells = [f"{float(static.loc[config, 'accuracy_float']):.3f}"]
+            cells += [f"{float(r.accuracy_analog):.3f}" for r in mine.itertuples()]
+            body.append([config, *cells])
+        ideal = runs[runs.config.str.startswith("ideal")]
+        exact = all(ideal.accuracy_analog == ideal.accuracy_exact)
+        body.append(["ideal: kernel = exact integers in every column", "", "", "", "", "", "",
+                     checks.mark(exact, f"7 ideal analog = exact: {model}")])
+        if model in TARGET_MODELS:
+            base = float(static.loc[REFERENCE_8BIT, "accuracy_exact"])
+            for combine in ("digital", "analog"):
+                got = float(ideal[(ideal["basis"] == "trained") & (ideal["combine"] == combine)]
+                            .accuracy_exact.iloc[0])
+                gap_pp = 100 * (base - got)
+                body.append([f"ideal: trained basis ({combine}) vs 8-bit weights", "", "", "", "",
+                             "", f"{0.0 - gap_pp:+.2f} pp",
+                             checks.mark(gap_pp <= BASIS_TARGET_PP,
+                                         f"7 trained basis within {BASIS_TARGET_PP:g} pp: "
+                                         f"{model} {combine}")])
+        for line in body:
+            line += [""] * (8 - len(line))
+        images = int(runs.images.iloc[0])
+        blocks.append(f"**{model}** ({images} test images)\n\n" + table(
+            ["config", "float", "weights on cells (static)", "fitted basis, digital",
+             "fitted basis, analog", "trained basis, digital", "trained basis, analog",
+             "check"], body))
+    return "\n\n".join([
+        "## 7. Accuracy of every dataflow on real data",
+        "Top-1 accuracy of the analog path (`xbarsim functional`, seed 0) for the shipped "
+        "networks on the first test images of their dataset: the digits MLP "
+        "(`workloads/digits_test.npz`), LeNet-5 and ResNet-20 on Fashion-MNIST (Xiao et al. "
+        "2017, Debian's `dataset-fashion-mnist`). `weights on cells`: the static dataflow, weights "
+        "quantized to the config's 16 bits (8 in the `ideal, 8-bit weights` row, the reference "
+        "of the target); `fitted basis`: `basis fit` of the same weights (L = 9, or 16 for "
+        "the MLP, B = 8, 4-bit coefficients); `trained basis`: the shipped "
+        "`workloads/<model>.trained.basis.npz` from `basis train` (commands in "
+        "`benchmarks/accuracy.py`); digital or analog combination (`basis.combine`). The runs "
+        "are made by `python benchmarks/accuracy.py` (about 30 minutes), which writes "
+        "`benchmarks/accuracy.csv`; this section renders that file and checks it: under "
+        "`ideal.yaml` the analog path equals the exact integer path in every run, and on "
+        f"Fashion-MNIST the trained basis is within {BASIS_TARGET_PP:g} percentage point of "
+        "the 8-bit model (the target of the basis-training issue).",
+        *blocks,
+    ])
+
+
 # ---------------------------------------------------------------------------- document
 
 
@@ -907,7 +972,8 @@ def document(sections: Sequence[str], checks: Checks) -> str:
         failed,
         "Contents: 1. hand-derived timelines; 2. counter formulas on every zoo network; "
         "3. the analog kernel; 4. zoo networks against published sizes; 5. published chips "
-        "(ISAAC, PUMA) and ADC resolution; 6. golden outputs.",
+        "(ISAAC, PUMA) and ADC resolution; 6. golden outputs; 7. accuracy of every dataflow on "
+        "real data.",
     ])
     return head + "\n\n" + "\n\n".join(sections) + "\n"
 
@@ -936,7 +1002,8 @@ def main() -> int:
         tmp = Path(name)
         sections = [section_by_hand(tmp, checks), section_formulas(tmp, checks),
                     section_kernel(checks), section_zoo_sizes(checks),
-                    section_chips(tmp, checks), section_golden(tmp, checks)]
+                    section_chips(tmp, checks), section_golden(tmp, checks),
+                    section_accuracy(checks)]
     write_atomically(DOC, document(sections, checks))
     print(f"wrote {DOC.relative_to(ROOT)}: {checks.total} checks, {len(checks.failed)} failed"
           f" ({time.perf_counter() - began:.1f} s)")
