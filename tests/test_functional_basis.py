@@ -172,3 +172,16 @@ def test_basis_bits_change_what_the_basis_hardware_computes(digits):
     a = run_functional(arch, w, {}, data.x[:50], basis=basis).outputs["exact"]
     b = run_functional(arch, w, {}, data.x[:50], basis=coarse).outputs["exact"]
     assert not np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("magnitude", [3, 1 << 50])
+def test_combine_digital_is_exact_on_both_sides_of_float64(magnitude: int) -> None:
+    """Small operands take float64 BLAS, operands whose sums pass 2**53 the int64 matmul: both
+    equal the sum computed in Python integers."""
+    rng = np.random.default_rng(magnitude)
+    projections = rng.integers(-magnitude, magnitude, (5, 3 * 4))
+    coeff = rng.integers(-7, 8, (3, 6, 4))
+    want = [[sum(int(coeff[s, o, b]) * int(projections[m, s * 4 + b])
+                 for s in range(3) for b in range(4)) for o in range(6)] for m in range(5)]
+    got = combine_digital(projections.reshape(15, 4), coeff)
+    assert got.dtype == np.int64 and got.tolist() == want

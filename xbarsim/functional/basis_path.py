@@ -98,9 +98,14 @@ def combine_digital(projections: np.ndarray, coeff: np.ndarray) -> np.ndarray:
     s, _, b = coeff.shape
     p = projections.reshape(-1, s * b)
     w = coeff.transpose(0, 2, 1).reshape(s * b, -1)  # [(s, b), O]
-    if np.issubdtype(p.dtype, np.integer):
-        return p.astype(np.int64) @ w
-    return p @ w.astype(np.float64)
+    if not np.issubdtype(p.dtype, np.integer):
+        return p @ w.astype(np.float64)
+    # Every partial sum is bounded by max|P| * max_o sum|coeff[:, o, :]|; below 2**53 float64
+    # BLAS is exact in any order (and ~50x faster than NumPy's integer matmul).
+    peak = int(np.abs(p).max(initial=0)) * int(np.abs(w).sum(axis=0).max(initial=0))
+    if peak < 1 << 53:
+        return np.rint(p.astype(np.float64) @ w.astype(np.float64)).astype(np.int64)
+    return p.astype(np.int64) @ w
 
 
 def exact_basis_matmul(x: np.ndarray, group: BasisGroup, key: tuple[int, ...]) -> np.ndarray:
