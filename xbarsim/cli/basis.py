@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from tqdm import tqdm
@@ -22,9 +23,9 @@ from xbarsim.workload.weights import load_biases, load_weights, random_weights
 
 OPTIONS = {"length": "--length", "basis_size": "--basis-size", "coeff_bits": "--coeff-bits",
            "basis_bits": "--basis-bits", "nnz": "--nnz", "seed": "--random-weights"}
+"""Library parameter names -> CLI options, so errors name what the user typed."""
 TRAIN_NEEDS = "basis train needs torch (expected: pip install 'xbarsim[train]')"
 """The error when the optional ``train`` extra is missing."""
-"""Library parameter names -> CLI options, so errors name what the user typed."""
 
 
 def register(verbs: Any) -> None:
@@ -82,16 +83,12 @@ def cmd_basis_fit(args: argparse.Namespace) -> int:
     refuse_inputs_as_outputs([args.out], {"--workload": args.workload, "--weights": args.weights})
     workload = load_workload(args.workload)
     seed = 0 if args.random_weights is None else args.random_weights
-    try:
+    with _named_options():
         weights = (load_weights(args.weights, workload) if args.weights is not None
                    else random_weights(workload, seed))
         basis_set, errors = fit_basis(
             workload, weights, length=args.length, basis_size=args.basis_size,
             coeff_bits=args.coeff_bits, basis_bits=args.basis_bits, nnz=args.nnz)
-    except XbarsimError as err:
-        if err.file is None and err.key in OPTIONS:
-            raise XbarsimError(err.message, key=OPTIONS[err.key]) from None
-        raise
     save_basis(args.out, basis_set, workload.name)
     rows = [(name, basis_set.segments(name), basis_set.coeffs[name].shape[1],
              basis_set.nnz_total(name), errors[name]) for name in basis_set.layers]
@@ -131,19 +128,14 @@ def cmd_basis_train(args: argparse.Namespace) -> int:
     evaluate = _eval_data(args.eval_data, args.data, workload)
     options = TrainOptions(length=args.length, basis_size=args.basis_size,
                            coeff_bits=args.coeff_bits, basis_bits=args.basis_bits, nnz=args.nnz,
-                           contention=args.contention,
-                           reconstruction=args.reconstruction, epochs=args.epochs, batch=args.batch,
-                           seed=args.seed)
+                           contention=args.contention, reconstruction=args.reconstruction,
+                           epochs=args.epochs, batch=args.batch, seed=args.seed)
     print(f"{workload.name}: training basis L={args.length} x B={args.basis_size} "
           f"({args.basis_bits}-bit), {args.coeff_bits}-bit coefficients on {len(data.x)} images "
           f"from {args.data}, {args.epochs} epochs, seed {args.seed}")
-    try:
+    with _named_options():
         basis_set, layers = train_basis(workload, weights, biases, data, evaluate, options,
                                         on_epoch=_print_epoch, progress=_progress_bar)
-    except XbarsimError as err:
-        if err.file is None and err.key in OPTIONS:
-            raise XbarsimError(err.message, key=OPTIONS[err.key]) from None
-        raise
     save_basis(args.out, basis_set, workload.name)
     rows = [(r.layer, *r.relative_error, *r.nnz, *("" if s is None else s
                                                    for s in r.analog_steps)) for r in layers]
@@ -151,6 +143,17 @@ def cmd_basis_train(args: argparse.Namespace) -> int:
                        "analog_steps_fit", "analog_steps_trained")))
     print(f"wrote {args.out}")
     return 0
+
+
+@contextmanager
+def _named_options() -> Iterator[None]:
+    """Re-key the library's parameter errors (``length``, ...) by the CLI option (``--length``)."""
+    try:
+        yield
+    except XbarsimError as err:
+        if err.file is None and err.key in OPTIONS:
+            raise XbarsimError(err.message, key=OPTIONS[err.key]) from None
+        raise
 
 
 def _eval_data(spec: str | None, train_spec: str, workload: Workload) -> Dataset | None:

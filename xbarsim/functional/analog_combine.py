@@ -35,7 +35,6 @@ pair row ``(n*t + r) * ceil(Q/2)`` of the stream of (read seed, row block) (``no
 
 from __future__ import annotations
 
-import hashlib
 import math
 
 import numpy as np
@@ -53,7 +52,7 @@ from xbarsim.functional.kernel.adc import (
 from xbarsim.functional.kernel.checks import MAX_EXACT_BITS, validate
 from xbarsim.functional.kernel.columns import levels_for_kernel
 from xbarsim.functional.kernel.crossbar import AnalogCrossbar
-from xbarsim.functional.kernel.float_path import effective_levels32
+from xbarsim.functional.kernel.float_path import effective_levels32, weights_id
 from xbarsim.functional.kernel.noise import fill_normals, stream_key
 from xbarsim.numba_settings import jit_inline, jit_parallel
 
@@ -74,9 +73,9 @@ def combine_analog(x: np.ndarray, basis: np.ndarray, masks: np.ndarray, xbar: An
     _check_exact(enc.input_bits, enc.weight_bits, coeff_bits, n_seg * basis.size)
     mapped = levels_for_kernel(basis, enc)
     # crossbar_mvm's cache key for these cells: the very array digital combination reads
-    cells_id = hashlib.blake2b(basis.tobytes() + repr(enc).encode(), digest_size=16).digest()
     levels = effective_levels32(mapped.levels, device,
-                                (enc.cell_bits, enc.rows, enc.cols, seeds[0]), cells_id)
+                                (enc.cell_bits, enc.rows, enc.cols, seeds[0]),
+                                weights_id(basis, enc))
     selected = _mask_bits(masks, basis.shape[1])  # [S, O, K, B]
     width = enc.s * enc.d  # bit lines per basis vector
     adc = node_adc_tables(mapped.levels, selected, xbar)
@@ -118,10 +117,17 @@ def node_weights(shift: np.ndarray, sign: np.ndarray, n_out: int, coeff_bits: in
     """Shift-and-add weight [Q] of node q = ((o*coeff_bits + k)*s + j)*d + p: the plane's
     two's-complement weight times the column's sign and slice shift (``shift``, ``sign`` of
     one basis vector's s*d bit lines)."""
-    plane = 2.0 ** np.arange(coeff_bits)
-    plane[-1] = -plane[-1]  # the top plane is the sign bit: -2**(coeff_bits - 1)
+    plane = plane_weights(coeff_bits).astype(np.float64)
     line = sign * 2.0 ** shift
     return np.tile(np.outer(plane, line).ravel(), n_out)
+
+
+def plane_weights(coeff_bits: int) -> np.ndarray:
+    """Two's-complement weight of each coefficient bit-plane (int64): 2**k, and
+    -2**(coeff_bits - 1) for the top plane, the sign bit."""
+    plane = 1 << np.arange(coeff_bits, dtype=np.int64)
+    plane[-1] = -plane[-1]
+    return plane
 
 
 def _mask_bits(masks: np.ndarray, n_basis: int) -> np.ndarray:
@@ -134,9 +140,7 @@ def _offset_correction(x: np.ndarray, selected: np.ndarray, offset: int) -> np.n
     """[M, O] int64 that offset encoding adds: offset * sum(x_s) per selected bit line, weighed
     by the planes' two's-complement weights (the same as sum_b coeff[s, o, b])."""
     n_seg, _, n_planes, _ = selected.shape
-    plane = 1 << np.arange(n_planes, dtype=np.int64)
-    plane[-1] = -plane[-1]
-    lines = selected.sum(axis=3, dtype=np.int64) @ plane  # [S, O]
+    lines = selected.sum(axis=3, dtype=np.int64) @ plane_weights(n_planes)  # [S, O]
     segment_sums = x.astype(np.int64).sum(axis=1).reshape(-1, n_seg)
     return offset * (segment_sums @ lines)
 

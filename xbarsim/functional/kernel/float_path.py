@@ -16,6 +16,7 @@ tests/naive_analog.py reproduces them exactly.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 
@@ -27,6 +28,7 @@ from xbarsim.functional.kernel.adc import AdcTables, noisy_adc_accumulate
 from xbarsim.functional.kernel.columns import KernelColumns
 from xbarsim.functional.kernel.float_lookup import float_plan, run_float_lookup
 from xbarsim.functional.kernel.noise import fill_normals, stream_key
+from xbarsim.mapping.encoding import Encoding
 from xbarsim.numba_settings import jit_parallel
 
 _FLOAT_CHUNK_ELEMS = 1 << 22
@@ -35,6 +37,12 @@ _CACHE_SIZE = 4
 """Programmed arrays whose effective levels are kept (least recently used dropped)."""
 _cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
 _cache_lock = threading.Lock()
+
+
+def weights_id(w: np.ndarray, enc: Encoding) -> bytes:
+    """The cache key of the cells programmed with integer weights ``w`` under ``enc``: every
+    caller that reads the same programmed array must use it (``effective_levels32``)."""
+    return hashlib.blake2b(w.tobytes() + repr(enc).encode(), digest_size=16).digest()
 
 
 def run_float(

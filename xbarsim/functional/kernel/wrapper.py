@@ -11,7 +11,6 @@ pair. This module is the validating wrapper; the numba kernels live in lookup.py
 
 from __future__ import annotations
 
-import hashlib
 from enum import Enum
 
 import numpy as np
@@ -23,7 +22,7 @@ from xbarsim.functional.kernel.bitplane import run_bitplane
 from xbarsim.functional.kernel.checks import check_int, input_dtype, row_sums, validate
 from xbarsim.functional.kernel.columns import levels_for_kernel
 from xbarsim.functional.kernel.crossbar import AnalogCrossbar
-from xbarsim.functional.kernel.float_path import run_float
+from xbarsim.functional.kernel.float_path import run_float, weights_id
 from xbarsim.functional.kernel.lookup import lookup_plan, run_lookup
 
 
@@ -88,10 +87,9 @@ def crossbar_mvm(
     elif method in (Method.LOOKUP, Method.BITPLANE):
         y = run_bitplane(x.astype(np.int64, copy=False), mapped, adc, quantize, geometry, n_out)
     else:
-        weights_id = hashlib.blake2b(w.tobytes() + repr(enc).encode(), digest_size=16).digest()
         wide = x.astype(np.int64, copy=False)
         y = run_float(wide, mapped, adc, quantize, geometry, n_out, device, (seed, read_seed),
-                      enc.cols, weights_id)  # fmt: skip
+                      enc.cols, weights_id(w, enc))  # fmt: skip
         if quantize or device.is_ideal:
             y = np.rint(y).astype(np.int64)
     if mapped.offset:
