@@ -265,6 +265,85 @@ def test_absurd_sizes_are_refused_at_load_time(
     assert error_line(capsys, "validate", path) == f"error: {path}: {key}: {message}"
 
 
+def test_multiply_accumulates_are_bounded_per_layer_and_per_network(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+) -> None:
+    # a 64->64 1x1 conv on 65536x65536 pixels: 2**32 x 4,096 = 2**44 MACs, exactly the layer
+    # limit (accepted); a 3x3 kernel makes it 9 x 2**44 (refused); 17 such 1x1 layers are
+    # 17 x 2**44 > 2**48 in all (refused although each is within the layer limit)
+    one = "{name: c%d, type: conv, in_channels: 64, out_channels: 64, kernel: %d, padding: %d}"
+    shape = "[64, 65536, 65536]"
+    assert main(["validate", write(tmp_path, net_text(one % (0, 1, 0), shape=shape))]) == 0
+    capsys.readouterr()
+    path = write(tmp_path, net_text(one % (0, 3, 1), shape=shape))
+    assert error_line(capsys, "validate", path) == (
+        f"error: {path}: layers[0](c0): 4294967296 output pixels x 36864 weights = 1.58e+14 "
+        "multiply-accumulates per inference (expected at most 1.76e+13 per layer)")
+    path = write(tmp_path, net_text(*(one % (i, 1, 0) for i in range(17)), shape=shape))
+    assert error_line(capsys, "validate", path) == (
+        f"error: {path}: layers: 2.99e+14 multiply-accumulates per inference (expected at most "
+        "2.81e+14)")
+
+
+def test_a_batch_whose_counts_would_not_be_exact_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # ResNet-18 CIFAR-100: 555,468,800 MACs per image; 2**53 / that = 16.2 M images
+    macs = load_workload(ROOT / "workloads" / "resnet18_cifar100.yaml").total_macs
+    assert macs == 555_468_800
+    line = error_line(capsys, "run", "--arch", str(ROOT / "arch_configs" / "isaac_like.yaml"),
+                      "--workload", "resnet18_cifar100", "--dataflow", "digital", "--batch",
+                      "16300000")
+    assert line == ("error: --batch: 16,300,000 images of resnet18_cifar100 are 9.05e+15 "
+                    "multiply-accumulates (expected at most 9.01e+15, the largest count exact "
+                    "in a float64 CSV cell)")
+
+
+def test_reprogram_work_is_estimated_and_refused_unless_forced(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Block steps of mlp_digits on tiny.yaml (16x16 crossbars; 8-bit differential weights in
+    2-bit cells: 4 slices x 2 columns = 8 columns a weight). fc1 64->32: 4 row blocks x
+    32 x 8 / 16 = 16 column blocks = 64 blocks; fc2 32->10: 2 x 5 = 10 blocks. Work items:
+    74 steps. Vector granularity, batch 3 (P = 1): 222 steps. Row granularity adds 74 blocks x
+    16 rows (1 row a group) x 1 pass (16 cells pulsed at once) = 1,184 row groups at 64 a
+    step: 19 steps."""
+    from xbarsim.config import load_arch
+    from xbarsim.mapping.encoding import Encoding
+    from xbarsim.mapping.weights_map import map_weights
+    from xbarsim.timing.dataflows.rounds import rounds_steps
+
+    arch = load_arch(TINY)
+    maps = map_weights(load_workload(MLP), Encoding.from_arch(arch), None)
+    assert [m.mapped_blocks for m in maps] == [64, 10]
+    assert rounds_steps(arch, maps, 3, False, False) == 74
+    assert rounds_steps(arch, maps, 3, True, False) == 222
+    assert rounds_steps(arch, maps, 3, False, True) == 93
+    # the limit is what refuses: at 221 steps the vector run is refused, forced it runs
+    monkeypatch.setattr("xbarsim.timing.simulate.MAX_STEPS", 221)
+    args = ["run", "--arch", str(TINY), "--workload", str(MLP), "--dataflow", "reprogram",
+            "--crossbars", "2", "--batch", "3", "--granularity", "vector"]
+    assert error_line(capsys, *args) == (
+        "error: --batch: 3 images of mlp_digits take 222 block steps (blocks written and "
+        "computed) (expected at most 221, about 100 s and 2 GB; use --force to run anyway)")
+    assert main([*args, "--force"]) == 0
+
+
+def test_random_weights_too_large_for_memory_are_refused_before_any_note(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+) -> None:
+    # 2**30 inputs x 16 outputs = 2**34 weights: 64 GiB as float32, over the 2**28 limit;
+    # the basis dataflow would fit an example basis to them (its note is not printed first)
+    path = write(tmp_path, net_text("{name: f, type: flatten}", "{name: fc, type: linear, "
+                                    "in_channels: 1073741824, out_channels: 16}",
+                                    shape="[1, 32768, 32768]", name="huge"))
+    line = error_line(capsys, "run", "--arch", str(TINY), "--workload", path, "--dataflow",
+                      "basis")
+    assert line == ("error: weights: huge has 17,179,869,184 weights: random float32 weights "
+                    "would take 64.0 GiB (expected at most 268,435,456 weights; give a weights "
+                    "or basis file instead)")
+
+
 def test_layer_count_is_bounded_and_the_zoo_still_loads() -> None:
     layers = [{"name": f"f{i}", "type": "flatten"} for i in range(10_001)]
     doc = {"name": "long", "input": [1, 1, 1], "layers": layers}

@@ -168,15 +168,15 @@ def test_info_shows_the_static_copies(capsys):
 
 def test_a_static_run_too_large_to_finish_is_refused_unless_forced(monkeypatch, capsys):
     # ResNet-18 CIFAR-100's 30 layers and its input: one chunk per image each at a batch of
-    # 10^8 (20,000 steps / (31 x 10^8) < 1), so 31 x 10^8 steps, far over the limit
+    # 10^7 (20,000 steps / (31 x 10^7) < 1), so 31 x 10^7 steps, far over the limit
     from xbarsim.timing.dataflows import pipeline
 
     w = load_workload("workloads/resnet18_cifar100.yaml")
-    assert pipeline.pipeline_steps(w, 10**8, False) == 31 * 10**8
+    assert pipeline.pipeline_steps(w, 10**7, False) == 31 * 10**7
     assert main(["run", "--arch", "arch_configs/isaac_like.yaml", "--workload",
                  "workloads/resnet18_cifar100.yaml", "--dataflow", "static", "--batch",
-                 str(10**8)]) == 2
-    assert "--batch: 100,000,000 images of resnet18_cifar100 take 3,100,000,000 pipeline " \
+                 str(10**7)]) == 2
+    assert "--batch: 10,000,000 images of resnet18_cifar100 take 310,000,000 pipeline " \
            "steps" in capsys.readouterr().err
     # the limit is the only thing that stops it: with a lower one a small run is refused, and
     # --force runs it

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -188,6 +189,66 @@ def test_the_lock_file_goes_away_and_a_stale_one_is_harmless(tmp_path: Path) -> 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.csv"]
 
 
+FAKE_MSVCRT = """
+import errno, fcntl, os
+LK_UNLCK, LK_LOCK, LK_NBLCK = 0, 1, 2
+calls = []
+def locking(fd, mode, nbytes):
+    # Windows' byte-range lock from the current position, as a POSIX record lock
+    start = os.lseek(fd, 0, os.SEEK_CUR)
+    calls.append((mode, start, nbytes))
+    if mode == LK_UNLCK:
+        fcntl.lockf(fd, fcntl.LOCK_UN, nbytes, start, 0)
+        return
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, nbytes, start, 0)
+    except OSError:
+        raise PermissionError(errno.EACCES, "Permission denied") from None
+"""
+"""``msvcrt.locking`` on POSIX record locks: the Windows branch of ``exclusive`` runs here."""
+
+HOLD_LOCK = """
+import sys, types
+import xbarsim.io.csv_file as f
+fake = types.ModuleType("msvcrt")
+exec(sys.argv[2], fake.__dict__)
+sys.modules["msvcrt"] = fake  # after the imports: subprocess takes msvcrt to mean Windows
+f.WINDOWS = True
+with f.exclusive(sys.argv[1]):
+    print("locked", flush=True)
+    sys.stdin.readline()
+"""
+"""A child that holds the Windows lock of ``argv[1]`` until a line arrives on stdin."""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="emulates Windows on POSIX")
+def test_the_windows_lock_refuses_a_second_writer(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import xbarsim.io.csv_file as csv_file
+
+    fake = types.ModuleType("msvcrt")
+    exec(FAKE_MSVCRT, fake.__dict__)
+    monkeypatch.setitem(sys.modules, "msvcrt", fake)
+    monkeypatch.setattr(csv_file, "WINDOWS", True)
+    out = tmp_path / "s.csv"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(out), FAKE_MSVCRT], env=env,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        with pytest.raises(XbarsimError) as info, csv_file.exclusive(out):
+            pass
+        assert str(info.value) == f"{out}: is being written by another sweep (pid {holder.pid})"
+    finally:
+        holder.communicate("\n", timeout=LONG_S)
+    assert holder.returncode == 0
+    with csv_file.exclusive(out):  # released by the holder: ours now, with our pid in it
+        assert (tmp_path / ".s.csv.lock").read_bytes()[1:] == f"{os.getpid()}\n".encode()
+    assert not (tmp_path / ".s.csv.lock").exists()
+    # refused once, then locked and unlocked, always byte 0
+    assert fake.calls == [(2, 0, 1), (2, 0, 1), (0, 0, 1)]
+
+
 # --- 2. what --resume checks --------------------------------------------------------------
 
 
@@ -246,6 +307,59 @@ def test_resume_without_an_inputs_record_warns(monkeypatch: pytest.MonkeyPatch,
     (tmp_path / "s.csv.inputs.json").unlink()  # as an older xbarsim left it
     assert len(sweep(**SMALL, jobs=1, out=out, resume=True)) == 10
     assert "no record of the inputs the sweep started with" in caplog.text
+
+
+def test_a_file_edited_while_the_sweep_runs_fails_the_points_that_read_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    """The arch file is edited once the first point has finished (one process): the points of
+    the first ``--vary`` value reuse what was loaded before the edit and succeed, with the
+    clean run's numbers; the other value's points load the edited file and fail naming it."""
+    arch = tmp_path / "a.yaml"
+    shutil.copy(TINY, arch)
+    kwargs: dict[str, Any] = {"arch": arch, "workloads": MLP, "dataflows": "reprogram",
+                              "crossbars": "16:64:x2", "vary": ["crossbar.adc.bits=6,8"],
+                              "jobs": 1}
+    clean = sweep(**kwargs)
+    calls = []
+
+    def point_then_edit(point: Any) -> Any:
+        outcome = REAL_RUN_POINT(point)
+        calls.append(point)
+        if len(calls) == 1:
+            arch.write_text(arch.read_text() + "\n# edited\n")
+        return outcome
+
+    monkeypatch.setattr(backends, "run_point", point_then_edit)
+    backends.checked_inputs.cache_clear()
+    frame = sweep(**kwargs, out=tmp_path / "s.csv")
+    assert frame.status.tolist() == ["ok"] * 3 + ["error"] * 3
+    assert frame.cycles[:3].tolist() == clean.cycles[:3].tolist()
+    assert all(e.startswith(f"{arch.resolve()}: changed while the sweep ran (sha256 ")
+               and e.endswith("restore it, or start the sweep again") for e in frame.error[3:])
+
+
+def test_workers_check_the_files_they_load(monkeypatch: pytest.MonkeyPatch,
+                                           tmp_path: Path) -> None:
+    """Worker processes load the files themselves: edited after the points were set up, the
+    workload fails every point, whichever worker runs it."""
+    from xbarsim.sweep import run as sweep_run
+
+    workload = tmp_path / "w.yaml"
+    shutil.copy(MLP, workload)
+    real_build = sweep_run.build_points
+
+    def build_then_edit(*args: Any) -> Any:
+        points = real_build(*args)
+        workload.write_text(workload.read_text() + "\n# edited\n")
+        return points
+
+    monkeypatch.setattr(sweep_run, "build_points", build_then_edit)
+    frame = sweep(arch=TINY, workloads=workload, dataflows="reprogram", crossbars="16,32",
+                  jobs=2, out=tmp_path / "s.csv")
+    assert frame.status.tolist() == ["error", "error"]
+    assert all(e.startswith(f"{workload.resolve()}: changed while the sweep ran")
+               for e in frame.error)
 
 
 # --- 3. duplicate points after normalization ----------------------------------------------

@@ -18,7 +18,7 @@ from xbarsim.basis.files import save_basis
 from xbarsim.basis.fit import fit_basis
 from xbarsim.io.cache import cache_dir, cached_file
 from xbarsim.workload import Workload, load_workload
-from xbarsim.workload.weights import random_weights
+from xbarsim.workload.weights import check_random_size, random_weights
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ def example_basis(workload_path: str | os.PathLike[str]) -> Path:
     name = f"{workload.name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.basis.npz"
     cached = cached_file(name)
     if cached is None:
+        check_random_size(workload)
         log.warning("fitting the example basis of %s (once; cached in %s)", workload.name,
                     cache_dir())
         cached = cache_dir() / name

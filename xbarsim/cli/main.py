@@ -76,6 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:  # an output path the user gave cannot be written
         print(f"error: {os_error(err, args)}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except MemoryError:  # what the size limits and work estimates did not foresee
+        print(f"error: xbarsim {args.verb}: out of memory (the inputs are too large for this "
+              "machine: reduce the batch, the chip or the network)", file=sys.stderr)
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

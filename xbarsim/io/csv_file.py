@@ -7,6 +7,7 @@ import contextlib
 import csv
 import errno
 import hashlib
+import importlib
 import io
 import os
 import re
@@ -221,52 +222,93 @@ def lock_path(path: str | os.PathLike[str]) -> Path:
     return path.with_name(f".{path.name}.lock")
 
 
+WINDOWS = sys.platform == "win32"
+"""Lock with ``msvcrt`` byte ranges instead of ``flock``."""
+
+PID_OFFSET = 1
+"""Where the holder's pid is written in a lock file: after byte 0, the byte Windows locks (a
+locked byte cannot be read there, so the pid must lie outside it)."""
+
+
 @contextlib.contextmanager
 def exclusive(path: str | os.PathLike[str]) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path``'s lock file while the block runs, or refuse at once
-    (one line naming the holder's pid) when another process holds it. The lock file is removed on
-    the way out; one left by a killed process is harmless (the kernel released its lock)."""
-    if sys.platform == "win32":  # no flock: no protection, as before
-        yield
-        return
+    """Hold an exclusive lock on ``path``'s lock file while the block runs, or refuse at once
+    (one line naming the holder's pid) when another process holds it: ``flock`` on POSIX, a
+    one-byte ``msvcrt.locking`` on Windows. The lock file is removed on the way out; one left
+    by a killed process is harmless (the operating system released its lock)."""
     fd = _take_lock(Path(path))
     try:
         yield
     finally:
-        lock_path(path).unlink(missing_ok=True)  # still held: a waiter re-checks the inode
+        with contextlib.suppress(OSError):  # Windows: another process has it open; harmless
+            lock_path(path).unlink(missing_ok=True)  # still held: a waiter re-checks the inode
+        _release(fd)
         os.close(fd)
 
 
 def _take_lock(path: Path) -> int:
     """Lock ``lock_path(path)`` (never through a symlink) and write our pid in it; return its
     descriptor."""
-    import fcntl
-
     lock = lock_path(path)
     try:
         lock.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(100):  # a holder that removes the file as we open it: take the new one
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+                         | getattr(os, "O_BINARY", 0), 0o666)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.read(fd, 32).decode("ascii", "replace").strip()
+                locked = _try_lock(fd)
+            except OSError:
+                os.close(fd)
+                raise
+            if not locked:
+                os.lseek(fd, PID_OFFSET, os.SEEK_SET)
+                holder = os.read(fd, 32).decode("ascii", "replace").strip("\0\n ")
                 os.close(fd)
                 raise XbarsimError("is being written by another sweep (pid "
                                    f"{holder if holder.isdigit() else 'unknown'})",
                                    file=str(path)) from None
-            except OSError:
-                os.close(fd)
-                raise
             if _same_file(fd, lock):
-                os.ftruncate(fd, 0)
+                os.ftruncate(fd, PID_OFFSET)
+                os.lseek(fd, PID_OFFSET, os.SEEK_SET)
                 os.write(fd, f"{os.getpid()}\n".encode("ascii"))
                 return fd
+            _release(fd)
             os.close(fd)
     except OSError as exc:
         raise XbarsimError(f"cannot create its lock file {lock.name} ({exc.strerror or exc})",
                            file=str(path)) from None
     raise XbarsimError(f"cannot lock it ({lock.name} keeps being replaced)", file=str(path))
+
+
+def _try_lock(fd: int) -> bool:
+    """Take the exclusive lock of an open lock file without waiting; False if another process
+    holds it."""
+    if WINDOWS:
+        msvcrt: Any = importlib.import_module("msvcrt")  # typed for Windows only
+        os.lseek(fd, 0, os.SEEK_SET)  # msvcrt locks from the current position
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError as exc:  # EACCES (or EDEADLOCK): another process holds the byte
+            if exc.errno in (errno.EACCES, getattr(errno, "EDEADLOCK", errno.EDEADLK)):
+                return False
+            raise
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _release(fd: int) -> None:
+    """Give up the lock of ``fd`` (closing it would too on POSIX; Windows wants it explicit)."""
+    if WINDOWS:
+        msvcrt: Any = importlib.import_module("msvcrt")
+        os.lseek(fd, 0, os.SEEK_SET)
+        with contextlib.suppress(OSError):
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
 
 
 def _same_file(fd: int, path: Path) -> bool:

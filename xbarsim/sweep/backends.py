@@ -37,6 +37,7 @@ from typing import Any, Protocol
 from xbarsim.config import with_crossbars
 from xbarsim.errors import XbarsimError, clip
 from xbarsim.inputs import RunInputs, load_run_inputs
+from xbarsim.io.csv_file import file_sha256
 from xbarsim.sweep.points import Point
 from xbarsim.timing.simulate import simulate
 
@@ -74,16 +75,35 @@ class Outcome:
 
 
 @lru_cache(maxsize=64)
-def _inputs(arch: str, overrides: tuple[str, ...], workload: str, basis: str | None) -> RunInputs:
-    """Each worker loads its inputs once per (arch file, overrides, workload file, basis file)."""
-    return load_run_inputs(arch, workload, overrides, basis)
+def checked_inputs(arch: str, overrides: tuple[str, ...], workload: str, basis: str | None,
+                   sha256: tuple[str, str, str | None]) -> RunInputs:
+    """Each worker loads its inputs once per (files, overrides), and only if the files still
+    hold the bytes the sweep was set up with (checked before and after loading): a file edited
+    while a sweep runs fails the points that would read it, naming it."""
+    files = [(arch, sha256[0]), (workload, sha256[1]), (basis, sha256[2])]
+    _check_unchanged(files)
+    inputs = load_run_inputs(arch, workload, overrides, basis)
+    _check_unchanged(files)
+    return inputs
+
+
+def _check_unchanged(files: Sequence[tuple[str | None, str | None]]) -> None:
+    """Refuse a file whose SHA-256 differs from the one recorded (no record: no check)."""
+    for path, was in files:
+        if path is not None and was:
+            now = file_sha256(path)
+            if now != was:
+                raise XbarsimError(f"changed while the sweep ran (sha256 {now[:12]}, was "
+                                   f"{was[:12]}): restore it, or start the sweep again",
+                                   file=path)
 
 
 def run_point(point: Point) -> Outcome:
     """Simulate one point; user-input errors and unexpected exceptions become error outcomes."""
     began = time.perf_counter()
     try:
-        inputs = _inputs(point.arch, point.overrides, point.workload, point.basis)
+        inputs = checked_inputs(point.arch, point.overrides, point.workload, point.basis,
+                                point.sha256)
         options = dataclasses.replace(point.options, basis=inputs.basis)
         result = simulate(with_crossbars(inputs.arch, point.crossbars), inputs.workload, options)
     except XbarsimError as err:

@@ -17,6 +17,7 @@ from xbarsim.basis import example_basis
 from xbarsim.config import apply_override, load_arch
 from xbarsim.errors import XbarsimError, clip, show, suggest
 from xbarsim.inputs import load_run_inputs
+from xbarsim.io.csv_file import file_sha256
 from xbarsim.timing.dataflows.plan import Dataflow
 from xbarsim.timing.simulate import RunOptions
 from xbarsim.workload import load_workload
@@ -46,6 +47,9 @@ class Point:
     """The varied values as given by the user, one per varied key."""
     arch_name: str
     workload_name: str
+    sha256: tuple[str, str, str | None] = ("", "", None)
+    """SHA-256 of the arch, workload and basis files when the sweep was set up: a worker
+    refuses files that differ (``backends.checked_inputs``); empty skips the check."""
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -203,14 +207,17 @@ def build_points(arch: str | Path, workloads: Sequence[str | Path], dataflows: S
         raise XbarsimError("no workload given", key="--workload")
     _no_duplicates([name for _, name in loaded], "--workload", "workload named")
     bases = _bases(arch, [w for w, _ in loaded], basis, Dataflow.BASIS in dataflows)
+    digest = functools.cache(file_sha256)
     points = []
     for (w_path, w_name), (combo, a_name) in itertools.product(loaded, zip(combos, names)):
         overrides = tuple(f"{k}={v}" for k, v in zip(vary, combo))
         for flow, count in itertools.product(dataflows, crossbars):
             options = RunOptions(dataflow=flow, batch=batch, seed=seed)
             b_path = bases[w_path] if flow is Dataflow.BASIS else None
+            sha256 = (digest(_absolute(arch)), digest(w_path),
+                      None if b_path is None else digest(b_path))
             points.append(Point(_absolute(arch), overrides, w_path, b_path, count, options,
-                                tuple(combo), a_name, w_name))
+                                tuple(combo), a_name, w_name, sha256))
     return points
 
 

@@ -37,7 +37,6 @@ from xbarsim.io.atomic import atomic_write_text
 from xbarsim.io.csv_file import (
     CsvAppender,
     exclusive,
-    file_sha256,
     format_value,
     frame_from_text,
     read_text,
@@ -268,16 +267,18 @@ def inputs_path(out: str | Path) -> Path:
 
 
 def sweep_inputs(points: Sequence[Point], vary: Mapping[str, Sequence[str]]) -> dict[str, Any]:
-    """Content hashes of the sweep's files and its options: what ``--resume`` checks."""
-    first = points[0].options
+    """Content hashes of the sweep's files (taken when its points were built) and its options:
+    what ``--resume`` checks."""
+    first_point = points[0]
+    first = first_point.options
     options = {"batch": first.batch, "seed": first.seed,
                "vary": {k: list(v) for k, v in vary.items()},
                "dataflows": _unique(p.options.dataflow.value for p in points),
                "crossbars": _unique(p.crossbars for p in points)}
     return {"format": INPUTS_FORMAT,
-            "arch": _hashed([points[0].arch])[0],
-            "workloads": _hashed(_unique(p.workload for p in points)),
-            "bases": _hashed(_unique(p.basis for p in points if p.basis is not None)),
+            "arch": {"file": first_point.arch, "sha256": first_point.sha256[0]},
+            "workloads": _hashed({p.workload: p.sha256[1] for p in points}),
+            "bases": _hashed({p.basis: p.sha256[2] for p in points if p.basis is not None}),
             "options": options,
             "options_sha256": hashlib.sha256(
                 json.dumps(options, sort_keys=True).encode("utf-8")).hexdigest()}
@@ -288,9 +289,9 @@ def _unique(items: Iterable[Any]) -> list[Any]:
     return list(dict.fromkeys(items))
 
 
-def _hashed(files: Sequence[str]) -> list[dict[str, str]]:
-    """Each file's path and the SHA-256 of its bytes."""
-    return [{"file": f, "sha256": file_sha256(f)} for f in files]
+def _hashed(files: Mapping[str, str | None]) -> list[dict[str, Any]]:
+    """Each file's path and the SHA-256 of its bytes, in first-seen order."""
+    return [{"file": f, "sha256": sha} for f, sha in files.items()]
 
 
 def check_inputs(out: Path, inputs: Mapping[str, Any] | None, points_left: bool) -> None:

@@ -30,7 +30,7 @@ from xbarsim.timing.dataflows.pipeline import (
     plan_copies,
 )
 from xbarsim.timing.dataflows.plan import Dataflow, check_static_fits, plan_rounds
-from xbarsim.timing.dataflows.rounds import RoundsDataflow
+from xbarsim.timing.dataflows.rounds import RoundsDataflow, rounds_steps
 from xbarsim.timing.energy import (
     ENERGY_COLUMNS,
     ActionEnergies,
@@ -53,6 +53,10 @@ SUMMARY_COLUMNS = (
     "tops", "tops_per_w", "tops_per_mm2", "pj_per_mac",
 )
 """Exact columns of summary.csv (docs/design.md section 7)."""
+
+MAX_BATCH_MACS = 2**53
+"""Most multiply-accumulates of one run (batch x network): every count stays exact in the
+float64 cells of a CSV."""
 
 LAYER_COLUMNS = (
     "layer", "type", "start_cycle", "end_cycle", "cycles", "program_cycles", "blocks", "copies",
@@ -98,7 +102,7 @@ class RunOptions:
     """Real weights per MVM layer: all-zero blocks and columns are not mapped, and cells are
     written towards their real levels (else every block is dense with uniform levels)."""
     force: bool = False
-    """Run even when the estimated work exceeds ``pipeline.MAX_STEPS``."""
+    """Run even when the estimated simulation steps exceed ``pipeline.MAX_STEPS``."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,11 @@ def simulate(arch: Arch, workload: Workload, options: RunOptions) -> Result:
         raise XbarsimError(f"got {options.batch} (expected >= 1)", key="batch")
     if options.seed < 0:
         raise XbarsimError(f"got {options.seed} (expected >= 0)", key="seed")
+    if options.batch * workload.total_macs > MAX_BATCH_MACS:
+        raise XbarsimError(f"{options.batch:,} images of {workload.name} are "
+                           f"{options.batch * workload.total_macs:.3g} multiply-accumulates "
+                           f"(expected at most {MAX_BATCH_MACS:.3g}, the largest count exact in "
+                           "a float64 CSV cell)", key="batch")
     enc = Encoding.from_arch(arch)
     maps = map_weights(workload, enc, options.weights)
     per_row = options.granularity is Granularity.ROW
@@ -146,12 +155,8 @@ def simulate(arch: Arch, workload: Workload, options: RunOptions) -> Result:
         # static, or reprogram on a chip that holds the network: nothing to rewrite, so the
         # weights stay resident and the layers pipeline (docs/design.md 6.3)
         check_static_fits(maps, arch.chip.crossbars)
-        steps = pipeline_steps(workload, options.batch, per_vector)
-        if steps > MAX_STEPS and not options.force:
-            raise XbarsimError(
-                f"{options.batch:,} images of {workload.name} take {steps:,} pipeline steps "
-                f"(layer x image x chunk; expected at most {MAX_STEPS:,}, about 100 s and 2 GB; "
-                "use --force to run anyway)", key="batch")
+        _check_work(pipeline_steps(workload, options.batch, per_vector),
+                    "pipeline steps (layer x image x chunk)", workload, options)
         copies = plan_copies(arch, maps, enc)
         copied = [m for m in maps for _ in range(copies[m.name])]
         setup = RoundsDataflow(Chip(arch, options.seed, per_row), workload, enc, 1, False,
@@ -162,6 +167,8 @@ def simulate(arch: Arch, workload: Workload, options: RunOptions) -> Result:
             return PipelineDataflow(Chip(arch, options.seed, per_row), workload, enc, batch,
                                     per_vector, maps, copies)
     else:
+        _check_work(rounds_steps(arch, maps, options.batch, per_vector, per_row),
+                    "block steps (blocks written and computed)", workload, options)
         rounds = plan_rounds(maps, enc, arch.chip.crossbars)
 
         def build(batch: int, per_vector: bool) -> Engine:
@@ -172,6 +179,15 @@ def simulate(arch: Arch, workload: Workload, options: RunOptions) -> Result:
     engine = build(options.batch, per_vector)
     cycles = engine.run()
     return _assemble(engine, cycles, options, maps, setup_cycles, setup_energy, began)
+
+
+def _check_work(steps: int, what: str, workload: Workload, options: RunOptions) -> None:
+    """Refuse a run whose estimated steps exceed ``MAX_STEPS`` (about 100 s and 2 GB) unless
+    ``options.force``: an absurd batch or network fails at once instead of hanging."""
+    if steps > MAX_STEPS and not options.force:
+        raise XbarsimError(
+            f"{options.batch:,} images of {workload.name} take {steps:,} {what} (expected at "
+            f"most {MAX_STEPS:,}, about 100 s and 2 GB; use --force to run anyway)", key="batch")
 
 
 def _assemble(engine: Engine, cycles: int, options: RunOptions, maps: list[Any],

@@ -25,6 +25,13 @@ from xbarsim.workload.layer import (
 MAX_LAYERS = 10_000
 """Most layers in a workload (the zoo's largest, DenseNet-121 on ImageNet, has 184)."""
 
+MAX_LAYER_MACS = 2**44
+"""Most multiply-accumulates of one layer per inference (1.8e13; the zoo's largest, VGG-16
+ImageNet's conv1_2, has 1.85e9). Keeps every counter of a batch exact in int64 and float64."""
+
+MAX_NETWORK_MACS = 2**48
+"""Most multiply-accumulates of one inference over all layers (2.8e14)."""
+
 
 @dataclass(frozen=True)
 class Workload:
@@ -56,6 +63,7 @@ class Workload:
                 shapes[layer.name] = _bounded(infer_shape(layer, [shapes[s] for s in layer.inputs]))
             except XbarsimError as exc:
                 raise XbarsimError(exc.message, key=layer_key(i, layer.name, exc.key)) from None
+            _check_macs(i, layer, shapes[layer.name])
             index[layer.name] = i
             consumers[layer.name] = []
             for src in dict.fromkeys(layer.inputs):
@@ -63,6 +71,9 @@ class Workload:
         object.__setattr__(self, "_index", index)
         object.__setattr__(self, "_shapes", shapes)
         object.__setattr__(self, "_consumers", {k: tuple(v) for k, v in consumers.items()})
+        if self.total_macs > MAX_NETWORK_MACS:
+            raise XbarsimError(f"{self.total_macs:.3g} multiply-accumulates per inference "
+                               f"(expected at most {MAX_NETWORK_MACS:.3g})", key="layers")
 
     def layer(self, name: str) -> Layer:
         """The layer called ``name``."""
@@ -159,6 +170,17 @@ def _bounded(shape: Shape) -> Shape:
         raise XbarsimError(f"output would be {shape[1]}x{shape[2]} (expected height and width "
                            f"<= {MAX_SPATIAL})", key="padding")
     return shape
+
+
+def _check_macs(i: int, layer: Layer, shape: Shape) -> None:
+    """A layer's MACs per inference (output pixels x weights) must stay below
+    ``MAX_LAYER_MACS``."""
+    pixels = 1 if layer.type is LayerType.LINEAR else shape[1] * shape[2]
+    macs = pixels * layer.params if layer.is_mvm else 0
+    if macs > MAX_LAYER_MACS:
+        raise XbarsimError(f"{pixels} output pixels x {layer.params} weights = {macs:.3g} "
+                           f"multiply-accumulates per inference (expected at most "
+                           f"{MAX_LAYER_MACS:.3g} per layer)", key=layer_key(i, layer.name))
 
 
 def _check_names(i: int, layer: Layer, index: dict[str, int], layers: Sequence[Layer]) -> None:

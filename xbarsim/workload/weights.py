@@ -119,6 +119,21 @@ def check_values(value: np.ndarray, key: str) -> None:
                            "overflows)", key=key)
 
 
+MAX_RANDOM_WEIGHTS = 2**28
+"""Most weights drawn at random for a network (1 GiB as float32, about 3 GiB while a basis is
+fitted to them); VGG-16 ImageNet, the zoo's largest, has 138 M."""
+
+
+def check_random_size(workload: Workload) -> None:
+    """Refuse a network too large to draw random weights for (``MAX_RANDOM_WEIGHTS``)."""
+    if workload.total_params > MAX_RANDOM_WEIGHTS:
+        raise XbarsimError(
+            f"{workload.name} has {workload.total_params:,} weights: random float32 weights "
+            f"would take {4 * workload.total_params / 2**30:.1f} GiB (expected at most "
+            f"{MAX_RANDOM_WEIGHTS:,} weights; give a weights or basis file instead)",
+            key="weights")
+
+
 def random_weights(workload: Workload, seed: int) -> dict[str, np.ndarray]:
     """He-normal float32 weights (std sqrt(2 / K)) per MVM layer, deterministic in ``seed``.
 
@@ -127,6 +142,7 @@ def random_weights(workload: Workload, seed: int) -> dict[str, np.ndarray]:
     """
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise XbarsimError(f"expected a non-negative integer, got {seed!r}", key="seed")
+    check_random_size(workload)
     weights = {}
     for index, layer in enumerate(workload.layers):
         if layer.is_mvm:
