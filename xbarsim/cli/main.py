@@ -17,6 +17,7 @@ from xbarsim.basis.timing_spec import BasisSpec
 from xbarsim.cli.arch_args import add_arch_args
 from xbarsim.cli.basis import register as register_basis
 from xbarsim.cli.compare import register as register_compare
+from xbarsim.cli.config import register as register_config
 from xbarsim.cli.functional import register as register_functional
 from xbarsim.cli.functional import with_lossless_bits
 from xbarsim.cli.paths import refuse_inputs_as_outputs
@@ -24,7 +25,7 @@ from xbarsim.cli.sweep import register as register_sweep
 from xbarsim.cli.table import table
 from xbarsim.cli.workload import register as register_workload
 from xbarsim.config import Arch, is_arch_document, read_yaml
-from xbarsim.config.loader import arch_from_dict
+from xbarsim.config.loader import arch_errors, arch_from_dict
 from xbarsim.errors import XbarsimError
 from xbarsim.inputs import load_run_inputs
 from xbarsim.io.csv_file import write_csv_set
@@ -170,26 +171,43 @@ def build_parser() -> argparse.ArgumentParser:
     register_compare(verbs)
     register_workload(verbs)
     register_functional(verbs)
+    register_config(verbs)
     return parser
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Validate each file as an architecture or a workload, detected by content."""
+    """Validate each file as an architecture or a workload, detected by content: one line per
+    error (every error of an architecture, the first of a workload), then the next file."""
+    failed = False
     for file in args.files:
-        data = read_yaml(file)
-        if is_workload_document(data):
-            workload = workload_from_dict(data, file=file)
-            print(f"{file}: ok (workload {workload.name}, {len(workload.layers)} layers)")
-        elif is_arch_document(data):
-            arch = arch_from_dict(data, file=file)
-            print(f"{file}: ok (architecture {arch.name})")
-        else:
-            raise XbarsimError(
-                "not an architecture (needs a 'crossbar' key) nor a workload "
-                "(needs a 'layers' key)",
-                file=file,
-            )
-    return 0
+        try:
+            errors = validate_file(file)
+        except XbarsimError as err:
+            errors = [err]
+        for error in errors:
+            print(f"error: {error}", file=sys.stderr)
+        failed = failed or bool(errors)
+    return EXIT_USER_ERROR if failed else 0
+
+
+def validate_file(file: str) -> list[XbarsimError]:
+    """Print ``FILE: ok (...)`` for a valid file, else return an architecture's errors (a
+    workload's first error is raised)."""
+    data = read_yaml(file)
+    if is_workload_document(data):
+        workload = workload_from_dict(data, file=file)
+        print(f"{file}: ok (workload {workload.name}, {len(workload.layers)} layers)")
+        return []
+    if not is_arch_document(data):
+        raise XbarsimError(
+            "not an architecture (needs a 'crossbar' key) nor a workload "
+            "(needs a 'layers' key)",
+            file=file,
+        )
+    errors = arch_errors(data, file=file)
+    if not errors:
+        print(f"{file}: ok (architecture {arch_from_dict(data, file=file).name})")
+    return errors
 
 
 def cmd_info(args: argparse.Namespace) -> int:

@@ -3,7 +3,8 @@
 Everything the model reads is validated here, once: types, ranges (from field metadata, then
 the generic ceilings ``INT_MAX`` and ``FLOAT_MAX``), unknown keys (with the nearest valid key
 suggested) and cross-field rules. Every error names the file and the dotted key path, and shows
-user values only through ``errors.show``/``errors.clip`` (bounded, escaped).
+user values only through ``errors.show``/``errors.clip`` (bounded, escaped). Loading raises the
+first error; ``arch_errors`` lists them all (``xbarsim validate``).
 """
 
 from __future__ import annotations
@@ -42,9 +43,7 @@ def load_arch(path: str | Path, overrides: typing.Sequence[str] = ()) -> Arch:
 def arch_from_dict(data: Any, *, file: str, overrides: typing.Sequence[str] = ()) -> Arch:
     """Build a validated ``Arch`` from parsed YAML (a mapping) plus overrides."""
     if not isinstance(data, dict):
-        raise XbarsimError(
-            f"expected a mapping of architecture keys, got {_kind(data)}", file=file
-        )
+        raise _not_a_mapping(data, file=file)
     overridden: list[str] = []
     for item in overrides:
         data = apply_override(data, item, file=file)
@@ -58,6 +57,25 @@ def arch_from_dict(data: Any, *, file: str, overrides: typing.Sequence[str] = ()
             raise XbarsimError(err.message, file="--set", key=err.key) from None
         raise
     return arch
+
+
+def arch_errors(data: Any, *, file: str) -> list[XbarsimError]:
+    """Every error of a parsed architecture document, for ``xbarsim validate``: each bad,
+    unknown or missing key or, when every key is valid, each broken cross-field rule; empty
+    when the document is valid."""
+    if not isinstance(data, dict):
+        return [_not_a_mapping(data, file=file)]
+    errors: list[XbarsimError] = []
+    try:
+        arch = build(Arch, data, file=file, path="", errors=errors)
+    except _IncompleteError:
+        return errors
+    return list(cross_field_errors(arch, file=file))
+
+
+def _not_a_mapping(data: Any, *, file: str) -> XbarsimError:
+    """The error of a document that is not a mapping of keys."""
+    return XbarsimError(f"expected a mapping of architecture keys, got {_kind(data)}", file=file)
 
 
 def with_crossbars(arch: Arch, crossbars: int) -> Arch:
@@ -118,44 +136,79 @@ def apply_override(data: dict[str, Any], item: str, *, file: str) -> dict[str, A
     return copy
 
 
-def build(cls: type[T], data: Any, *, file: str, path: str) -> T:
-    """Recursively build dataclass ``cls`` from a mapping, checking keys, types and ranges."""
+class _IncompleteError(Exception):
+    """A group had errors, already appended to the build's error list: its parent skips it."""
+
+
+def build(cls: type[T], data: Any, *, file: str, path: str,
+          errors: list[XbarsimError] | None = None) -> T:
+    """Recursively build dataclass ``cls`` from a mapping, checking keys, types and ranges.
+
+    Without ``errors`` the first error is raised; with it every error is appended (so that
+    ``xbarsim validate`` lists them all) and ``_IncompleteError`` is raised at the end if any was.
+    """
     if not isinstance(data, dict):
         raise XbarsimError(f"expected a mapping, got {_kind(data)}", file=file, key=path or None)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    for key in data:
-        if key not in fields:
-            name = clip(key)
-            raise XbarsimError(
-                f"unknown key{suggest(name, fields)}; valid keys: {', '.join(fields)}",
-                file=file,
-                key=_join(path, name),
-            )
+    before = len(errors) if errors is not None else 0
+    misspelt = _check_unknown_keys(data, fields, file=file, path=path, errors=errors)
     hints = _hints(cls)
     values: dict[str, Any] = {}
     for name, fld in fields.items():
         key = _join(path, name)
         if name not in data:
             no_default = fld.default is dataclasses.MISSING
-            if no_default and fld.default_factory is dataclasses.MISSING:
-                raise XbarsimError("missing required key", file=file, key=key)
+            if no_default and fld.default_factory is dataclasses.MISSING and name not in misspelt:
+                _report(XbarsimError("missing required key", file=file, key=key), errors)
             continue
-        value = _convert(hints[name], data[name], file=file, key=key)
-        _check_range(value, fld.metadata, file=file, key=key)
+        try:
+            value = _convert(hints[name], data[name], file=file, key=key, errors=errors)
+            _check_range(value, fld.metadata, file=file, key=key)
+        except XbarsimError as err:
+            _report(err, errors)
+            continue
+        except _IncompleteError:
+            continue
         values[name] = value
+    if errors is not None and len(errors) > before:
+        raise _IncompleteError
     return cls(**values)
 
 
-def _convert(hint: Any, value: Any, *, file: str, key: str) -> Any:
+def _check_unknown_keys(data: dict[Any, Any], fields: typing.Collection[str], *, file: str,
+                        path: str, errors: list[XbarsimError] | None) -> set[str]:
+    """Report each key of ``data`` that is not a field; return the fields their "did you mean"
+    names, whose "missing required key" would only repeat it."""
+    misspelt = set()
+    for key in data:
+        if key in fields:
+            continue
+        name = clip(key)
+        hint = suggest(name, fields)
+        misspelt |= {field for field in fields if f"'{field}'" in hint}
+        _report(XbarsimError(f"unknown key{hint}; valid keys: {', '.join(fields)}", file=file,
+                             key=_join(path, name)), errors)
+    return misspelt
+
+
+def _report(err: XbarsimError, errors: list[XbarsimError] | None) -> None:
+    """Raise ``err``, or append it to ``errors`` when the build collects them all."""
+    if errors is None:
+        raise err
+    errors.append(err)
+
+
+def _convert(hint: Any, value: Any, *, file: str, key: str,
+             errors: list[XbarsimError] | None = None) -> Any:
     """Convert one YAML value to the annotated type, or raise a keyed error."""
     if _is_dataclass_type(hint):
-        return build(hint, value, file=file, path=key)
+        return build(hint, value, file=file, path=key, errors=errors)
     args = typing.get_args(hint)
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
         (inner,) = [a for a in args if a is not type(None)]
-        return _convert(inner, value, file=file, key=key)
+        return _convert(inner, value, file=file, key=key, errors=errors)
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         choices = [m.value for m in hint]
         if not isinstance(value, str) or value not in choices:
@@ -214,51 +267,58 @@ def _check_range(value: Any, limits: typing.Mapping[str, Any], *, file: str, key
 
 
 def check_arch(arch: Arch, *, file: str) -> None:
-    """Cross-field rules that no single field can check."""
+    """Cross-field rules that no single field can check: raise the first one broken."""
+    first = next(cross_field_errors(arch, file=file), None)
+    if first is not None:
+        raise first
+
+
+def cross_field_errors(arch: Arch, *, file: str) -> typing.Iterator[XbarsimError]:
+    """Each broken cross-field rule, as an error (lazily: ``check_arch`` stops at the first)."""
     p, xb = arch.precision, arch.crossbar
     if xb.cell_bits > p.weight_bits:
-        raise XbarsimError(
+        yield XbarsimError(
             f"{xb.cell_bits} is greater than precision.weight_bits={p.weight_bits} "
             "(expected cell_bits <= weight_bits)",
             file=file,
             key="crossbar.cell_bits",
         )
     if xb.differential and p.weight_bits < 2:
-        raise XbarsimError(
+        yield XbarsimError(
             "differential pairs need a sign bit plus at least one magnitude bit "
             "(expected weight_bits >= 2)",
             file=file,
             key="precision.weight_bits",
         )
     if xb.dac.bits > p.input_bits:
-        raise XbarsimError(
+        yield XbarsimError(
             f"{xb.dac.bits} is greater than precision.input_bits={p.input_bits} "
             "(expected dac.bits <= input_bits)",
             file=file,
             key="crossbar.dac.bits",
         )
     if xb.g_min_us >= xb.g_max_us:
-        raise XbarsimError(
+        yield XbarsimError(
             f"{xb.g_min_us} is not below g_max_us={xb.g_max_us} (expected g_min_us < g_max_us)",
             file=file,
             key="crossbar.g_min_us",
         )
     if xb.adc.count > xb.cols:
-        raise XbarsimError(
+        yield XbarsimError(
             f"{xb.adc.count} ADCs for {xb.cols} columns (expected count <= cols)",
             file=file,
             key="crossbar.adc.count",
         )
     wv = arch.write_verify
     if wv.pulse_energy_pj is None and wv.write_v is None:
-        raise XbarsimError(
+        yield XbarsimError(
             "neither pulse_energy_pj nor write_v is given (expected one: the energy of a "
             "pulse, or the voltage it is estimated from)",
             file=file,
             key="write_verify.pulse_energy_pj",
         )
     if arch.write_verify.rows_parallel > xb.rows:
-        raise XbarsimError(
+        yield XbarsimError(
             f"{arch.write_verify.rows_parallel} rows for a {xb.rows}-row crossbar "
             "(expected rows_parallel <= crossbar.rows)",
             file=file,
