@@ -39,6 +39,15 @@ def _add_sweep(p: argparse.ArgumentParser) -> None:
                         "workload's example basis)")
     p.add_argument("--batch", type=int, default=1, metavar="B")
     p.add_argument("--seed", type=int, default=0, metavar="S")
+    p.add_argument("--accuracy", action="store_true",
+                   help="add each point's accuracy and mean layer SNR (the functional model "
+                        "on --weights and --inputs; one workload)")
+    p.add_argument("--weights", metavar="W.npz", help="weights for --accuracy")
+    p.add_argument("--inputs", metavar="X",
+                   help="labelled inputs for --accuracy: an NPZ with x and y, or digits / "
+                        "fashion-mnist (their test split)")
+    p.add_argument("--limit", type=int, metavar="N",
+                   help="--accuracy on the first N images only")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--jobs", type=int, metavar="J",
                        help="local worker processes (default: all cores; 1: in-process)")
@@ -79,14 +88,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     refuse_inputs_as_outputs(
         [args.out, inputs_path(args.out), lock_path(args.out)],
-        {"--arch": args.arch, "--workload": args.workload, "--basis": args.basis})
+        {"--arch": args.arch, "--workload": args.workload, "--basis": args.basis,
+         "--weights": args.weights, "--inputs": args.inputs})
     if not (args.resume or args.force):
         refuse_existing(args.out, "--out", "use --resume to continue it or --force to "
                                            "overwrite it")
     frame = sweep(args.arch, args.workload, args.dataflow, args.crossbars, vary=args.vary,
                   batch=args.batch, seed=args.seed, jobs=args.jobs, scheduler=args.scheduler,
                   dask_local=args.dask_local, out=args.out, resume=args.resume,
-                  progress=not args.quiet, basis=args.basis)
+                  progress=not args.quiet, basis=args.basis, accuracy=_accuracy(args))
     failed = int((frame["status"] != "ok").sum())
     resumed = frame.attrs.get("resumed", 0)
     earlier = f", {resumed} from the earlier run" if resumed else ""
@@ -95,6 +105,22 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if failed:
         _say("failed points have status=error; the reason is in the 'error' column", err=True)
     return 0
+
+
+def _accuracy(args: argparse.Namespace) -> Any:
+    """The ``AccuracySpec`` of ``--accuracy`` (None without it; its options need it)."""
+    from xbarsim.sweep.accuracy import accuracy_spec
+
+    given = [f for f in ("--weights", "--inputs", "--limit")
+             if getattr(args, f[2:]) is not None]
+    if not args.accuracy:
+        if given:
+            raise XbarsimError(f"{given[0]} is for --accuracy (add --accuracy)", key=given[0])
+        return None
+    for flag in ("--weights", "--inputs"):
+        if getattr(args, flag[2:]) is None:
+            raise XbarsimError(f"--accuracy needs {flag}", key=flag)
+    return accuracy_spec(args.weights, args.inputs, args.limit, args.workload)
 
 
 def cmd_plot(args: argparse.Namespace) -> int:

@@ -15,6 +15,8 @@ distance between the tolerance and ``single_pass_window`` [A].
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 from xbarsim.config.schema import Arch, WritePolicy
 from xbarsim.errors import XbarsimError
 from xbarsim.functional.device import DeviceModel, ProgramError
@@ -69,3 +71,10 @@ def analog_crossbar(arch: Arch) -> AnalogCrossbar:
     """The kernel's view of ``arch``'s crossbars: formats, device and ADC."""
     return AnalogCrossbar(enc=Encoding.from_arch(arch), device=device_from_arch(arch),
                           adc_bits=arch.crossbar.adc.bits, adc_range=arch.analog.adc_range)
+
+
+def functional_key(arch: Arch, basis: bool) -> Hashable:
+    """Everything ``run_functional`` reads from ``arch`` (the kernel's view, and for the basis
+    path the combination mode): two configs with equal keys compute the same result, so a sweep
+    over keys that only the timing model reads runs the functional model once."""
+    return (analog_crossbar(arch), arch.basis.combine if basis else None)

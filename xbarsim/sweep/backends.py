@@ -37,8 +37,8 @@ from typing import Any, Protocol
 from xbarsim.config import with_crossbars
 from xbarsim.errors import XbarsimError, clip
 from xbarsim.inputs import RunInputs, load_run_inputs
-from xbarsim.io.csv_file import file_sha256
-from xbarsim.sweep.points import Point
+from xbarsim.sweep.accuracy import point_accuracy
+from xbarsim.sweep.points import Point, check_unchanged
 from xbarsim.timing.simulate import simulate
 
 log = logging.getLogger(__name__)
@@ -81,21 +81,10 @@ def checked_inputs(arch: str, overrides: tuple[str, ...], workload: str, basis: 
     hold the bytes the sweep was set up with (checked before and after loading): a file edited
     while a sweep runs fails the points that would read it, naming it."""
     files = [(arch, sha256[0]), (workload, sha256[1]), (basis, sha256[2])]
-    _check_unchanged(files)
+    check_unchanged(files)
     inputs = load_run_inputs(arch, workload, overrides, basis)
-    _check_unchanged(files)
+    check_unchanged(files)
     return inputs
-
-
-def _check_unchanged(files: Sequence[tuple[str | None, str | None]]) -> None:
-    """Refuse a file whose SHA-256 differs from the one recorded (no record: no check)."""
-    for path, was in files:
-        if path is not None and was:
-            now = file_sha256(path)
-            if now != was:
-                raise XbarsimError(f"changed while the sweep ran (sha256 {now[:12]}, was "
-                                   f"{was[:12]}): restore it, or start the sweep again",
-                                   file=path)
 
 
 def run_point(point: Point) -> Outcome:
@@ -106,12 +95,21 @@ def run_point(point: Point) -> Outcome:
                                 point.sha256)
         options = dataclasses.replace(point.options, basis=inputs.basis)
         result = simulate(with_crossbars(inputs.arch, point.crossbars), inputs.workload, options)
+        summary = result.summary
+        if point.accuracy is not None:
+            spec = point.accuracy
+            files = [(spec.weights, spec.weights_sha256), (spec.inputs, spec.inputs_sha256)]
+            check_unchanged(files)
+            summary = {**summary, **point_accuracy(inputs.arch, point.workload,
+                                                   point.options.dataflow, point.basis, spec,
+                                                   point.options.seed)}
+            check_unchanged(files)
     except XbarsimError as err:
         return Outcome(None, one_line(str(err)), time.perf_counter() - began)
     except Exception as exc:  # a bug in one point must not end the sweep
         log.debug("point %s failed", point.key, exc_info=True)
         return Outcome(None, failure_text(exc), time.perf_counter() - began)
-    return Outcome(result.summary, "", time.perf_counter() - began)
+    return Outcome(summary, "", time.perf_counter() - began)
 
 
 def failure_text(exc: BaseException) -> str:

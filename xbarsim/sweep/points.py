@@ -18,6 +18,7 @@ from xbarsim.config import apply_override, load_arch
 from xbarsim.errors import XbarsimError, clip, show, suggest
 from xbarsim.inputs import load_run_inputs
 from xbarsim.io.csv_file import file_sha256
+from xbarsim.sweep.accuracy import AccuracySpec
 from xbarsim.timing.dataflows.plan import Dataflow
 from xbarsim.timing.simulate import RunOptions
 from xbarsim.workload import load_workload
@@ -49,7 +50,9 @@ class Point:
     workload_name: str
     sha256: tuple[str, str, str | None] = ("", "", None)
     """SHA-256 of the arch, workload and basis files when the sweep was set up: a worker
-    refuses files that differ (``backends.checked_inputs``); empty skips the check."""
+    refuses files that differ (``check_unchanged``); empty skips the check."""
+    accuracy: AccuracySpec | None = None
+    """Weights and inputs to measure the point's accuracy on (``sweep --accuracy``)."""
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -187,7 +190,8 @@ def _no_duplicates(values: Sequence[Any], key: str, what: str) -> None:
 
 def build_points(arch: str | Path, workloads: Sequence[str | Path], dataflows: Sequence[Dataflow],
                  crossbars: Sequence[int], vary: Mapping[str, Sequence[str]],
-                 batch: int = 1, seed: int = 0, basis: str | Path | None = None) -> list[Point]:
+                 batch: int = 1, seed: int = 0, basis: str | Path | None = None,
+                 accuracy: AccuracySpec | None = None) -> list[Point]:
     """Validate every input (files, varied values) and list the points in a fixed order.
 
     Order: workload, then varied values (cartesian, first key outermost), dataflow, crossbars.
@@ -217,7 +221,7 @@ def build_points(arch: str | Path, workloads: Sequence[str | Path], dataflows: S
             sha256 = (digest(_absolute(arch)), digest(w_path),
                       None if b_path is None else digest(b_path))
             points.append(Point(_absolute(arch), overrides, w_path, b_path, count, options,
-                                tuple(combo), a_name, w_name, sha256))
+                                tuple(combo), a_name, w_name, sha256, accuracy))
     return points
 
 
@@ -274,3 +278,15 @@ def _combo_arch(arch: str | Path, keys: list[str], combo: tuple[str, ...]) -> An
     except XbarsimError as err:
         raise XbarsimError(f"{err.message} (with {', '.join(overrides)})", file="--vary",
                            key=err.key) from None
+
+
+def check_unchanged(files: Sequence[tuple[str | None, str | None]]) -> None:
+    """Refuse a file whose SHA-256 differs from the one the sweep was set up with (no
+    record: no check): a file edited while a sweep runs fails the points that would read it."""
+    for path, was in files:
+        if path is not None and was:
+            now = file_sha256(path)
+            if now != was:
+                raise XbarsimError(f"changed while the sweep ran (sha256 {now[:12]}, was "
+                                   f"{was[:12]}): restore it, or start the sweep again",
+                                   file=path)

@@ -15,6 +15,7 @@ with 128 + the signal.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -43,6 +44,7 @@ from xbarsim.io.csv_file import (
     remove_file,
     unescape_text,
 )
+from xbarsim.sweep.accuracy import ACCURACY_COLUMNS, AccuracySpec
 from xbarsim.sweep.backends import Outcome, open_backend
 from xbarsim.sweep.points import (
     Point,
@@ -69,19 +71,21 @@ def sweep(arch: str | Path, workloads: str | Path | Sequence[str | Path],
           vary: Mapping[str, Sequence[Any]] | Sequence[str] | None = None, batch: int = 1,
           seed: int = 0, jobs: int | None = None, scheduler: str | None = None,
           out: str | Path | None = None, resume: bool = False, progress: bool = False,
-          dask_local: int | None = None, basis: str | Path | None = None) -> pd.DataFrame:
+          dask_local: int | None = None, basis: str | Path | None = None,
+          accuracy: AccuracySpec | None = None) -> pd.DataFrame:
     """Simulate every point and return one row per point (in point order) as a DataFrame.
 
     ``crossbars`` is a list or a spec like ``"8:1024:x2"``; ``vary`` maps config keys to values
     (or is a list of ``"key=v1,v2"``). ``basis`` is the basis file (one workload only; default:
-    each workload's example basis). The DataFrame's ``attrs["resumed"]`` counts skipped points.
+    each workload's example basis). ``accuracy`` adds ``ACCURACY_COLUMNS`` to every point
+    (``accuracy_spec``). The DataFrame's ``attrs["resumed"]`` counts skipped points.
     """
     vary_map = parse_vary(vary)
     if isinstance(workloads, (str, Path)):
         workloads = [workloads]
     points = build_points(arch, list(workloads), parse_dataflows(dataflows),
-                          parse_crossbars(crossbars), vary_map, batch, seed, basis)
-    columns = sweep_columns(list(vary_map))
+                          parse_crossbars(crossbars), vary_map, batch, seed, basis, accuracy)
+    columns = sweep_columns(list(vary_map), accuracy is not None)
     if resume and out is None:
         raise XbarsimError("needs an output CSV to resume", key="--resume")
     inputs = sweep_inputs(points, vary_map) if out is not None else None
@@ -101,9 +105,16 @@ def sweep(arch: str | Path, workloads: str | Path | Sequence[str | Path],
     return frame
 
 
-def sweep_columns(vary_keys: Sequence[str]) -> tuple[str, ...]:
-    """Column order of a sweep CSV."""
-    return (*SUMMARY_COLUMNS, *vary_keys, *STATUS_COLUMNS)
+def sweep_columns(vary_keys: Sequence[str], accuracy: bool = False) -> tuple[str, ...]:
+    """Column order of a sweep CSV: summary, varied keys, accuracy (``--accuracy``), status."""
+    return (*SUMMARY_COLUMNS, *vary_keys, *(ACCURACY_COLUMNS if accuracy else ()),
+            *STATUS_COLUMNS)
+
+
+def vary_columns(columns: Sequence[str]) -> tuple[str, ...]:
+    """The varied keys among a sweep CSV's columns (between the summary and the rest)."""
+    inner = columns[len(SUMMARY_COLUMNS):-len(STATUS_COLUMNS)]
+    return tuple(c for c in inner if c not in ACCURACY_COLUMNS)
 
 
 def run_points(points: Sequence[Point], done: Mapping[int, Row], columns: Sequence[str], *,
@@ -114,7 +125,7 @@ def run_points(points: Sequence[Point], done: Mapping[int, Row], columns: Sequen
     (after writing ``inputs``, the sweep's identity, beside it)."""
     todo = [i for i in range(len(points)) if i not in done]
     rows = dict(done)
-    vary_keys = columns[len(SUMMARY_COLUMNS):-len(STATUS_COLUMNS)]
+    vary_keys = vary_columns(columns)
     if done:
         log.info("resuming: %d of %d points already done", len(done), len(points))
     with open_backend(*backend_args) as backend:  # connects first: nothing written on failure
@@ -159,7 +170,7 @@ def row_cells(point: Point, outcome: Outcome, vary_keys: Sequence[str],
         values: dict[str, Any] = dict(outcome.summary)
     else:
         o = point.options
-        values = dict.fromkeys(SUMMARY_COLUMNS)
+        values = dict.fromkeys(columns)
         values.update(workload=point.workload_name, arch=point.arch_name,
                       dataflow=o.dataflow.value, crossbars=point.crossbars, batch=o.batch,
                       seed=o.seed, wall_s=outcome.wall_s, version=__version__)
@@ -219,7 +230,7 @@ def read_done(path: Path, columns: Sequence[str], points: Sequence[Point]) -> di
     header, *body = csv.reader(lines)
     if tuple(header) != tuple(columns):
         raise _refuse(path, _header_reason(header, columns))
-    vary_keys = columns[len(SUMMARY_COLUMNS):-len(STATUS_COLUMNS)]
+    vary_keys = vary_columns(columns)
     index = {p.key: i for i, p in enumerate(points)}
     key_at = [columns.index(c) for c in key_columns(vary_keys)]
     done: dict[int, Row] = {}
@@ -245,7 +256,11 @@ def _header_reason(header: Sequence[str], columns: Sequence[str]) -> str:
     n, s = len(SUMMARY_COLUMNS), len(STATUS_COLUMNS)
     if tuple(header[:n]) != SUMMARY_COLUMNS or tuple(header[-s:]) != STATUS_COLUMNS:
         return "its columns are not those of an xbarsim sweep CSV"
-    theirs, ours = header[n:-s], columns[n:-s]
+    has, wants = (any(c in ACCURACY_COLUMNS for c in cols) for cols in (header, columns))
+    if has != wants:
+        return (f"it has {'' if has else 'no '}accuracy columns but this sweep "
+                f"{'measures' if wants else 'does not measure'} accuracy")
+    theirs, ours = vary_columns(header), vary_columns(columns)
     return (f"it varies {', '.join(theirs) or 'no keys'} but this sweep varies "
             f"{', '.join(ours) or 'no keys'}")
 
@@ -274,7 +289,9 @@ def sweep_inputs(points: Sequence[Point], vary: Mapping[str, Sequence[str]]) -> 
     options = {"batch": first.batch, "seed": first.seed,
                "vary": {k: list(v) for k, v in vary.items()},
                "dataflows": _unique(p.options.dataflow.value for p in points),
-               "crossbars": _unique(p.crossbars for p in points)}
+               "crossbars": _unique(p.crossbars for p in points),
+               "accuracy": None if first_point.accuracy is None
+               else dataclasses.asdict(first_point.accuracy)}
     return {"format": INPUTS_FORMAT,
             "arch": {"file": first_point.arch, "sha256": first_point.sha256[0]},
             "workloads": _hashed({p.workload: p.sha256[1] for p in points}),
