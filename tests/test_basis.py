@@ -440,3 +440,20 @@ def test_resnet18_example_basis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     bs = load_basis(path, workload)
     assert (bs.length, bs.basis_size, bs.coeff_bits) == (9, 8, 4)
     assert len(bs.layers) == len(workload.mvm_layers)
+
+
+def test_fit_reports_each_layer_in_order_and_the_example_bar_stays_off_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``on_layer`` is called once per MVM layer in network order (the example basis's
+    progress bar counts these calls) and does not change the fit; the bar is drawn only on a
+    terminal."""
+    workload = load_workload("workloads/lenet5_mnist.yaml")
+    weights = random_weights(workload, 0)
+    seen: list[str] = []
+    with_calls, _ = fit_basis(workload, weights, length=16, on_layer=seen.append)
+    without, _ = fit_basis(workload, weights, length=16)
+    assert seen == [layer.name for layer in workload.mvm_layers]
+    assert np.array_equal(with_calls.basis, without.basis)
+    write_example_basis(workload, tmp_path / "b.npz", progress=True)  # stderr not a terminal
+    assert capsys.readouterr().err == ""

@@ -389,3 +389,26 @@ def test_the_functional_model_fails_cells_at_the_timing_model_rates():
     assert device.failed_window == 0.1
     assert device_from_arch(load_arch("arch_configs/isaac_like.yaml",
                                       ["analog.programming_error=false"])).failed_rates == ()
+
+
+def test_the_compile_bar_counts_what_numba_compiles_and_nothing_it_loads(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A fresh jitted function compiles once inside ``compile_progress`` (the bar opens,
+    counts it and closes); a second call compiles nothing."""
+    from numba import njit
+
+    from xbarsim.functional.kernel.compile_progress import compile_progress
+
+    @njit(cache=False)
+    def twice(x: int) -> int:
+        return 2 * x
+
+    with compile_progress(enabled=True) as bar:
+        assert twice(21) == 42
+    assert bar.compiled == 1 and bar.bar is None and bar.depth == 0
+    assert "compiling the analog kernels (first run only; numba caches them)" in \
+        capsys.readouterr().err
+    with compile_progress(enabled=True) as bar:
+        assert twice(4) == 8
+    assert bar.compiled == 0 and capsys.readouterr().err == ""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import matplotlib.colors
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,11 +15,15 @@ from xbarsim.errors import XbarsimError
 from xbarsim.sweep import sweep
 from xbarsim.sweep.plot import (
     BREAKDOWN_COLUMNS,
+    COMPONENT_COLOURS,
     axis_label,
     figure_stem,
+    load_plottable,
     load_sweep,
     plot_energy_breakdown,
+    plot_layers,
     plot_sweep,
+    run_beside,
     save_figure,
 )
 
@@ -38,6 +44,36 @@ def csv_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def frame(csv_path: Path) -> pd.DataFrame:
     return pd.read_csv(csv_path)
+
+
+@pytest.fixture(scope="module")
+def varied() -> pd.DataFrame:
+    """A sweep with a varied key: two dataflows x two ADC resolutions x two crossbar counts."""
+    return sweep(TINY, MLP, "static,reprogram", [128, 256], vary=["crossbar.adc.bits=6,8"],
+                 jobs=1)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The output directory of ``xbarsim run`` (summary.csv, layers.csv, ...) on LeNet-5."""
+    out = tmp_path_factory.mktemp("run") / "lenet"
+    assert main(["run", "--arch", TINY, "--workload", LENET, "--dataflow", "reprogram",
+                 "--crossbars", "16", "--batch", "2", "--out", str(out)]) == 0
+    return out
+
+
+PREFIXES = {"p": 1e-12, "n": 1e-9, "\u00b5": 1e-6, "m": 1e-3, "": 1.0}
+
+
+def joules(text: str) -> float:
+    """``855 nJ`` -> 8.55e-07 (the totals written above the energy bars)."""
+    number, unit = text.split(" ")
+    return float(number) * PREFIXES[unit.removesuffix("J")]
+
+
+def totals(ax: Any) -> list[str]:
+    """The texts written above the bars of an energy breakdown (energies, not shares)."""
+    return [t.get_text() for t in ax.texts if t.get_text().endswith("J")]
 
 
 def synthetic(**columns: list[float]) -> pd.DataFrame:
@@ -71,11 +107,14 @@ def test_axes_are_labelled_and_log_where_wide(frame: pd.DataFrame) -> None:
     assert top.get_ylabel() == "cycles per inference (cycles)"
     assert bottom.get_ylabel() == "energy per inference (J)"
     assert top.get_title() == "mlp_digits"
-    assert "tiny" in fig.get_suptitle()
+    assert "mlp_digits on tiny, batch 2" in fig.get_suptitle()
     assert top.get_xscale() == "log"  # 8 .. 1024 spans more than two decades
     assert top.get_yscale() == "log"
-    legend = top.get_legend()
-    assert legend is not None and legend.get_title().get_text() == "dataflow"
+    assert [t.get_text() for t in top.get_xticklabels()] == [  # the swept values themselves
+        "8", "16", "32", "64", "128", "256", "512", "1024"]
+    [legend] = fig.legends  # one legend for every panel
+    assert legend.get_title().get_text() == "dataflow"
+    assert [t.get_text() for t in legend.get_texts()] == ["static", "reprogram"]
 
 
 @pytest.mark.parametrize(("values", "scale"), [
@@ -98,6 +137,8 @@ def test_log_only_beyond_two_decades(values: list[float], scale: str) -> None:
     ("area_mm2", "area (mm²)"),
     ("dram_bytes", "dram (bytes)"),
     ("crossbar.adc.bits", "crossbar.adc.bits"),
+    ("accuracy_analog", "accuracy analog (fraction)"),
+    ("snr_db_mean", "snr (dB, mean over layers)"),
 ])
 def test_axis_labels_carry_units(column: str, label: str) -> None:
     assert axis_label(column) == label
@@ -112,41 +153,139 @@ def test_one_facet_per_workload(tmp_path: Path) -> None:
     np.testing.assert_array_equal(axes[3].get_lines()[0].get_ydata(), lenet.latency_s)
 
 
-def test_energy_breakdown_bars_are_per_inference(frame: pd.DataFrame) -> None:
+def test_energy_breakdown_is_normalised_with_totals_above(frame: pd.DataFrame) -> None:
     fig = plot_energy_breakdown(frame, by="dataflow")
     ax = fig.axes[0]
     assert "crossbars=1024" in ax.get_title()
-    at = frame[(frame.crossbars == 1024)].set_index("dataflow")
+    at = frame[(frame.crossbars == 1024)].set_index("dataflow").loc[["static", "reprogram"]]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["static", "reprogram"]
     assert len(ax.containers) == len(BREAKDOWN_COLUMNS)
     total = np.zeros(2)
     for container, column in zip(ax.containers, BREAKDOWN_COLUMNS):
         heights = [bar.get_height() for bar in container]
-        expected = (at.loc[["static", "reprogram"], column] / 2).to_numpy()
-        np.testing.assert_allclose(heights, expected, rtol=1e-12)
+        np.testing.assert_allclose(heights, 100 * at[column] / at.energy_j, rtol=1e-9)
         total += heights
-    np.testing.assert_allclose(total, at.loc[["static", "reprogram"],
-                                             "energy_per_inference_j"], rtol=1e-12)
-    assert ax.get_ylabel() == "energy per inference (J)"
+    np.testing.assert_allclose(total, 100, rtol=1e-12)  # every bar is 100%
+    np.testing.assert_allclose([joules(t) for t in totals(ax)], at.energy_per_inference_j,
+                               rtol=5e-3)  # three significant digits
+    assert ax.get_ylabel() == "share of energy per inference (%)"
+    assert fig.get_suptitle() == "energy per inference by component\nmlp_digits on tiny, batch 2"
+
+
+def test_energy_components_keep_their_colour_and_order(frame: pd.DataFrame,
+                                                       varied: pd.DataFrame) -> None:
+    for fig in (plot_energy_breakdown(frame), plot_energy_breakdown(varied)):
+        ax = fig.axes[0]
+        assert [c.get_label() for c in ax.containers] == [
+            c.removeprefix("energy_").removesuffix("_j") for c in BREAKDOWN_COLUMNS]
+        for container in ax.containers:
+            colour = matplotlib.colors.to_rgba(COMPONENT_COLOURS[container.get_label()])
+            assert {bar.get_facecolor() for bar in container} == {colour}
+        [legend] = fig.legends  # outside the bars, top of the stack first
+        assert [t.get_text() for t in legend.get_texts()] == [
+            c.get_label() for c in ax.containers][::-1]
 
 
 def test_energy_breakdown_at_a_chosen_point(frame: pd.DataFrame) -> None:
     ax = plot_energy_breakdown(frame, at={"crossbars": "64"}).axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["reprogram"]  # static failed at 64
     row = frame[(frame.crossbars == 64) & (frame.dataflow == "reprogram")].iloc[0]
-    assert ax.containers[3][0].get_height() == pytest.approx(row.energy_write_j / 2, rel=1e-12)
+    assert ax.containers[3][0].get_height() == pytest.approx(
+        100 * row.energy_write_j / row.energy_j, rel=1e-9)
+    assert totals(ax) and joules(totals(ax)[0]) == pytest.approx(row.energy_per_inference_j,
+                                                                 rel=5e-3)
     with pytest.raises(XbarsimError, match="no ok rows with crossbars=3"):
         plot_energy_breakdown(frame, at={"crossbars": "3"})
 
 
-def test_rows_that_would_overlap_name_the_missing_by_column(tmp_path: Path) -> None:
-    frame = sweep(TINY, MLP, "reprogram", [16, 32], vary=["crossbar.adc.bits=6,8"], jobs=1)
-    with pytest.raises(XbarsimError, match=r"differ in crossbar\.adc\.bits: add it to --by"):
-        plot_sweep(frame, "crossbars", ["cycles_per_inference"], "dataflow")
-    fig = plot_sweep(frame, "crossbars", ["cycles_per_inference"],
-                     ["dataflow", "crossbar.adc.bits"])
-    assert [line.get_label() for line in fig.axes[0].get_lines()] == ["reprogram, 6",
-                                                                       "reprogram, 8"]
+SERIES = ["static, crossbar.adc.bits=6", "static, crossbar.adc.bits=8",
+          "reprogram, crossbar.adc.bits=6", "reprogram, crossbar.adc.bits=8"]
+
+
+def test_varied_keys_get_a_series_each(varied: pd.DataFrame) -> None:
+    fig = plot_sweep(varied)  # the default plot: colour by dataflow, style by varied value
+    [legend] = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == SERIES
+    for ax, y in zip(fig.axes, ("cycles_per_inference", "edp_per_inference_js")):
+        lines = {line.get_label(): line for line in ax.get_lines()}
+        assert list(lines) == SERIES
+        for label, line in lines.items():
+            flow, bits = label.split(", crossbar.adc.bits=")
+            rows = varied[(varied.dataflow == flow) & (varied["crossbar.adc.bits"] == int(bits))]
+            np.testing.assert_array_equal(line.get_xydata(),
+                                          rows[["crossbars", y]].to_numpy(float))
+    lines = fig.axes[0].get_lines()
+    assert lines[0].get_color() == lines[1].get_color() != lines[2].get_color()  # dataflow
+    assert lines[0].get_marker() == lines[2].get_marker() != lines[1].get_marker()  # bits
+    assert lines[0].get_linestyle() == lines[2].get_linestyle() != lines[1].get_linestyle()
+    sizes = [line.get_markersize() for line in lines]
+    assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == 4  # later = smaller
+
+
+def test_varied_keys_get_a_bar_each(varied: pd.DataFrame) -> None:
+    ax = plot_energy_breakdown(varied).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [s.replace(", ", "\n")
+                                                            for s in SERIES]
+    at = varied[varied.crossbars == 256]
+    expected = [at[(at.dataflow == label.split(",")[0])
+                   & (at["crossbar.adc.bits"] == int(label[-1]))].energy_per_inference_j.iloc[0]
+                for label in SERIES]
+    np.testing.assert_allclose([joules(t) for t in totals(ax)], expected, rtol=5e-3)
+
+
+def test_crossbars_get_a_series_each_when_not_on_x(varied: pd.DataFrame) -> None:
+    fig = plot_sweep(varied, "crossbar.adc.bits", ["energy_per_inference_j"])
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "static, crossbars=128", "static, crossbars=256", "reprogram, crossbars=128",
+        "reprogram, crossbars=256"]
+    assert fig.axes[0].get_yscale() == "linear"  # within a few percent: no decades to span
+    assert fig.axes[0].get_xlabel() == "crossbar.adc.bits"
+
+
+def test_rows_that_would_overlap_name_the_missing_by_column(varied: pd.DataFrame) -> None:
+    two = pd.concat([varied, varied.assign(batch=4)])  # two sweeps' CSVs pasted together
+    with pytest.raises(XbarsimError, match="differ in batch: add it to --by"):
+        plot_sweep(two, "crossbars", ["cycles_per_inference"], "dataflow")
+    fig = plot_sweep(two, "crossbars", ["cycles_per_inference"], ["dataflow", "batch"])
+    assert fig.legends[0].get_texts()[0].get_text() == "static, 1, crossbar.adc.bits=6"
+    assert "batch 1, 4" in fig.get_suptitle()
+
+
+def test_layers_chart_has_a_bar_per_layer_in_order(run_dir: Path) -> None:
+    layers = pd.read_csv(run_dir / "layers.csv")
+    fig = plot_layers(layers, run_beside(run_dir / "layers.csv"))
+    spans, energy = fig.axes
+    names = [t.get_text() for t in spans.get_yticklabels()]
+    assert names == layers.layer.tolist()
+    for ax, column in ((spans, "cycles"), (energy, "energy_j")):
+        bars = ax.patches
+        assert [bar.get_width() for bar in bars] == layers[column].tolist()
+        assert [bar.get_y() + bar.get_height() / 2 for bar in bars] == list(range(len(layers)))
+    assert spans.get_ylim()[0] > spans.get_ylim()[1]  # the first layer on top
+    slowest = layers.cycles.idxmax()
+    share = 100 * layers.cycles.max() / layers.end_cycle.max()
+    assert spans.texts[slowest].get_text() == f"{share:.1f}%"
+    assert fig.get_suptitle().endswith("lenet5_mnist on tiny (16 crossbars, reprogram), batch 2")
+
+
+def test_layers_chart_stays_legible_for_many_layers() -> None:
+    n = 72
+    layers = pd.DataFrame({"layer": [f"block{i}.conv" for i in range(n)], "type": "conv",
+                           "end_cycle": np.arange(1, n + 1) * 10.0, "cycles": 10.0,
+                           "energy_j": np.linspace(1e-9, 1e-6, n)})
+    fig = plot_layers(layers)
+    spans = fig.axes[0]
+    assert len(spans.get_yticklabels()) == n
+    assert min(t.get_fontsize() for t in spans.get_yticklabels()) >= 7
+    assert fig.get_figheight() >= 0.17 * n  # a row per layer, however many
+    assert fig.get_suptitle() == "latency and energy per layer"  # no summary.csv beside it
+
+
+def test_cli_plot_layers(capsys: pytest.CaptureFixture[str], run_dir: Path,
+                         tmp_path: Path) -> None:
+    assert main(["plot", str(run_dir / "layers.csv"), "--out", str(tmp_path / "l.png")]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["l.png", "l.svg"]
+    assert "l.svg" in capsys.readouterr().out
 
 
 def test_unknown_column_suggests(frame: pd.DataFrame) -> None:
@@ -211,6 +350,8 @@ def test_load_sweep_errors(tmp_path: Path) -> None:
     (tmp_path / "x.csv").write_text("a,b\n1,2\n")
     with pytest.raises(XbarsimError, match="not a sweep CSV"):
         load_sweep(tmp_path / "x.csv")
+    with pytest.raises(XbarsimError, match=r"neither a sweep CSV .* nor a layers\.csv"):
+        load_plottable(tmp_path / "x.csv")
 
 
 def _rows(crossbars: list[float], flows: tuple[str, ...] = ("d",)) -> pd.DataFrame:

@@ -11,8 +11,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
+
+from tqdm import tqdm
 
 from xbarsim.basis.files import save_basis
 from xbarsim.basis.fit import fit_basis
@@ -41,11 +44,17 @@ def example_params(name: str) -> dict[str, Any]:
     return dict(PARAMS.get(name, DEFAULT_PARAMS))
 
 
-def write_example_basis(workload: Workload, path: str | os.PathLike[str]) -> dict[str, float]:
-    """Fit the example basis of ``workload``, write it to ``path``; return the layer errors."""
+def write_example_basis(workload: Workload, path: str | os.PathLike[str],
+                        progress: bool = False) -> dict[str, float]:
+    """Fit the example basis of ``workload``, write it to ``path``; return the layer errors.
+    With ``progress``, a bar over the layers on stderr (when it is a terminal)."""
     params = example_params(workload.name)
     seed = params.pop("seed")
-    basis_set, errors = fit_basis(workload, random_weights(workload, seed), **params)
+    with tqdm(total=len(workload.mvm_layers), desc=f"fitting the example basis of "
+              f"{workload.name}", unit=" layers", file=sys.stderr,
+              disable=None if progress else True, leave=False) as bar:
+        basis_set, errors = fit_basis(workload, random_weights(workload, seed), **params,
+                                      on_layer=lambda _: bar.update())
     save_basis(path, basis_set, workload.name)
     return errors
 
@@ -65,7 +74,7 @@ def example_basis(workload_path: str | os.PathLike[str]) -> Path:
         log.warning("fitting the example basis of %s (once; cached in %s)", workload.name,
                     cache_dir())
         cached = cache_dir() / name
-        write_example_basis(workload, cached)
+        write_example_basis(workload, cached, progress=True)
     return cached
 
 

@@ -23,7 +23,7 @@ Method (``fit_basis``):
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
 
@@ -38,10 +38,12 @@ CHUNK_ELEMENTS = 1 << 22
 
 def fit_basis(workload: Workload, weights: Mapping[str, np.ndarray], length: int = 9,
               basis_size: int = 8, coeff_bits: int = 4, basis_bits: int = 8,
-              nnz: int | None = None) -> tuple[BasisSet, dict[str, float]]:
+              nnz: int | None = None, on_layer: Callable[[str], None] | None = None
+              ) -> tuple[BasisSet, dict[str, float]]:
     """Fit a basis set to ``weights``; also return each layer's ||W - W_hat||_F / ||W||_F.
 
     The fit uses every segment and is deterministic: the same weights give the same basis.
+    ``on_layer(name)`` is called as each layer's coefficients are fitted (a progress bar).
     """
     _check_params(length, basis_size, coeff_bits, basis_bits, nnz)
     check_weights(weights, workload)
@@ -51,6 +53,8 @@ def fit_basis(workload: Workload, weights: Mapping[str, np.ndarray], length: int
     coeffs, scales, errors = {}, {}, {}
     for name in layers:
         coeffs[name], scales[name], errors[name] = fit_layer(weights[name], basis, coeff_bits, nnz)
+        if on_layer is not None:
+            on_layer(name)
     basis_set = BasisSet(basis=basis, basis_bits=basis_bits, coeff_bits=coeff_bits,
                          coeffs=coeffs, scales=scales, length=length)
     return basis_set, errors

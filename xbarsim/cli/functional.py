@@ -17,6 +17,7 @@ from xbarsim.cli.table import table
 from xbarsim.config import load_arch
 from xbarsim.errors import XbarsimError
 from xbarsim.functional.datasets import resolve_dataset
+from xbarsim.functional.kernel.compile_progress import compile_progress
 from xbarsim.functional.lossless import workload_lossless_bits
 from xbarsim.functional.network import LAYER_COLUMNS, SUMMARY_COLUMNS, run_functional
 from xbarsim.io.csv_file import write_csv_set
@@ -90,8 +91,9 @@ def cmd_functional(args: argparse.Namespace) -> int:
     labels = None if data.y is None else data.y[:n]
     layer_rows, summary_rows = [], []
     for flow in flows:
-        result = run_functional(arch, workload, weights, data.x[:n], labels, biases=biases,
-                                seed=args.seed, basis=basis if flow == "basis" else None)
+        with compile_progress():
+            result = run_functional(arch, workload, weights, data.x[:n], labels, biases=biases,
+                                    seed=args.seed, basis=basis if flow == "basis" else None)
         layer_rows += [{"dataflow": flow, **row} for row in result.layers]
         summary_rows.append({"dataflow": flow, **result.summary})
         source = args.basis if flow == "basis" or args.weights is None else args.weights

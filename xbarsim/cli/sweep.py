@@ -19,7 +19,9 @@ DEFAULT_YS = "cycles_per_inference,edp_per_inference_js"
 def register(verbs: Any) -> None:
     """Add the ``sweep`` and ``plot`` subcommands to the CLI's subparsers object."""
     _add_sweep(verbs.add_parser("sweep", help="simulate many points; one CSV row per point"))
-    _add_plot(verbs.add_parser("plot", help="plot a sweep CSV (metrics and energy breakdown)"))
+    _add_plot(verbs.add_parser("plot", help="plot a sweep CSV (metrics and energy breakdown) "
+                                            "or a run's layers.csv (latency and energy per "
+                                            "layer)"))
 
 
 def _add_sweep(p: argparse.ArgumentParser) -> None:
@@ -66,17 +68,20 @@ def _add_sweep(p: argparse.ArgumentParser) -> None:
 
 
 def _add_plot(p: argparse.ArgumentParser) -> None:
-    p.add_argument("csv", metavar="CSV", help="a CSV written by xbarsim sweep")
-    p.add_argument("--x", default="crossbars", metavar="COL")
+    p.add_argument("csv", metavar="CSV",
+                   help="a CSV written by xbarsim sweep, or the layers.csv of xbarsim run --out "
+                        "(told apart by its columns)")
+    p.add_argument("--x", default="crossbars", metavar="COL", help="sweep CSV: the x axis")
     p.add_argument("--y", default=DEFAULT_YS, metavar="COL[,COL...]",
-                   help=f"metrics, one subplot each (default: {DEFAULT_YS})")
+                   help=f"sweep CSV: metrics, one subplot each (default: {DEFAULT_YS})")
     p.add_argument("--by", default="dataflow", metavar="COL[,COL...]",
-                   help="one line per value of these columns (default: dataflow)")
+                   help="sweep CSV: one colour per value of these columns (default: dataflow); "
+                        "every other swept column gets a marker and line style per value")
     p.add_argument("--at", action="append", default=[], metavar="COL=VALUE",
-                   help="rows for the energy chart (default: the largest --x value)")
+                   help="sweep CSV: rows for the energy chart (default: the largest --x value)")
     p.add_argument("--out", required=True, metavar="FIG.png",
                    help="figure; PNG and SVG are written from its stem (and PDF for a .pdf "
-                        "name), plus <stem>_energy.*")
+                        "name), plus <stem>_energy.* for a sweep CSV")
     p.set_defaults(handler=cmd_plot)
 
 
@@ -124,27 +129,38 @@ def _accuracy(args: argparse.Namespace) -> Any:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    """Plot metrics and the energy breakdown; write PNG and SVG of both."""
+    """Plot a sweep CSV (metrics and energy breakdown) or a layers.csv (per-layer chart);
+    write PNG and SVG of each figure."""
     from xbarsim.sweep import plot
 
     stem = plot.figure_stem(args.out)
     refuse_inputs_as_outputs(
         [args.out, *(stem.with_name(f"{stem.name}{part}.{fmt}") for part in ("", "_energy")
                      for fmt in ("png", "svg", "pdf"))], {"CSV": args.csv})
-    frame = plot.load_sweep(args.csv)
+    frame = plot.load_plottable(args.csv)
+    if plot.is_layers(frame):
+        figures = {"": plot.plot_layers(frame, plot.run_beside(args.csv))}
+    else:
+        figures = _sweep_figures(frame, args)
+    # every figure is drawn before any is written
+    extra = Path(args.out).suffix.lower().lstrip(".") or None
+    written = [path for part, fig in figures.items()
+               for path in plot.save_figure(fig, stem.with_name(f"{stem.name}{part}"), extra)]
+    _say(f"wrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def _sweep_figures(frame: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """The metric and energy figures of a sweep CSV, by file-name suffix."""
+    from xbarsim.sweep import plot
+
     ok, skipped = plot.ok_rows(frame)
     if skipped:
         _say(f"note: skipped {skipped} rows with status != ok", err=True)
     by = _columns(args.by)
     at = dict(_pair(item) for item in args.at)
-    lines = plot.plot_sweep(ok, args.x, _columns(args.y), by)
-    energy = plot.plot_energy_breakdown(ok, by=by, x=args.x, at=at or None)
-    # both figures are drawn before either is written
-    extra = Path(args.out).suffix.lower().lstrip(".") or None
-    written = plot.save_figure(lines, stem, extra)
-    written += plot.save_figure(energy, stem.with_name(f"{stem.name}_energy"), extra)
-    _say(f"wrote {', '.join(str(p) for p in written)}")
-    return 0
+    return {"": plot.plot_sweep(ok, args.x, _columns(args.y), by),
+            "_energy": plot.plot_energy_breakdown(ok, by=by, x=args.x, at=at or None)}
 
 
 def _say(text: str, err: bool = False) -> None:
