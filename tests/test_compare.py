@@ -65,7 +65,7 @@ def test_sensitivity_rows_are_separate_runs_with_the_parameter_changed(result):
     # every [A] key of tiny (all of them are) that has a half and a double, but not the
     # chip size under comparison nor the device keys the timing model does not read
     params = {p for p, _ in by}
-    assert "tile.write_controllers" in params and "crossbar.read_ns" in params
+    assert "tile.write_circuits" in params and "crossbar.read_ns" in params
     assert "chip.crossbars" not in params and not any(p.startswith("analog.") for p in params)
     row = by[("crossbar.read_ns", 2.0)]
     assert row["value"] == 20.0 and row["base_value"] == 10.0
@@ -79,8 +79,12 @@ def test_sensitivity_rows_are_separate_runs_with_the_parameter_changed(result):
     assert row["basis_vs_digital_cycles"] == \
         basis["cycles_per_inference"] / digital["cycles_per_inference"]
     # an integer halves and doubles to integers; one that would not change is left out
-    assert by[("tile.write_controllers", 2.0)]["value"] == 2
-    assert ("tile.write_controllers", 0.5) not in by  # tiny has 1 controller per tile
+    assert by[("chip.noc.hop_cycles", 2.0)]["value"] == 2
+    assert ("chip.noc.hop_cycles", 0.5) not in by  # tiny has 1 cycle per hop
+    # a named choice steps to its neighbours: per tile (tiny's) has none below
+    assert by[("tile.write_circuits", 2.0)]["value"] == "per_ima"
+    assert by[("tile.write_circuits", 2.0)]["base_value"] == "per_tile"
+    assert ("tile.write_circuits", 0.5) not in by
 
 
 def test_batch_is_a_sensitivity_parameter():
@@ -120,7 +124,20 @@ def test_compare_command_writes_its_files(tmp_path: Path, capsys):
     assert "what moves it most" in printed and "static needs 74 crossbars" in printed
 
 
-def test_a_param_that_is_not_a_number_is_a_clear_error(capsys):
+def test_a_param_that_is_not_a_number_is_a_clear_error(capsys, tmp_path):
+    out = tmp_path / "never"
     assert main(["compare", "--arch", TINY, "--workload", MLP, "--crossbars", "16", "--param",
-                 "write_verify.policy", "--out", "/tmp/never"]) == 2
-    assert "--param: write_verify.policy" in capsys.readouterr().err
+                 "crossbar.differential", "--out", str(out)]) == 2
+    assert "--param: crossbar.differential" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_named_choice_steps_to_its_neighbours():
+    # write_verify.policy: program_verify (tiny's) is first, single_pass second
+    result = compare(TINY, MLP, CHIP, jobs=1, params=["write_verify.policy"])
+    rows = [r for r in result.sensitivity if r["parameter"] == "write_verify.policy"]
+    assert [(r["factor"], r["value"], r["base_value"]) for r in rows] == [
+        (2.0, "single_pass", "program_verify")]
+    assert rows[0]["basis_vs_reprogram_cycles"] == \
+        run("basis", "write_verify.policy=single_pass")["cycles_per_inference"] / \
+        run("reprogram", "write_verify.policy=single_pass")["cycles_per_inference"]

@@ -51,20 +51,19 @@ CONTEXT = {
     "analog.drift_t_s": ("analog.drift_nu=0.1",),
     "analog.drift_t0_s": ("analog.drift_nu=0.1",),
     "chip.global_buffer.kib": ("chip.global_buffer.kib=2",),
-    "chip.crossbars_per_tile": ("chip.crossbars_per_tile=1",),
+    "chip.crossbars_per_tile": ("chip.crossbars_per_tile=1", "tile.crossbars_per_ima=1"),
     "crossbar.adc.energy_pj": ("crossbar.adc.energy_pj=1.0",),
     "crossbar.read_v": ("crossbar.read_energy_pj=null",),
     "write_verify.pulse_energy_pj": ("write_verify.pulse_energy_pj=1.0",),
     "write_verify.verify_energy_pj": ("write_verify.verify_energy_pj=1.0",),
     "crossbar.cell_bits": ("write_verify.pulse_model=fixed",),
-    "tile.write_controllers": ("tile.write_controllers=1",),
     "tile.combiner.lanes": ("tile.combiner.lanes=1", "crossbar.read_ns=1.0",
                             "crossbar.adc.count=128", "tile.shift_add.ops_per_cycle=256"),
     "write_verify.cells_per_row_parallel": ("write_verify.cells_per_row_parallel=8",),
 }
 """Settings under which a key matters at all: a fixed pulse count under the measured model
 does not; drift needs a drift exponent and time; a resource that is not the bottleneck (64
-combiner lanes, 12 write controllers for two blocks) changes nothing until it is scarce (the
+combiner lanes) changes nothing until it is scarce (the
 combiner also hides behind the reads, conversions and shift-adds unless they are fast); energies
 estimated from attributes matter only where the config leaves the given figure unset; the
 global buffer spills only when it is small against the activations; the measured pulse table

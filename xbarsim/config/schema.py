@@ -86,6 +86,20 @@ hardware: crossbar ADCs above ~10 bits are rarely built, but lossless studies ne
 exact in float64 far beyond this."""
 
 
+class WriteCircuits(enum.Enum):
+    """Where the write-verify circuits (drivers, verify control) sit: how many crossbars a tile
+    writes at once. Listed from fewest circuits to most (``compare`` halves and doubles a
+    choice by stepping to the neighbour below or above)."""
+
+    PER_TILE = "per_tile"
+    """One per tile: its crossbars are written one at a time."""
+    PER_IMA = "per_ima"
+    """One per crossbar group sharing input and output registers (``tile.crossbars_per_ima``;
+    ISAAC's in-situ MAC units)."""
+    PER_CROSSBAR = "per_crossbar"
+    """One per crossbar: every crossbar of a tile written at once."""
+
+
 class Combine(enum.Enum):
     """How the basis dataflow combines projections with coefficients."""
 
@@ -278,8 +292,12 @@ class Tile:
     """Shift-and-add units."""
     combiner: Combiner = required()
     """Basis coefficient combiner."""
-    write_controllers: int = bounded(1, gt=0)
-    """Write-verify controllers per tile (crossbars programmed at once)."""
+    crossbars_per_ima: int = bounded(1, gt=0, le=MAX_CROSSBARS)
+    """Crossbars per in-situ MAC unit (IMA): the group that shares input and output registers
+    (ISAAC: 8)."""
+    write_circuits: WriteCircuits = WriteCircuits.PER_TILE
+    """Where the write-verify circuits sit: per tile, per IMA or per crossbar; a tile writes
+    that many crossbars at once (``timing.hw.write_verify.controllers_per_tile``)."""
     periphery: TilePeriphery = field(default_factory=TilePeriphery)
     """Bus, registers, activation and pool units."""
 

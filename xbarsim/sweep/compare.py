@@ -2,7 +2,8 @@
 
 The comparison runs ``static`` (when the network fits), ``reprogram``, ``basis`` and the
 ``digital`` baseline on the same chip and batch. The sensitivity analysis then halves and
-doubles each number the config tags as an assumption [A] (``config.tags``), and the batch, and
+doubles each number the config tags as an assumption [A] (``config.tags``; a named choice steps
+to its neighbours instead, as ``_choice_cases`` says), and the batch, and
 reruns ``reprogram``, ``basis`` and ``digital`` for each: the spread of the basis/reprogram and
 basis/digital ratios it causes ranks the assumptions (a tornado chart). Points run on the
 sweep's backends (a local process pool by default).
@@ -10,6 +11,7 @@ sweep's backends (a local process pool by default).
 
 from __future__ import annotations
 
+import enum
 import functools
 import math
 from collections.abc import Mapping, Sequence
@@ -89,8 +91,9 @@ def compare(arch: str | Path, workload: str | Path, overrides: Sequence[str] = (
     for i, (param, factor, value, _, _) in enumerate(cases):
         runs = dict(zip(RERUN, (outcomes[len(RERUN) * i + j] for j in range(len(RERUN)))))
         error = next((o.error for o in runs.values() if o.error), "")
+        base_value = _base_value(param, base.arch, batch)
         entry: dict[str, Any] = {"parameter": param, "factor": factor, "value": value,
-                                 "base_value": _base_value(param, base.arch, batch),
+                                 "base_value": getattr(base_value, "value", base_value),
                                  "status": "error" if error else "ok", "error": error}
         for versus in VERSUS:
             for name, column in RATIOS.items():
@@ -134,10 +137,13 @@ def _cases(arch: str | Path, overrides: Sequence[str], params: Sequence[str], ba
             cases.append(("batch", factor, images, (), images))
     for key in keys:
         value = _base_value(key, base, batch)
+        if isinstance(value, enum.Enum):
+            cases += _choice_cases(arch, overrides, key, value, batch)
+            continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value == 0:
             if key in params:
                 raise XbarsimError(f"{key} is {value!r} (expected a nonzero number to halve "
-                                   "and double)", key="--param")
+                                   "and double, or a named choice)", key="--param")
             continue  # flags, names and zeros have no half and double
         for factor in FACTORS:
             scaled: float | int = value * factor
@@ -154,6 +160,25 @@ def _cases(arch: str | Path, overrides: Sequence[str], params: Sequence[str], ba
     return cases
 
 
+def _choice_cases(arch: str | Path, overrides: Sequence[str], key: str, value: enum.Enum,
+                  batch: int) -> list[tuple[str, float | str, Any, tuple[str, ...], int]]:
+    """A named choice is "halved" and "doubled" by stepping to its neighbours in the choice's
+    list (ordered from less to more of the thing, e.g. ``WriteCircuits``)."""
+    members = list(type(value))
+    at = members.index(value)
+    cases: list[tuple[str, float | str, Any, tuple[str, ...], int]] = []
+    for factor, step in zip(FACTORS, (-1, 1)):
+        if 0 <= at + step < len(members):
+            choice = members[at + step].value
+            override = f"{key}={choice}"
+            try:
+                load_arch(arch, [*overrides, override])
+            except XbarsimError:
+                continue
+            cases.append((key, factor, choice, (override,), batch))
+    return cases
+
+
 def _base_value(key: str, arch: Any, batch: int) -> Any:
     """The unchanged value of a sensitivity parameter."""
     if key == "batch":
@@ -164,7 +189,7 @@ def _base_value(key: str, arch: Any, batch: int) -> Any:
         return functools.reduce(getattr, key.split("."), arch)
     except AttributeError:
         raise XbarsimError("no such key (expected a dotted config key, e.g. "
-                           "tile.write_controllers)", key=f"--param {key}") from None
+                           "tile.combiner.lanes)", key=f"--param {key}") from None
 
 
 def _ratio(row: dict[str, Any], reference: dict[str, Any], column: str) -> float | None:

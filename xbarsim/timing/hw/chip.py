@@ -15,7 +15,7 @@ from xbarsim.timing.hw.memory import Dram, Port
 from xbarsim.timing.hw.mesh import Mesh
 from xbarsim.timing.hw.noc import Noc
 from xbarsim.timing.hw.stats import Activity, Counters
-from xbarsim.timing.hw.write_verify import WriteVerifyController
+from xbarsim.timing.hw.write_verify import WriteVerifyController, controllers_per_tile
 
 
 class Chip:
@@ -49,7 +49,7 @@ class Chip:
         ]
         pulses = pulse_distribution(arch.write_verify, arch.crossbar.cell_bits)
         self.writers = [
-            WriteVerifyController(env, arch.write_verify, tile.write_controllers, self.clock, c,
+            WriteVerifyController(env, arch.write_verify, controllers_per_tile(arch), self.clock, c,
                                   pulses, self.rng, per_row_events)
             for _ in range(self.tiles)
         ]
@@ -72,7 +72,7 @@ class Chip:
         return {
             "crossbar": len(self.xbars), "tile_buffer": self.tiles,
             "shift_add": self.tiles * tile.shift_add.units, "combiner": self.tiles,
-            "write_controller": self.tiles * tile.write_controllers, "noc": self.tiles,
+            "write_controller": self.tiles * controllers_per_tile(self.arch), "noc": self.tiles,
             "mesh_link": self.mesh.links,
             "global_buffer": 1, "vector_unit": 1, "dram": 1,
         }

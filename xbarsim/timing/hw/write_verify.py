@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from xbarsim.config.schema import WritePolicy, WriteVerify
+from xbarsim.config.schema import Arch, WriteCircuits, WritePolicy, WriteVerify
 from xbarsim.programming.pulses import PulseDistribution
 from xbarsim.timing.hw.clock import Clock
 from xbarsim.timing.hw.stats import Counters
@@ -37,8 +37,19 @@ class BlockWrite:
     levels: np.ndarray | None = None
 
 
+def controllers_per_tile(arch: Arch) -> int:
+    """Write-verify controllers of a tile (``tile.write_circuits``): crossbars it writes at
+    once. Per IMA: ceil(crossbars_per_tile / crossbars_per_ima)."""
+    per_tile, tile = arch.chip.crossbars_per_tile, arch.tile
+    if tile.write_circuits is WriteCircuits.PER_CROSSBAR:
+        return per_tile
+    if tile.write_circuits is WriteCircuits.PER_IMA:
+        return ceil_div(per_tile, tile.crossbars_per_ima)
+    return 1
+
+
 class WriteVerifyController:
-    """The write controllers of one tile (a SimPy resource of ``write_controllers`` units)."""
+    """The write controllers of one tile (a SimPy resource of ``controllers_per_tile`` units)."""
 
     def __init__(self, env: simpy.Environment, cfg: WriteVerify, controllers: int, clock: Clock,
                  counters: Counters, pulses: PulseDistribution, rng: np.random.Generator,
