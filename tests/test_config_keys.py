@@ -51,7 +51,7 @@ CONTEXT = {
     "analog.drift_t_s": ("analog.drift_nu=0.1",),
     "analog.drift_t0_s": ("analog.drift_nu=0.1",),
     "chip.global_buffer.kib": ("chip.global_buffer.kib=2",),
-    "chip.crossbars_per_tile": ("chip.crossbars_per_tile=1", "tile.crossbars_per_ima=1"),
+    "chip.crossbars_per_tile": ("chip.crossbars_per_tile=1",),
     "crossbar.adc.energy_pj": ("crossbar.adc.energy_pj=1.0",),
     "crossbar.read_v": ("crossbar.read_energy_pj=null",),
     "write_verify.pulse_energy_pj": ("write_verify.pulse_energy_pj=1.0",),

@@ -317,13 +317,6 @@ def cross_field_errors(arch: Arch, *, file: str) -> typing.Iterator[XbarsimError
             file=file,
             key="write_verify.pulse_energy_pj",
         )
-    if arch.tile.crossbars_per_ima > arch.chip.crossbars_per_tile:
-        yield XbarsimError(
-            f"{arch.tile.crossbars_per_ima} crossbars per IMA in a tile of "
-            f"{arch.chip.crossbars_per_tile} (expected crossbars_per_ima <= crossbars_per_tile)",
-            file=file,
-            key="tile.crossbars_per_ima",
-        )
     if arch.write_verify.rows_parallel > xb.rows:
         yield XbarsimError(
             f"{arch.write_verify.rows_parallel} rows for a {xb.rows}-row crossbar "

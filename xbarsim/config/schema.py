@@ -293,11 +293,12 @@ class Tile:
     combiner: Combiner = required()
     """Basis coefficient combiner."""
     crossbars_per_ima: int = bounded(1, gt=0, le=MAX_CROSSBARS)
-    """Crossbars per in-situ MAC unit (IMA): the group that shares input and output registers
-    (ISAAC: 8)."""
+    """Crossbars per in-situ MAC unit (IMA): the group that shares an input register, filled
+    once per input segment, and output registers (ISAAC: 8). A tile of fewer crossbars is one
+    IMA."""
     write_circuits: WriteCircuits = WriteCircuits.PER_TILE
     """Where the write-verify circuits sit: per tile, per IMA or per crossbar; a tile writes
-    that many crossbars at once (``timing.hw.write_verify.controllers_per_tile``)."""
+    that many crossbars at once (``timing.hw.write_verify.write_circuits``)."""
     periphery: TilePeriphery = field(default_factory=TilePeriphery)
     """Bus, registers, activation and pool units."""
 

@@ -25,7 +25,7 @@ from xbarsim.timing.estimators import (
     verify_energy_pj,
     xbar_row_energy_pj,
 )
-from xbarsim.timing.hw.write_verify import controllers_per_tile
+from xbarsim.timing.hw.write_verify import chip_write_circuits
 
 PJ = 1e-12
 
@@ -145,7 +145,7 @@ def area_breakdown_mm2(arch: Arch) -> dict[str, float]:
         "registers": tiles * (per.ima_registers_area_mm2 + per.output_register_area_mm2),
         "activation_units": tiles * per.activation_area_mm2,
         "core_logic": tiles * per.core_logic_area_mm2,
-        "write_controllers": tiles * controllers_per_tile(arch) * per.write_controller_area_mm2,
+        "write_controllers": chip_write_circuits(arch) * per.write_controller_area_mm2,
         "global_buffer": chip.global_buffer.area_mm2,
         "offchip_io": chip.dram.io_area_mm2,
     }

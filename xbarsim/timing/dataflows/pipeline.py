@@ -130,7 +130,7 @@ class MvmWork:
     cols_widest: int
     """Columns of the widest block: sets the conversion time of a lockstep read."""
     in_elems: int
-    """Input elements read from the tile buffers per vector (one read per tile and row block)."""
+    """Input elements read from the tile buffers per vector (one read per IMA and row block)."""
     reduce_ops: int
     """Additions merging row blocks' partial sums per vector."""
     psum_sends: tuple[tuple[int, int, float], ...]
@@ -195,9 +195,11 @@ class PipelineDataflow(Engine):
         tile = (offset + np.arange(copies * b)) // self.cpt
         g, rb, cb = (np.tile(table[k], copies) for k in ("group", "row_block", "col_block"))
         rows, cols = np.tile(table["rows_used"], copies), np.tile(table["cols_used"], copies)
-        # a tile reads each input segment (group, row block) once per vector and broadcasts it
-        # to every crossbar of the tile that uses it (ISAAC's eDRAM-to-IMA bus)
-        _, first = np.unique(np.stack([copy, tile, g, rb]), axis=1, return_index=True)
+        # each IMA reads an input segment (group, row block) from its tile's buffer once per
+        # vector into its input register, shared by its crossbars that use it (ISAAC: the
+        # eDRAM-to-IMA bus fills each IMA's input register)
+        ima = self.chip.ima_of(offset + np.arange(copies * b))
+        _, first = np.unique(np.stack([copy, ima, g, rb]), axis=1, return_index=True)
         used = np.unique(tile) if b else np.zeros(0, dtype=np.int64)
         where = np.searchsorted(used, tile)
         in_elems = np.bincount(where[first], rows[first], minlength=used.size)

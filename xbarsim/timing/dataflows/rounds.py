@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+import numpy as np
 import simpy
 
 from xbarsim.config.schema import Arch
@@ -60,6 +61,7 @@ class RoundsDataflow(Engine):
                  overlap: bool) -> None:
         super().__init__(chip, workload, enc, batch, per_vector_events)
         self.rounds, self.resident, self.overlap = rounds, resident, overlap
+        self._register_fills: dict[int, np.ndarray] = {}
 
     def setup(self) -> Proc:
         """Write every round once, one after another."""
@@ -202,20 +204,36 @@ class RoundsDataflow(Engine):
             yield self.all_of(self.block_stages(layer, part, k, n, first=i == 0))
 
     def block_stages(self, layer: Layer, part: Part, k: int, n: int, first: bool) -> list[Proc]:
-        """The pipelined stages of ``n`` vectors on block ``k`` of a part."""
+        """The pipelined stages of ``n`` vectors on block ``k`` of a part; the inputs come from
+        the IMA's input register, filled by the IMA's first block of that row block."""
         slot = int(part.slots[k])
         tile = self.chip.tile_of(slot)
         rows, cols = int(part.blocks["rows_used"][k]), int(part.blocks["cols_used"][k])
+        in_rows = rows if self._fills_register(part)[k] else 0
         reads = n * self.enc.t
         out_bits = self.psum_bits if part.lmap.row_blocks > 1 else self.act_bits
         out_size = nbytes(n * cols / self.enc.columns_per_weight, out_bits)
         port = self.chip.tile_ports[tile]
         return [
-            port.access(layer.name, nbytes(n * rows, self.act_bits), "read"),
+            port.access(layer.name, nbytes(n * in_rows, self.act_bits), "read"),
             self.chip.xbars[slot].compute(layer.name, reads, rows, cols, first),
             self.chip.shift_add[tile].run(layer.name, reads * cols),
             self.drain(layer.name, tile, out_size),
         ]
+
+    def _fills_register(self, part: Part) -> np.ndarray:
+        """Per block of ``part``: whether it is the first of its IMA to read its input segment
+        (group, row block), which the IMA's other crossbars then share (once per part)."""
+        key = id(part)
+        if key not in self._register_fills:
+            imas = self.chip.ima_of(part.slots)
+            b = part.blocks
+            _, first = np.unique(np.stack([imas, b["group"], b["row_block"]]), axis=1,
+                                 return_index=True)
+            fills = np.zeros(part.size, dtype=bool)
+            fills[first] = True
+            self._register_fills[key] = fills
+        return self._register_fills[key]
 
     def reduce(self, layer: Layer, part: Part) -> Proc:
         """Sum the partial sums of a layer's row blocks into its output activations."""

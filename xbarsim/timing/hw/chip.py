@@ -15,7 +15,13 @@ from xbarsim.timing.hw.memory import Dram, Port
 from xbarsim.timing.hw.mesh import Mesh
 from xbarsim.timing.hw.noc import Noc
 from xbarsim.timing.hw.stats import Activity, Counters
-from xbarsim.timing.hw.write_verify import WriteVerifyController, controllers_per_tile
+from xbarsim.timing.hw.write_verify import (
+    WriteVerifyController,
+    chip_write_circuits,
+    tile_crossbars,
+    write_circuits,
+)
+from xbarsim.util import ceil_div
 
 
 class Chip:
@@ -49,9 +55,9 @@ class Chip:
         ]
         pulses = pulse_distribution(arch.write_verify, arch.crossbar.cell_bits)
         self.writers = [
-            WriteVerifyController(env, arch.write_verify, controllers_per_tile(arch), self.clock, c,
+            WriteVerifyController(env, arch.write_verify, write_circuits(arch, n), self.clock, c,
                                   pulses, self.rng, per_row_events)
-            for _ in range(self.tiles)
+            for n in tile_crossbars(arch)
         ]
         self.noc = Noc(env, arch.chip.noc, self.tiles, c)
         self.mesh = Mesh(arch.chip.noc, self.tiles, c)
@@ -72,7 +78,7 @@ class Chip:
         return {
             "crossbar": len(self.xbars), "tile_buffer": self.tiles,
             "shift_add": self.tiles * tile.shift_add.units, "combiner": self.tiles,
-            "write_controller": self.tiles * controllers_per_tile(self.arch), "noc": self.tiles,
+            "write_controller": chip_write_circuits(self.arch), "noc": self.tiles,
             "mesh_link": self.mesh.links,
             "global_buffer": 1, "vector_unit": 1, "dram": 1,
         }
@@ -85,3 +91,11 @@ class Chip:
     def tile_of(self, slot: int) -> int:
         """Tile holding crossbar ``slot``."""
         return slot // self.crossbars_per_tile
+
+    def ima_of(self, slots: np.ndarray) -> np.ndarray:
+        """Chip-wide IMA of each crossbar slot (``tile.crossbars_per_ima``): IMAs fill a tile in
+        order and never span two tiles (a tile's last IMA may be partial; a tile smaller than
+        an IMA is one IMA)."""
+        per_ima = min(self.arch.tile.crossbars_per_ima, self.crossbars_per_tile)
+        tile, within = np.divmod(np.asarray(slots, dtype=np.int64), self.crossbars_per_tile)
+        return tile * ceil_div(self.crossbars_per_tile, per_ima) + within // per_ima

@@ -37,19 +37,31 @@ class BlockWrite:
     levels: np.ndarray | None = None
 
 
-def controllers_per_tile(arch: Arch) -> int:
-    """Write-verify controllers of a tile (``tile.write_circuits``): crossbars it writes at
-    once. Per IMA: ceil(crossbars_per_tile / crossbars_per_ima)."""
-    per_tile, tile = arch.chip.crossbars_per_tile, arch.tile
+def write_circuits(arch: Arch, crossbars: int) -> int:
+    """Write-verify controllers of a tile holding ``crossbars`` crossbars
+    (``tile.write_circuits``): the crossbars it writes at once. Per IMA: ceil(crossbars /
+    crossbars_per_ima) (a tile smaller than an IMA is one IMA)."""
+    tile = arch.tile
     if tile.write_circuits is WriteCircuits.PER_CROSSBAR:
-        return per_tile
+        return crossbars
     if tile.write_circuits is WriteCircuits.PER_IMA:
-        return ceil_div(per_tile, tile.crossbars_per_ima)
+        return ceil_div(crossbars, min(tile.crossbars_per_ima, arch.chip.crossbars_per_tile))
     return 1
 
 
+def tile_crossbars(arch: Arch) -> list[int]:
+    """Crossbars of each tile: full tiles, the last one holding the rest."""
+    per_tile, total = arch.chip.crossbars_per_tile, arch.chip.crossbars
+    return [min(per_tile, total - i * per_tile) for i in range(arch.chip.tiles)]
+
+
+def chip_write_circuits(arch: Arch) -> int:
+    """Write-verify controllers of the whole chip (``write_circuits`` summed over its tiles)."""
+    return sum(write_circuits(arch, n) for n in tile_crossbars(arch))
+
+
 class WriteVerifyController:
-    """The write controllers of one tile (a SimPy resource of ``controllers_per_tile`` units)."""
+    """The write controllers of one tile (a SimPy resource of ``write_circuits`` units)."""
 
     def __init__(self, env: simpy.Environment, cfg: WriteVerify, controllers: int, clock: Clock,
                  counters: Counters, pulses: PulseDistribution, rng: np.random.Generator,
