@@ -6,7 +6,7 @@ Run from anywhere: ``python benchmarks/accuracy.py`` (about 30 minutes on 2 core
 ``dataset-fashion-mnist`` Debian package). It drives ``python -m xbarsim functional`` and
 ``basis fit`` through the command line and writes ``benchmarks/accuracy.csv``, which
 ``benchmarks/validation.py`` renders (with its checks) into docs/validation.md, and prints the
-Markdown tables of the README. ``--train`` first retrains the shipped trained bases
+Markdown tables of docs/guide.md. ``--train`` first retrains the shipped trained bases
 (``workloads/<model>.trained.basis.npz``) with the ``basis train`` commands in ``MODELS`` (needs
 the ``train`` extra, torch; about 25 minutes more).
 """

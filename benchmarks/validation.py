@@ -517,7 +517,7 @@ PUBLISHED_NETS = {
 }
 """ImageNet (224x224) MACs and weights per inference: torchvision model documentation and the
 papers (He et al. CVPR 2016; Simonyan and Zisserman ICLR 2015; Huang et al. CVPR 2017; Sandler
-et al. CVPR 2018), as listed in README.md."""
+et al. CVPR 2018), as listed in docs/guide.md (Workloads)."""
 SIZE_TOLERANCE = 0.02
 """Published counts include biases and batch-norm (the zoo folds or drops them) and are rounded
 to 2-3 significant digits, so agreement within 2% is the check."""
@@ -555,8 +555,9 @@ def section_zoo_sizes(checks: Checks) -> str:
         "out_channels x K, computed here from `workloads/<net>_imagenet.yaml` (224x224 inputs). "
         "Published values: torchvision's model documentation and the original papers (He et "
         "al., CVPR 2016; Simonyan and Zisserman, ICLR 2015; Huang et al., CVPR 2017; Sandler et "
-        "al., CVPR 2018), as listed in README.md. The zoo folds batch-norm and ignores biases, "
-        "and the published figures are rounded, so the check is agreement within "
+        "al., CVPR 2018), as listed in `docs/guide.md` (Workloads). The zoo folds batch-norm "
+        "and ignores biases, and the published figures are rounded, so the check is agreement "
+        "within "
         f"{SIZE_TOLERANCE:.0%}. The last column checks that the YAML file equals what the zoo "
         "builder (`xbarsim.workload.ZOO`) constructs today.",
         table(["network", "MACs (zoo)", "published", "ratio", "weights (zoo)", "published",
