@@ -259,3 +259,35 @@ def test_a_tile_takes_as_long_as_its_busiest_unit():
     two = run(w, spec(4, 2, 5, nnz=5), crossbars=2)
     assert one["xbar_reads"] == two["xbar_reads"] == 20
     assert one["cycles"] - two["cycles"] == 224 - 136
+
+
+@pytest.mark.parametrize(("batch", "gb_kib", "from_dram"), [
+    (16, 64, False), (40, 64, False), (40, 8, True)])
+def test_coefficients_beyond_the_coefficient_buffer_are_streamed_again_per_group(
+        batch: int, gb_kib: int, from_dram: bool) -> None:
+    """A 576 -> 32 linear layer, L = 9, B = 8: S = 64 segments, 32 x 64 x 8 = 16,384 nonzero
+    4-bit coefficients = 8,192 bytes, over tiny's 4 KiB coefficient buffer. Four crossbars
+    hold one basis copy (8 vectors x 8 columns = 64 columns), one tile. Per vector the tile
+    holds 64 projections x 8 values x 16-bit partial sums = 1,024 bytes: 16 vectors fill its
+    16 KiB buffer exactly (one group, no refill); 40 vectors are ceil(40,960 / 16,384) = 3
+    groups, so the coefficients stream through twice more: 16,384 bytes, read from the global
+    buffer (8,192 <= half of 64 KiB) or, with an 8 KiB global buffer, from DRAM. A large
+    coefficient buffer (1 GiB) refills nothing."""
+    work = linear(576, 32)
+    basis = spec(9, 8, 64, 32 * 64 * 8)
+
+    def summary(coeff_kib: int) -> dict:
+        arch = load_arch("arch_configs/tiny.yaml", [
+            f"tile.combiner.coeff_buffer_kib={coeff_kib}", f"chip.global_buffer.kib={gb_kib}",
+            "chip.crossbars=4"])
+        return simulate(arch, work, RunOptions(Dataflow.BASIS, batch=batch, basis=basis)).summary
+
+    small, large = summary(4), summary(2**20)
+    refill = 0 if batch == 16 else 2 * 8192
+    if from_dram:
+        assert small["dram_bytes"] - large["dram_bytes"] == refill
+        assert small["buffer_bytes"] == large["buffer_bytes"]
+    else:
+        assert small["buffer_bytes"] - large["buffer_bytes"] == refill
+        assert small["dram_bytes"] == large["dram_bytes"]
+    assert small["digital_macs"] == large["digital_macs"]

@@ -153,6 +153,7 @@ class BasisDataflow(Engine):
             self.tile_projections(layer, tile, slot, shares),
             self.chip.tile_ports[tile].access(layer, proj_bytes, "write"),
             self.combine(layer, tile, total.macs, proj_bytes),
+            self.refill_coefficients(layer, tile, proj_bytes),
             self.drain(layer, tile, nbytes(total.outputs, self.act_bits)),
         ])
 
@@ -208,6 +209,34 @@ class BasisDataflow(Engine):
         yield from self.chip.noc.transfer(layer, tile, size)
         yield from self.chip.tile_ports[tile].access(layer, size, "write")
 
+    def coefficient_refills(self, layer: str, held_bytes: int) -> int:
+        """Coefficient bytes a tile fetches again because they exceed its coefficient buffer:
+        the tile works through the data it combines (``held_bytes``: projections, or input
+        segments under analog combination) in groups that fit its tile buffer, and streams the
+        layer's coefficients through the coefficient buffer once per group (docs/design.md
+        6.5). None when the coefficients fit: they stay for the whole layer."""
+        coeff = nbytes(self.spec.nnz[layer], self.spec.coeff_bits)
+        tile = self.chip.arch.tile
+        if coeff <= tile.combiner.coeff_buffer_kib * 1024:
+            return 0
+        return (ceil_div(held_bytes, tile.buffer.kib * 1024) - 1) * coeff
+
+    def refill_coefficients(self, layer: str, tile: int, held_bytes: int,
+                            units: int = 1) -> Proc:
+        """Fetch a tile's coefficient refills while it combines: from the global buffer when
+        the layer's coefficients fit in half of it (like activations), else from DRAM; then
+        over the NoC into the tile. With ``units``, one unit's even share of the tile's
+        refills (``held_bytes`` is still the tile's)."""
+        size = self.coefficient_refills(layer, held_bytes) // units
+        if not size:
+            return
+        coeff = nbytes(self.spec.nnz[layer], self.spec.coeff_bits)
+        if coeff <= self.chip.global_buffer_bytes // 2:
+            yield from self.chip.global_buffer.access(layer, size, "read")
+        else:
+            yield from self.chip.dram.transfer(layer, size)
+        yield from self.chip.noc.transfer(layer, tile, size)
+
     def analog_work(self, name: str, vectors: int, share: list[int]) -> list[list[int]]:
         """Per unit: analog-combine read steps and conversions (zeros for digital combine)."""
         if self.spec.combine is not Combine.ANALOG:
@@ -230,6 +259,8 @@ class BasisDataflow(Engine):
                                    nbytes(w.macs, self.spec.coeff_bits))
         else:
             stages += self.digital_stages(layer, tile, slots, w.projections, w.macs)
+        units = len(self.tile_units[tile])
+        stages.append(self.refill_coefficients(layer, tile, w.in_bytes * units, units))
         stages.append(self.drain(layer, tile, nbytes(w.outputs, self.act_bits)))
         yield self.all_of(stages)
 
