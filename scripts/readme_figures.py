@@ -1,5 +1,6 @@
 """Regenerate the figures of README.md's five-minute tour: docs/figures/tour_adc.png (and the
-energy breakdown docs/figures/tour_adc_energy.png that ``xbarsim plot`` draws beside it).
+energy breakdown docs/figures/tour_adc_energy.png that ``xbarsim plot`` draws beside it), and
+the tornado chart of the dataflow comparison, docs/figures/tornado_resnet18_64.png.
 
 Run from anywhere (needs the Fashion-MNIST IDX files: ``apt-get install dataset-fashion-mnist``,
 or ``$XBARSIM_FASHION_MNIST``):
@@ -12,8 +13,10 @@ temporary folder: the ADC sweep of LeNet-5 on Fashion-MNIST (static and basis, 6
 isaac_like crossbars, 4-, 6- and 8-bit ADCs, accuracy on the first 500 test images), then
 ``xbarsim plot``. It copies the two PNGs into docs/figures/ and prints the CSV's columns that
 the README's reading of the figure quotes (energy per inference in µJ, its share spent on DRAM).
+Then it runs docs/guide.md's ``xbarsim compare`` of ResNet-18 CIFAR-100 on 64 isaac_like
+crossbars and copies its tornado chart.
 
-It takes about 20-40 s on 2 cores (the sweep itself about 15 s on an idle machine; the README
+It takes about 40-60 s on 2 cores (the sweep itself about 15 s on an idle machine; the README
 says about 30 s). Deterministic: the sweep is seeded and ``xbarsim plot`` leaves out every
 timestamp, so a second run on the same code writes the same bytes.
 """
@@ -46,7 +49,13 @@ PLOT = [
     "plot", "OUT/adc.csv", "--x", "crossbar.adc.bits",
     "--y", "energy_per_inference_j,accuracy_analog", "--out", "OUT/adc.png",
 ]
-COPIES = {"adc.png": "tour_adc.png", "adc_energy.png": "tour_adc_energy.png"}
+COMPARE = [
+    "compare", "--arch", "arch_configs/isaac_like.yaml", "--workload", "resnet18_cifar100",
+    "--crossbars", "64", "--param", "write_verify.write_v", "--param",
+    "write_verify.max_iterations", "--param", "crossbar.g_max_us", "--out", "OUT/compare",
+]
+COPIES = {"adc.png": "tour_adc.png", "adc_energy.png": "tour_adc_energy.png",
+          "compare/tornado.png": "tornado_resnet18_64.png"}
 QUOTED = ["dataflow", "crossbars", "crossbar.adc.bits", "cycles_per_inference", "energy_uj",
           "dram_share", "accuracy_float", "accuracy_analog", "snr_db_mean", "status"]
 
@@ -65,6 +74,7 @@ def main() -> int:
         out = Path(tmp)
         xbarsim(SWEEP, out)
         xbarsim(PLOT, out)
+        xbarsim(COMPARE, out)
         FIGURES.mkdir(parents=True, exist_ok=True)
         for source, target in COPIES.items():
             shutil.copyfile(out / source, FIGURES / target)

@@ -233,7 +233,9 @@ def test_units_grouped_by_tile_keep_every_count():
     """A tile's projection units are simulated as one process (digital combine): grouping
     them by 1, 4 or 16 crossbars per tile moves time, never a counted action, except that
     every tile that combines receives the layer's coefficients once: 40 nonzeros x 4 bits =
-    20 B over the NoC per tile (16, 4 and 1 tiles)."""
+    20 B over the NoC per tile (16, 4 and 1 tiles), and a vector split between tiles sends a
+    piece of partial outputs home: 48 projections of S = 16 dealt 3, 12 or 48 to a tile start
+    15, 3 or 0 tiles inside a vector, each piece 4 outputs x 16 bits = 8 B over the NoC."""
     w = linear(64, 4)
     runs = [simulate(with_crossbars(load_arch("arch_configs/tiny.yaml",
                                               [f"chip.crossbars_per_tile={per_tile}"]), 16),
@@ -242,7 +244,8 @@ def test_units_grouped_by_tile_keep_every_count():
     for key in ("xbar_reads", "adc_conversions", "dac_conversions", "digital_macs",
                 "dram_bytes"):
         assert runs[0][key] == runs[1][key] == runs[2][key], key
-    assert [r["noc_bytes"] - 20 * tiles for r, tiles in zip(runs, (16, 4, 1))] == \
+    assert [r["noc_bytes"] - 20 * tiles - 8 * pieces
+            for r, tiles, pieces in zip(runs, (16, 4, 1), (15, 3, 0))] == \
         [runs[2]["noc_bytes"] - 20] * 3
 
 
@@ -291,3 +294,33 @@ def test_coefficients_beyond_the_coefficient_buffer_are_streamed_again_per_group
         assert small["buffer_bytes"] - large["buffer_bytes"] == refill
         assert small["dram_bytes"] == large["dram_bytes"]
     assert small["digital_macs"] == large["digital_macs"]
+
+
+def test_split_vectors_by_hand() -> None:
+    from xbarsim.timing.dataflows.basis import split_vectors
+
+    # 64 segments a vector: 96 + 96 projections split vector 1 at 96 (one piece in tile 1);
+    # 64 + 64 split nothing; runs of 40 cut vector 0 over tiles 0, 1 (40..80) and vector 1
+    # over 1, 2, 3 (80..160): tiles 1, 2 and 3 each continue a vector; an empty tile nothing
+    assert split_vectors([96, 96], 64) == [0, 1]
+    assert split_vectors([64, 64], 64) == [0, 0]
+    assert split_vectors([40, 40, 40, 40, 0], 64) == [0, 1, 1, 1, 0]
+
+
+@pytest.mark.parametrize(("batch", "pieces"), [(2, 0), (3, 1)])
+def test_partial_outputs_of_a_vector_split_over_tiles_are_gathered(batch: int,
+                                                                    pieces: int) -> None:
+    """The 576 -> 32 linear layer (S = 64, 8,192 coefficient bytes) on 8 tiny crossbars: two
+    tiles of one basis copy each. Batch 2: 128 projections, 64 a tile, no vector split. Batch
+    3: 192, 96 a tile: vector 1 is split at 96, so tile 1 sends its 32 partial outputs
+    (16-bit: 64 bytes) to the global buffer, where 32 adds merge them. Global-buffer bytes:
+    coefficients in and out (2 x 8,192), the network input loaded from DRAM and read out to
+    the tiles (2 x 576 a vector), the outputs written (32 a vector) and the gathered partials
+    written and read (2 x 64 a piece)."""
+    arch = load_arch("arch_configs/tiny.yaml", ["chip.crossbars=8"])
+    result = simulate(arch, linear(576, 32), RunOptions(Dataflow.BASIS, batch=batch,
+                                                      basis=spec(9, 8, 64, 32 * 64 * 8)))
+    fc = next(row for row in result.layers if row["layer"] == "fc")
+    assert fc["global_buffer_bytes"] == (2 * 8192 + 2 * 576 * batch + 32 * batch
+                                         + 2 * 64 * pieces)
+    assert fc["noc_bytes"] - 32 * batch - 576 * batch - 2 * 8192 == 64 * pieces

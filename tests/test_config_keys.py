@@ -57,6 +57,7 @@ CONTEXT = {
     "write_verify.pulse_energy_pj": ("write_verify.pulse_energy_pj=1.0",),
     "write_verify.verify_energy_pj": ("write_verify.verify_energy_pj=1.0",),
     "crossbar.cell_bits": ("write_verify.pulse_model=fixed",),
+    "tile.combiner.area_mm2": ("tile.combiner.area_mm2=0.01",),
     "tile.combiner.lanes": ("tile.combiner.lanes=1", "crossbar.read_ns=1.0",
                             "crossbar.adc.count=128", "tile.shift_add.ops_per_cycle=256"),
     "write_verify.cells_per_row_parallel": ("write_verify.cells_per_row_parallel=8",),

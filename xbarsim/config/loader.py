@@ -317,6 +317,17 @@ def cross_field_errors(arch: Arch, *, file: str) -> typing.Iterator[XbarsimError
             file=file,
             key="write_verify.pulse_energy_pj",
         )
+    comb = arch.tile.combiner
+    unset = [k for k in ("multiplier_area_um2", "adder_area_um2", "coeff_buffer_area_mm2_per_kib",
+                         "reference_bits") if getattr(comb, k) is None]
+    if comb.area_mm2 is None and unset:
+        yield XbarsimError(
+            f"is unset but {', '.join(unset)} {'is' if len(unset) == 1 else 'are'} too "
+            "(expected area_mm2, or the component areas and reference_bits it is estimated "
+            "from)",
+            file=file,
+            key="tile.combiner.area_mm2",
+        )
     if arch.write_verify.rows_parallel > xb.rows:
         yield XbarsimError(
             f"{arch.write_verify.rows_parallel} rows for a {xb.rows}-row crossbar "

@@ -250,8 +250,17 @@ class Combiner:
     """Energy per coefficient byte read."""
     static_mw: float = bounded(0.0, ge=0)
     """Leakage power."""
-    area_mm2: float = bounded(0.0, ge=0)
-    """Area."""
+    area_mm2: float | None = bounded(0.0, ge=0)
+    """Area. Unset (null): estimated from the lanes and the buffer with the three areas
+    below (``timing/estimators.py``)."""
+    multiplier_area_um2: float | None = bounded(None, ge=0)
+    """Area of a 32 x 32-bit integer multiplier at the chip's node; a lane's multiplier of
+    ``reference_bits`` operands scales as the product of the widths (an array multiplier)."""
+    adder_area_um2: float | None = bounded(None, ge=0)
+    """Area of a 32-bit adder at the chip's node; a lane's accumulator of
+    ``precision.psum_bits`` scales with its width."""
+    coeff_buffer_area_mm2_per_kib: float | None = bounded(None, ge=0)
+    """Area of the coefficient buffer per KiB of ``coeff_buffer_kib``."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,6 +17,7 @@ from xbarsim.timing.estimators import (
     adc_area_mm2,
     adc_energy_pj,
     add_scale,
+    combiner_area_mm2,
     dac_scale,
     mac_scale,
     memory_area_scale,
@@ -139,7 +140,7 @@ def area_breakdown_mm2(arch: Arch) -> dict[str, float]:
         "tile_buffers": tiles * tile.buffer.area_mm2 * memory_area_scale(
             tile.buffer.kib, tile.buffer.reference_kib),
         "shift_add": tiles * tile.shift_add.area_mm2,
-        "combiners": tiles * tile.combiner.area_mm2,
+        "combiners": tiles * combiner_area_mm2(arch),
         "routers": tiles * chip.noc.area_mm2_per_router,
         "tile_bus": tiles * per.bus_area_mm2,
         "registers": tiles * (per.ima_registers_area_mm2 + per.output_register_area_mm2),

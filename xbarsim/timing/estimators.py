@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from xbarsim.config.schema import Adc, Crossbar, Dac, WriteVerify
+from xbarsim.config.schema import Adc, Arch, Crossbar, Dac, WriteVerify
 
 ADC_PJ_BY_BITS = {4: 0.79, 5: 0.99, 6: 1.20, 7: 1.42, 8: 1.67, 9: 1.97, 10: 2.38}
 """Energy per conversion of ISAAC's SAR ADC scaled to other resolutions (32 nm, 1.28 GS/s), pJ:
@@ -125,6 +125,21 @@ def mac_scale(a_bits: int, b_bits: int, reference_bits: int | None) -> float:
         return 1.0
     product = a_bits * b_bits / reference_bits ** 2
     return MULTIPLY_SHARE * product + (1 - MULTIPLY_SHARE)
+
+
+def combiner_area_mm2(arch: Arch) -> float:
+    """A tile's coefficient combiner: the given ``area_mm2``, else its lanes (each a
+    ``reference_bits`` x ``reference_bits`` multiplier, scaled from the 32 x 32-bit one as the
+    product of the widths, and a ``psum_bits`` accumulator, scaled from the 32-bit adder) plus
+    its coefficient buffer."""
+    comb = arch.tile.combiner
+    if comb.area_mm2 is not None:
+        return comb.area_mm2
+    assert comb.multiplier_area_um2 is not None and comb.adder_area_um2 is not None
+    assert comb.coeff_buffer_area_mm2_per_kib is not None and comb.reference_bits is not None
+    lane_um2 = (comb.multiplier_area_um2 * comb.reference_bits ** 2 / 32 ** 2
+                + comb.adder_area_um2 * arch.precision.psum_bits / 32)
+    return comb.lanes * lane_um2 * 1e-6 + comb.coeff_buffer_kib * comb.coeff_buffer_area_mm2_per_kib
 
 
 def mid_conductance_s(xb: Crossbar) -> float:

@@ -117,6 +117,8 @@ class BasisDataflow(Engine):
                     proportional_split(in_bytes, share), *self.analog_work(name, vectors, share))]
                 yield self.all_of(self.run_unit(name, self.units[u], w)
                                   for u, w in enumerate(work) if w.projections)
+                per_tile = [sum(share[u] for u in units) for units in self.tile_units.values()]
+                yield from self.gather(layer, per_tile)
             else:
                 # the even split over units, summed per tile: the first ``extra`` units take
                 # one projection more; the other quantities follow the tiles' projections
@@ -134,8 +136,29 @@ class BasisDataflow(Engine):
                     self.run_tile(name, tile, self.units[units[0]][0], counts, w)
                     for (tile, units), counts, w in zip(self.tile_units.items(), shares, work)
                     if w.projections)
+                yield from self.gather(layer, tile_projections)
             yield from self.store_output(layer)
         self.finish(layer.name)
+
+    def gather(self, layer: Layer, tile_projections: list[int]) -> Proc:
+        """Merge the partial outputs of vectors whose projections landed in two or more tiles
+        (``split_vectors``): each later piece's outputs, ``psum_bits`` each, go from its tile
+        over the NoC to the global buffer, where the vector unit adds them (docs/design.md
+        6.5). Within a tile the combiner (or, analog, the shift-and-add) merges them."""
+        outputs = layer.out_channels // layer.groups
+        tiles = list(self.tile_units)
+        pieces = split_vectors(tile_projections, self.spec.segments[layer.name])
+        if not any(pieces):
+            return
+        for tile, n in zip(tiles, pieces):
+            if n:
+                size = nbytes(n * outputs, self.psum_bits)
+                yield from self.chip.noc.transfer(layer.name, tile, size)
+                yield from self.chip.global_buffer.access(layer.name, size, "write")
+        total = sum(pieces) * outputs
+        yield from self.chip.global_buffer.access(layer.name, nbytes(total, self.psum_bits),
+                                                  "read")
+        yield from self.chip.vector_unit.run(layer.name, total)
 
     def run_tile(self, layer: str, tile: int, slot: int, shares: dict[int, int],
                  total: UnitShare) -> Proc:
@@ -316,3 +339,14 @@ class BasisDataflow(Engine):
         yield from self.chip.tile_ports[tile].access(layer, proj_bytes, "read")
         yield from self.chip.combiners[tile].run(layer, macs)
         self.chip.counters.add(layer, "coeff_buffer_bytes", nbytes(macs, self.spec.coeff_bits))
+
+
+def split_vectors(tile_projections: list[int], segments: int) -> list[int]:
+    """Per tile (in order), how many of its vector pieces continue a vector begun in an earlier
+    tile: the projections are dealt out in order, ``segments`` per vector (and group), each
+    tile a contiguous run; a run that starts inside a vector continues it (one piece)."""
+    pieces, start = [], 0
+    for count in tile_projections:
+        pieces.append(1 if count and start % segments else 0)
+        start += count
+    return pieces

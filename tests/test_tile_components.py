@@ -1,4 +1,4 @@
-"""Write circuits per tile, per IMA or per crossbar (``tile.write_circuits``)."""
+"""Tile components: write circuits, the IMA input register, the combiner's area."""
 
 from __future__ import annotations
 
@@ -80,3 +80,18 @@ def test_an_ima_reads_an_input_segment_once_for_its_crossbars() -> None:
     assert static[2] - static[4] == 3 * 16 and static[1] - static[4] == 3 * 48
     rounds = {k: buffer_bytes(Dataflow.REPROGRAM, 2, k) for k in (2, 1)}
     assert rounds[1] - rounds[2] == 2 * 3 * 16
+
+
+def test_combiner_area_from_its_lanes_and_buffer() -> None:
+    """isaac_like: 64 lanes, each an 8 x 8-bit multiplier (4,064 um2 for 32 x 32 bits, x 64 /
+    1,024 = 254 um2) and a 32-bit accumulator (178 um2): 64 x 432 um2 = 0.027648 mm2, plus
+    8 KiB x 0.00105 mm2 = 0.0084 mm2. A given area wins; an unset one needs the parts."""
+    from xbarsim.errors import XbarsimError
+    from xbarsim.timing.estimators import combiner_area_mm2
+
+    arch = load_arch(ISAAC)
+    assert combiner_area_mm2(arch) == pytest.approx(0.027648 + 0.0084)
+    assert area_breakdown_mm2(arch)["combiners"] == pytest.approx(168 * 0.036048)
+    assert combiner_area_mm2(load_arch(ISAAC, ["tile.combiner.area_mm2=0.01"])) == 0.01
+    with pytest.raises(XbarsimError, match="adder_area_um2 is too"):
+        load_arch(ISAAC, ["tile.combiner.adder_area_um2=null"])
