@@ -170,15 +170,17 @@ class BasisDataflow(Engine):
         yield from self.send_to_tile(layer, tile, total.in_bytes)
         yield from self.receive_coefficients(layer, tile)
         proj_bytes = nbytes(total.projections * self.spec.size, self.psum_bits)
-        yield self.all_of([
+        stages = [
             self.chip.tile_ports[tile].access(
                 layer, nbytes(total.projections * self.spec.length, self.act_bits), "read"),
             self.tile_projections(layer, tile, slot, shares),
             self.chip.tile_ports[tile].access(layer, proj_bytes, "write"),
             self.combine(layer, tile, total.macs, proj_bytes),
-            self.refill_coefficients(layer, tile, proj_bytes),
             self.drain(layer, tile, nbytes(total.outputs, self.act_bits)),
-        ])
+        ]
+        if self.coefficient_refills(layer, proj_bytes):
+            stages.append(self.refill_coefficients(layer, tile, proj_bytes))
+        yield self.all_of(stages)
 
     def tile_projections(self, layer: str, tile: int, slot: int,
                          shares: dict[int, int]) -> Proc:
