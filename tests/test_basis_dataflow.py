@@ -324,3 +324,28 @@ def test_partial_outputs_of_a_vector_split_over_tiles_are_gathered(batch: int,
     assert fc["global_buffer_bytes"] == (2 * 8192 + 2 * 576 * batch + 32 * batch
                                          + 2 * 64 * pieces)
     assert fc["noc_bytes"] - 32 * batch - 576 * batch - 2 * 8192 == 64 * pieces
+
+
+@pytest.mark.parametrize(("arch", "workload", "crossbars", "batch"), [
+    ("arch_configs/tiny.yaml", "workloads/lenet5_mnist.yaml", 32, 3),
+    ("arch_configs/isaac_like.yaml", "workloads/resnet18_cifar100.yaml", 512, 2)])
+def test_aggregated_units_give_the_same_outputs_as_units_one_by_one(
+        monkeypatch: pytest.MonkeyPatch, tmp_path, arch: str, workload: str, crossbars: int,
+        batch: int) -> None:
+    """The units of a tile with the same share are simulated once with a multiplicity
+    (``basis.AGGREGATE``); simulated one by one they give byte-identical CSVs (but wall_s)."""
+    import xbarsim.timing.dataflows.basis as basis_flow
+    from xbarsim.cli.main import main
+
+    def outputs(aggregate: bool) -> dict[str, pd.DataFrame]:
+        monkeypatch.setattr(basis_flow, "AGGREGATE", aggregate)
+        out = tmp_path / str(aggregate)
+        assert main(["run", "--arch", arch, "--workload", workload, "--dataflow", "basis",
+                     "--crossbars", str(crossbars), "--batch", str(batch),
+                     "--out", str(out)]) == 0
+        return {name: pd.read_csv(out / name).drop(columns="wall_s", errors="ignore")
+                for name in ("summary.csv", "layers.csv", "utilization.csv", "area.csv")}
+
+    grouped, one_by_one = outputs(True), outputs(False)
+    for name, frame in grouped.items():
+        pd.testing.assert_frame_equal(frame, one_by_one[name], check_exact=True)

@@ -123,10 +123,9 @@ class BasisDataflow(Engine):
                 # the even split over units, summed per tile: the first ``extra`` units take
                 # one projection more; the other quantities follow the tiles' projections
                 base, extra = divmod(projections, len(self.units))
-                shares = [{base + 1: n_up, base: len(units) - n_up}
-                          for units in self.tile_units.values()
-                          for n_up in [bisect_left(units, extra)]]
-                tile_projections = [sum(p * n for p, n in c.items()) for c in shares]
+                shares = [unit_shares(base, bisect_left(units, extra), len(units))
+                          for units in self.tile_units.values()]
+                tile_projections = [sum(p * n for p, n in c) for c in shares]
                 work = [UnitShare(*w, 0, 0) for w in zip(
                     tile_projections,
                     proportional_split(vectors * spec.nnz[name], tile_projections),
@@ -160,7 +159,7 @@ class BasisDataflow(Engine):
                                                   "read")
         yield from self.chip.vector_unit.run(layer.name, total)
 
-    def run_tile(self, layer: str, tile: int, slot: int, shares: dict[int, int],
+    def run_tile(self, layer: str, tile: int, slot: int, shares: list[tuple[int, int]],
                  total: UnitShare) -> Proc:
         """The units of one tile, digital combine, as one process (``shares``: units per
         projection count; ``total``: the tile's sums): their inputs arrive in one transfer;
@@ -183,7 +182,7 @@ class BasisDataflow(Engine):
         yield self.all_of(stages)
 
     def tile_projections(self, layer: str, tile: int, slot: int,
-                         shares: dict[int, int]) -> Proc:
+                         shares: list[tuple[int, int]]) -> Proc:
         """Every unit of a tile projects its share at once; the tile's crossbars are one
         resource (layers running side by side take turns on a tile). A unit's full steps take
         t reads of ``parallel_per_crossbar`` projections, a last partial step t reads of the
@@ -195,7 +194,7 @@ class BasisDataflow(Engine):
         longest, busy, shifts, shift_ops = 0, 0, [], 0
         # units with the same share do the same work (shares differ by at most one): each
         # distinct share is worked out once and counted for all its units
-        for p, units_with_p in shares.items():
+        for p, units_with_p in shares:
             if p == 0 or units_with_p == 0:
                 continue
             full, rem = divmod(p, par)
@@ -341,6 +340,21 @@ class BasisDataflow(Engine):
         yield from self.chip.tile_ports[tile].access(layer, proj_bytes, "read")
         yield from self.chip.combiners[tile].run(layer, macs)
         self.chip.counters.add(layer, "coeff_buffer_bytes", nbytes(macs, self.spec.coeff_bits))
+
+
+AGGREGATE = True
+"""Simulate the units of a tile that have the same share once, with their count as a
+multiplicity (exact: they do the same work); False simulates every unit on its own (the
+equivalence test)."""
+
+
+def unit_shares(base: int, larger: int, units: int) -> list[tuple[int, int]]:
+    """(projections, units) of a tile whose first ``larger`` units take ``base + 1``
+    projections and the rest ``base``: two entries, or one per unit without aggregation."""
+    pairs = [(base + 1, larger), (base, units - larger)]
+    if AGGREGATE:
+        return pairs
+    return [(p, 1) for p, n in pairs for _ in range(n)]
 
 
 def split_vectors(tile_projections: list[int], segments: int) -> list[int]:
