@@ -102,7 +102,7 @@ class BasisDataflow(Engine):
             spec, name = self.spec, layer.name
             vectors = self.batch * self.workload.out_pixels(name)
             projections = vectors * layer.groups * spec.segments[name]
-            coeff_bytes = nbytes(spec.nnz[name], spec.coeff_bits)
+            coeff_bytes = self.coefficient_bytes(name)
             yield from self.chip.dram.transfer(name, coeff_bytes)
             # into the global buffer and out once: the NoC multicasts them to the tiles
             yield from self.chip.global_buffer.access(name, coeff_bytes, "write")
@@ -177,9 +177,7 @@ class BasisDataflow(Engine):
             self.combine(layer, tile, total.macs, proj_bytes),
             self.drain(layer, tile, nbytes(total.outputs, self.act_bits)),
         ]
-        if self.coefficient_refills(layer, proj_bytes):
-            stages.append(self.refill_coefficients(layer, tile, proj_bytes))
-        yield self.all_of(stages)
+        yield self.all_of(stages + self.refill_coefficients(layer, tile, proj_bytes))
 
     def tile_projections(self, layer: str, tile: int, slot: int,
                          shares: list[tuple[int, int]]) -> Proc:
@@ -229,9 +227,13 @@ class BasisDataflow(Engine):
     def receive_coefficients(self, layer: str, tile: int) -> Proc:
         """The layer's coefficients, multicast from the global buffer (read once per layer),
         over the tile's link into its buffer: a tile combines every output of its vectors."""
-        size = nbytes(self.spec.nnz[layer], self.spec.coeff_bits)
+        size = self.coefficient_bytes(layer)
         yield from self.chip.noc.transfer(layer, tile, size)
         yield from self.chip.tile_ports[tile].access(layer, size, "write")
+
+    def coefficient_bytes(self, layer: str) -> int:
+        """A layer's coefficients: its nonzeros at ``coeff_bits``."""
+        return nbytes(self.spec.nnz[layer], self.spec.coeff_bits)
 
     def coefficient_refills(self, layer: str, held_bytes: int) -> int:
         """Coefficient bytes a tile fetches again because they exceed its coefficient buffer:
@@ -239,23 +241,25 @@ class BasisDataflow(Engine):
         segments under analog combination) in groups that fit its tile buffer, and streams the
         layer's coefficients through the coefficient buffer once per group (docs/design.md
         6.5). None when the coefficients fit: they stay for the whole layer."""
-        coeff = nbytes(self.spec.nnz[layer], self.spec.coeff_bits)
+        coeff = self.coefficient_bytes(layer)
         tile = self.chip.arch.tile
         if coeff <= tile.combiner.coeff_buffer_kib * 1024:
             return 0
         return (ceil_div(held_bytes, tile.buffer.kib * 1024) - 1) * coeff
 
     def refill_coefficients(self, layer: str, tile: int, held_bytes: int,
-                            units: int = 1) -> Proc:
-        """Fetch a tile's coefficient refills while it combines: from the global buffer when
-        the layer's coefficients fit in half of it (like activations), else from DRAM; then
-        over the NoC into the tile. With ``units``, one unit's even share of the tile's
-        refills (``held_bytes`` is still the tile's)."""
+                            units: int = 1) -> list[Proc]:
+        """The stage fetching a tile's coefficient refills while it combines (none when it
+        refills nothing): from the global buffer when the layer's coefficients fit in half of
+        it (like activations), else from DRAM; then over the NoC into the tile. With
+        ``units``, one unit's even share of the tile's refills (``held_bytes`` is still the
+        tile's)."""
         size = self.coefficient_refills(layer, held_bytes) // units
-        if not size:
-            return
-        coeff = nbytes(self.spec.nnz[layer], self.spec.coeff_bits)
-        if coeff <= self.chip.global_buffer_bytes // 2:
+        return [self._refill(layer, tile, size)] if size else []
+
+    def _refill(self, layer: str, tile: int, size: int) -> Proc:
+        """Move ``size`` refill bytes to ``tile`` (``refill_coefficients``)."""
+        if self.coefficient_bytes(layer) <= self.chip.global_buffer_bytes // 2:
             yield from self.chip.global_buffer.access(layer, size, "read")
         else:
             yield from self.chip.dram.transfer(layer, size)
@@ -284,7 +288,7 @@ class BasisDataflow(Engine):
         else:
             stages += self.digital_stages(layer, tile, slots, w.projections, w.macs)
         units = len(self.tile_units[tile])
-        stages.append(self.refill_coefficients(layer, tile, w.in_bytes * units, units))
+        stages += self.refill_coefficients(layer, tile, w.in_bytes * units, units)
         stages.append(self.drain(layer, tile, nbytes(w.outputs, self.act_bits)))
         yield self.all_of(stages)
 
