@@ -211,6 +211,18 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
         raise XbarsimError(f"cannot read ({exc.strerror or exc})", file=str(path)) from None
 
 
+def check_unchanged(files: Sequence[tuple[str | None, str | None]]) -> None:
+    """Refuse a file whose SHA-256 differs from the one the sweep was set up with (no
+    record: no check): a file edited while a sweep runs fails the points that would read it."""
+    for path, was in files:
+        if path is not None and was:
+            now = file_sha256(path)
+            if now != was:
+                raise XbarsimError(f"changed while the sweep ran (sha256 {now[:12]}, was "
+                                   f"{was[:12]}): restore it, or start the sweep again",
+                                   file=path)
+
+
 def remove_file(path: str | os.PathLike[str]) -> None:
     """Delete a file if it exists."""
     Path(path).unlink(missing_ok=True)

@@ -5,7 +5,7 @@ A point's accuracy is what its dataflow's hardware computes on the sweep's input
 basis on the cells with the coefficients applied, ``digital`` the exact integer product (no
 crossbar). A worker keeps each result by ``functional_key`` (what the functional model reads
 from the config), so points that differ only in keys the timing model reads, such as the
-crossbar count, reuse one functional run.
+crossbar count, reuse one functional run, and hash the weights and inputs files only then.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from xbarsim.errors import XbarsimError
 from xbarsim.functional.datasets import DATASET_NAMES, Dataset, resolve_dataset
 from xbarsim.functional.device_config import functional_key
 from xbarsim.functional.network import run_functional
-from xbarsim.io.csv_file import file_sha256
+from xbarsim.io.csv_file import check_unchanged, file_sha256
 from xbarsim.timing.dataflows.plan import Dataflow
 from xbarsim.workload import Workload, load_workload
 from xbarsim.workload.weights import load_biases, load_weights
@@ -91,11 +91,17 @@ _RESULTS: dict[Any, dict[str, float]] = {}
 
 def _functional(arch: Arch, workload_path: str, basis_path: str | None, spec: AccuracySpec,
                 seed: int) -> dict[str, float]:
-    """Run the functional model once and reduce it to the accuracy columns."""
+    """Run the functional model once and reduce it to the accuracy columns; the weights and
+    inputs files must still hold the bytes the sweep was set up with (checked around their
+    loading, as ``backends.checked_inputs`` does for the others)."""
+    files = [(spec.weights, spec.weights_sha256), (spec.inputs, spec.inputs_sha256)]
+    check_unchanged(files)
     workload, data = _data(workload_path, spec)
     weights = load_weights(spec.weights, workload)
+    biases = load_biases(spec.weights, workload)
+    check_unchanged(files)
     result = run_functional(arch, workload, weights if basis_path is None else {}, data.x,
-                            data.y, biases=load_biases(spec.weights, workload), seed=seed,
+                            data.y, biases=biases, seed=seed,
                             basis=None if basis_path is None else load_basis(basis_path, workload))
     mvm = {layer.name for layer in workload.mvm_layers}
     snr = [row["snr_db"] for row in result.layers if row["layer"] in mvm]

@@ -37,8 +37,9 @@ from typing import Any, Protocol
 from xbarsim.config import with_crossbars
 from xbarsim.errors import XbarsimError, clip
 from xbarsim.inputs import RunInputs, load_run_inputs
+from xbarsim.io.csv_file import check_unchanged
 from xbarsim.sweep.accuracy import point_accuracy
-from xbarsim.sweep.points import Point, check_unchanged
+from xbarsim.sweep.points import Point
 from xbarsim.timing.simulate import simulate
 
 log = logging.getLogger(__name__)
@@ -97,13 +98,9 @@ def run_point(point: Point) -> Outcome:
         result = simulate(with_crossbars(inputs.arch, point.crossbars), inputs.workload, options)
         summary = result.summary
         if point.accuracy is not None:
-            spec = point.accuracy
-            files = [(spec.weights, spec.weights_sha256), (spec.inputs, spec.inputs_sha256)]
-            check_unchanged(files)
             summary = {**summary, **point_accuracy(inputs.arch, point.workload,
-                                                   point.options.dataflow, point.basis, spec,
-                                                   point.options.seed)}
-            check_unchanged(files)
+                                                   point.options.dataflow, point.basis,
+                                                   point.accuracy, point.options.seed)}
     except XbarsimError as err:
         return Outcome(None, one_line(str(err)), time.perf_counter() - began)
     except Exception as exc:  # a bug in one point must not end the sweep

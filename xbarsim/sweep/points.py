@@ -50,7 +50,7 @@ class Point:
     workload_name: str
     sha256: tuple[str, str, str | None] = ("", "", None)
     """SHA-256 of the arch, workload and basis files when the sweep was set up: a worker
-    refuses files that differ (``check_unchanged``); empty skips the check."""
+    refuses files that differ (``io.csv_file.check_unchanged``); empty skips the check."""
     accuracy: AccuracySpec | None = None
     """Weights and inputs to measure the point's accuracy on (``sweep --accuracy``)."""
 
@@ -279,14 +279,3 @@ def _combo_arch(arch: str | Path, keys: list[str], combo: tuple[str, ...]) -> An
         raise XbarsimError(f"{err.message} (with {', '.join(overrides)})", file="--vary",
                            key=err.key) from None
 
-
-def check_unchanged(files: Sequence[tuple[str | None, str | None]]) -> None:
-    """Refuse a file whose SHA-256 differs from the one the sweep was set up with (no
-    record: no check): a file edited while a sweep runs fails the points that would read it."""
-    for path, was in files:
-        if path is not None and was:
-            now = file_sha256(path)
-            if now != was:
-                raise XbarsimError(f"changed while the sweep ran (sha256 {now[:12]}, was "
-                                   f"{was[:12]}): restore it, or start the sweep again",
-                                   file=path)
