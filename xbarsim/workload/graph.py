@@ -63,7 +63,6 @@ class Workload:
                 shapes[layer.name] = _bounded(infer_shape(layer, [shapes[s] for s in layer.inputs]))
             except XbarsimError as exc:
                 raise XbarsimError(exc.message, key=layer_key(i, layer.name, exc.key)) from None
-            _check_macs(i, layer, shapes[layer.name])
             index[layer.name] = i
             consumers[layer.name] = []
             for src in dict.fromkeys(layer.inputs):
@@ -71,6 +70,8 @@ class Workload:
         object.__setattr__(self, "_index", index)
         object.__setattr__(self, "_shapes", shapes)
         object.__setattr__(self, "_consumers", {k: tuple(v) for k, v in consumers.items()})
+        for i, layer in enumerate(self.layers):
+            _check_macs(i, layer, self.out_pixels(layer.name), self.macs(layer.name))
         if self.total_macs > MAX_NETWORK_MACS:
             raise XbarsimError(f"{self.total_macs:.3g} multiply-accumulates per inference "
                                f"(expected at most {MAX_NETWORK_MACS:.3g})", key="layers")
@@ -172,11 +173,9 @@ def _bounded(shape: Shape) -> Shape:
     return shape
 
 
-def _check_macs(i: int, layer: Layer, shape: Shape) -> None:
+def _check_macs(i: int, layer: Layer, pixels: int, macs: int) -> None:
     """A layer's MACs per inference (output pixels x weights) must stay below
     ``MAX_LAYER_MACS``."""
-    pixels = 1 if layer.type is LayerType.LINEAR else shape[1] * shape[2]
-    macs = pixels * layer.params if layer.is_mvm else 0
     if macs > MAX_LAYER_MACS:
         raise XbarsimError(f"{pixels} output pixels x {layer.params} weights = {macs:.3g} "
                            f"multiply-accumulates per inference (expected at most "
