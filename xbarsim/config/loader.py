@@ -114,7 +114,7 @@ def apply_override(data: dict[str, Any], item: str, *, file: str) -> dict[str, A
             where = ".".join(parts[:depth]) or "top level"
             raise XbarsimError(f"no such key '{clip(part)}' under {clip(where)}"
                                f"{suggest(part, fields)}", file="--set", key=clip(key))
-        hint = _hints(cls)[part]
+        hint = _optional_inner(_hints(cls)[part])
         if depth < len(parts) - 1:
             if not _is_dataclass_type(hint):
                 raise XbarsimError(f"'{clip(part)}' is a value, not a group", file="--set",
@@ -339,6 +339,15 @@ def cross_field_errors(arch: Arch, *, file: str) -> typing.Iterator[XbarsimError
 
 def _hints(cls: Any) -> dict[str, Any]:
     return typing.get_type_hints(cls)
+
+
+def _optional_inner(hint: Any) -> Any:
+    """``X`` for an optional ``X | None`` hint, else the hint itself."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
+        (inner,) = [a for a in args if a is not type(None)]
+        return inner
+    return hint
 
 
 def _is_dataclass_type(hint: Any) -> bool:

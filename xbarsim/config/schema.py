@@ -123,7 +123,7 @@ class Precision:
 
 @dataclass(frozen=True, kw_only=True)
 class GlobalBuffer:
-    """On-chip global buffer between DRAM and the tiles."""
+    """On-chip global buffer between DRAM and the tiles (optional: ``chip.global_buffer``)."""
 
     kib: int = required(gt=0, le=MAX_KIB)
     """Capacity in KiB."""
@@ -177,8 +177,9 @@ class Chip:
     """Total crossbars on the chip (the usual sweep axis)."""
     crossbars_per_tile: int = required(gt=0, le=MAX_CROSSBARS)
     """Crossbars sharing one tile buffer, shift-add units and combiner."""
-    global_buffer: GlobalBuffer = required()
-    """Global buffer."""
+    global_buffer: GlobalBuffer | None = None
+    """Global buffer between DRAM and the tiles; absent (``null``, as in ISAAC and PUMA), the
+    activations of every dataflow live in the tile buffers and move over the mesh."""
     noc: Noc = required()
     """Network-on-chip."""
     dram: Dram = required()

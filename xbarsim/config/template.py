@@ -64,10 +64,33 @@ def _group_lines(group: Any, indent: int) -> list[str]:
         if dataclasses.is_dataclass(value):
             lines.append(_line(indent, f"{fld.name}:", _group_comment(fld, type(value))))
             lines.extend(_group_lines(value, indent + 2))
+        elif value is None and _optional_group(hints[fld.name]):
+            cls = _optional_group(hints[fld.name])
+            lines.append(_line(indent, f"{fld.name}: null", _group_comment(fld, cls)
+                               + " null: none; to add one, replace null by these keys:"))
+            lines.extend(_absent_group_lines(cls, indent + 2))
         else:
             comment = _key_comment(fld, hints[fld.name], docs.get(fld.name, ""))
             lines.append(_line(indent, f"{fld.name}: {_yaml_scalar(value)}", comment))
     return lines
+
+
+def _optional_group(hint: Any) -> Any:
+    """The dataclass of an optional group's hint (``GlobalBuffer | None``), else None."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(inner) == 1 and dataclasses.is_dataclass(inner[0]):
+            return inner[0]
+    return None
+
+
+def _absent_group_lines(cls: type, indent: int) -> list[str]:
+    """The keys of an absent optional group, commented out (``# key:``): kept in the template
+    so that every schema key is documented, without giving the group values."""
+    hints, docs = typing.get_type_hints(cls), field_docs(cls)
+    return ["#" + _line(indent, f"{fld.name}:",
+                        _key_comment(fld, hints[fld.name], docs.get(fld.name, "")))[1:]
+            for fld in dataclasses.fields(cls)]
 
 
 def _line(indent: int, text: str, comment: str) -> str:
@@ -78,7 +101,8 @@ def _line(indent: int, text: str, comment: str) -> str:
 
 def _group_comment(fld: dataclasses.Field[Any], cls: type) -> str:
     """Comment of a group key: required or optional, and what the group is."""
-    need = "required" if _is_required(fld) else "optional, every key has a default"
+    need = ("required" if _is_required(fld) else "optional" if fld.default is None
+            else "optional, every key has a default")
     return f"group, {need}. {_first_sentence(inspect.getdoc(cls) or '')}"
 
 

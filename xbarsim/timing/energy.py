@@ -68,7 +68,7 @@ class ActionEnergies:
         """Derive every per-action energy from a config; ``mac_bits`` are the operand widths of
         the run's digital MACs (basis: coefficient x projection; digital: weight x input)."""
         xb, tile, chip, wv = arch.crossbar, arch.tile, arch.chip, arch.write_verify
-        per = tile.periphery
+        per, gb = tile.periphery, chip.global_buffer
         buffer = memory_energy_scale(tile.buffer.kib, tile.buffer.reference_kib)
         return cls(
             xbar_row=xbar_row_energy_pj(xb),
@@ -82,7 +82,7 @@ class ActionEnergies:
                 1.0 if mac_bits is None else mac_scale(*mac_bits, tile.combiner.reference_bits)),
             tile_buffer_read_byte=tile.buffer.read_energy_pj_per_byte * buffer,
             tile_buffer_write_byte=tile.buffer.write_energy_pj_per_byte * buffer,
-            global_buffer_byte=chip.global_buffer.energy_pj_per_byte,
+            global_buffer_byte=0.0 if gb is None else gb.energy_pj_per_byte,
             coeff_buffer_byte=tile.combiner.coeff_read_energy_pj_per_byte * memory_energy_scale(
                 tile.combiner.coeff_buffer_kib, tile.combiner.coeff_buffer_reference_kib),
             noc_byte_hop=chip.noc.energy_pj_per_byte,
@@ -122,8 +122,9 @@ def static_power_w(arch: Arch) -> float:
     per_crossbar = xb.static_mw + xb.adc.count * xb.adc.static_mw
     per_tile = (tile.buffer.static_mw + tile.shift_add.static_mw + tile.combiner.static_mw
                 + arch.chip.noc.static_mw_per_router)
+    gb = arch.chip.global_buffer
     mw = (arch.chip.crossbars * per_crossbar + arch.chip.tiles * per_tile
-          + arch.chip.global_buffer.static_mw)
+          + (0.0 if gb is None else gb.static_mw))
     return mw * 1e-3
 
 
@@ -147,7 +148,7 @@ def area_breakdown_mm2(arch: Arch) -> dict[str, float]:
         "activation_units": tiles * per.activation_area_mm2,
         "core_logic": tiles * per.core_logic_area_mm2,
         "write_controllers": chip_write_circuits(arch) * per.write_controller_area_mm2,
-        "global_buffer": chip.global_buffer.area_mm2,
+        "global_buffer": 0.0 if chip.global_buffer is None else chip.global_buffer.area_mm2,
         "offchip_io": chip.dram.io_area_mm2,
     }
 

@@ -6,12 +6,13 @@ A projection takes t reads and converts B * s * d columns; a crossbar serves up 
 ``parallel_per_crossbar`` projections per read. The tile's coefficient combiner then does one MAC
 per nonzero coefficient (``digital_macs`` = N * P * sum of nnz), reading each coefficient from
 the coefficient buffer. Nothing is written per inference; the basis copies are the setup.
-Simplification: a vector whose projections land in several tiles is combined where they land
-(the gather traffic between tiles is not modelled).
+A vector whose projections land in several tiles is combined in pieces, then the pieces are
+added (``gather``).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from bisect import bisect_left
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from xbarsim.basis.copies import BasisFootprint, basis_encoding
 from xbarsim.basis.timing_spec import BasisSpec
 from xbarsim.config.schema import Combine
 from xbarsim.mapping.encoding import Encoding
+from xbarsim.timing.dataflows.activations import VECTORS, Span
 from xbarsim.timing.dataflows.engine import Engine, Proc
 from xbarsim.timing.hw.chip import Chip
 from xbarsim.timing.hw.write_verify import BlockWrite
@@ -103,10 +105,6 @@ class BasisDataflow(Engine):
             vectors = self.batch * self.workload.out_pixels(name)
             projections = vectors * layer.groups * spec.segments[name]
             coeff_bytes = self.coefficient_bytes(name)
-            yield from self.chip.dram.transfer(name, coeff_bytes)
-            # into the global buffer and out once: the NoC multicasts them to the tiles
-            yield from self.chip.global_buffer.access(name, coeff_bytes, "write")
-            yield from self.chip.global_buffer.access(name, coeff_bytes, "read")
             in_bytes = nbytes(self.batch * math.prod(self.workload.input_shape_of(name)),
                               self.act_bits)
             if self.spec.combine is Combine.ANALOG:
@@ -115,9 +113,13 @@ class BasisDataflow(Engine):
                     share, proportional_split(vectors * spec.nnz[name], share),
                     proportional_split(vectors * layer.out_channels, share),
                     proportional_split(in_bytes, share), *self.analog_work(name, vectors, share))]
-                yield self.all_of(self.run_unit(name, self.units[u], w)
-                                  for u, w in enumerate(work) if w.projections)
                 per_tile = [sum(share[u] for u in units) for units in self.tile_units.values()]
+                yield from self.memory.coefficients(name, coeff_bytes, self._busy(per_tile))
+                starts = _starts(share)
+                yield self.all_of(
+                    self.run_unit(name, self.units[u], w,
+                                  Span(starts[u], starts[u] + w.projections, projections, VECTORS))
+                    for u, w in enumerate(work) if w.projections)
                 yield from self.gather(layer, per_tile)
             else:
                 # the even split over units, summed per tile: the first ``extra`` units take
@@ -131,42 +133,51 @@ class BasisDataflow(Engine):
                     proportional_split(vectors * spec.nnz[name], tile_projections),
                     proportional_split(vectors * layer.out_channels, tile_projections),
                     proportional_split(in_bytes, tile_projections))]
+                yield from self.memory.coefficients(name, coeff_bytes,
+                                                    self._busy(tile_projections))
+                starts = _starts(tile_projections)
                 yield self.all_of(
-                    self.run_tile(name, tile, self.units[units[0]][0], counts, w)
-                    for (tile, units), counts, w in zip(self.tile_units.items(), shares, work)
+                    self.run_tile(name, tile, self.units[units[0]][0], counts, w,
+                                  Span(start, start + w.projections, projections, VECTORS))
+                    for (tile, units), counts, w, start
+                    in zip(self.tile_units.items(), shares, work, starts)
                     if w.projections)
                 yield from self.gather(layer, tile_projections)
             yield from self.store_output(layer)
         self.finish(layer.name)
 
+    def _busy(self, tile_projections: list[int]) -> list[int]:
+        """The tiles with projections to do (the order of ``tile_units``)."""
+        return [t for t, p in zip(self.tile_units, tile_projections) if p]
+
     def gather(self, layer: Layer, tile_projections: list[int]) -> Proc:
         """Merge the partial outputs of vectors whose projections landed in two or more tiles
         (``split_vectors``): each later piece's outputs, ``psum_bits`` each, go from its tile
-        over the NoC to the global buffer, where the vector unit adds them (docs/design.md
-        6.5). Within a tile the combiner (or, analog, the shift-and-add) merges them."""
+        to where the rest is added (the global buffer's vector unit, or the tile holding the
+        vector's start; docs/design.md 6.5). Within a tile the combiner (or, analog, the
+        shift-and-add) merges them."""
         outputs = layer.out_channels // layer.groups
         tiles = list(self.tile_units)
         pieces = split_vectors(tile_projections, self.spec.segments[layer.name])
         if not any(pieces):
             return
-        for tile, n in zip(tiles, pieces):
+        moves, previous = [], tiles[0]
+        for tile, n, p in zip(tiles, pieces, tile_projections):
             if n:
-                size = nbytes(n * outputs, self.psum_bits)
-                yield from self.chip.noc.transfer(layer.name, tile, size)
-                yield from self.chip.global_buffer.access(layer.name, size, "write")
-        total = sum(pieces) * outputs
-        yield from self.chip.global_buffer.access(layer.name, nbytes(total, self.psum_bits),
-                                                  "read")
-        yield from self.chip.vector_unit.run(layer.name, total)
+                moves.append((tile, previous, nbytes(n * outputs, self.psum_bits)))
+            if p:
+                previous = tile
+        yield from self.memory.merge_pieces(layer.name, moves, sum(pieces) * outputs)
 
     def run_tile(self, layer: str, tile: int, slot: int, shares: list[tuple[int, int]],
-                 total: UnitShare) -> Proc:
+                 total: UnitShare, span: Span) -> Proc:
         """The units of one tile, digital combine, as one process (``shares``: units per
         projection count; ``total``: the tile's sums): their inputs arrive in one transfer;
         their crossbars read in parallel (each its own share, so the tile's units take as
         long as the busiest); the tile's shift-and-add bank serves them ``units`` at a time;
-        the port, combiner and drain take the sums (docs/design.md section 6.5)."""
-        yield from self.send_to_tile(layer, tile, total.in_bytes)
+        the port, combiner and drain take the sums (docs/design.md section 6.5); ``span``: its
+        projections among the layer's."""
+        yield from self.send_to_tile(layer, tile, total.in_bytes, span)
         yield from self.receive_coefficients(layer, tile)
         proj_bytes = nbytes(total.projections * self.spec.size, self.psum_bits)
         stages = [
@@ -175,7 +186,7 @@ class BasisDataflow(Engine):
             self.tile_projections(layer, tile, slot, shares),
             self.chip.tile_ports[tile].access(layer, proj_bytes, "write"),
             self.combine(layer, tile, total.macs, proj_bytes),
-            self.drain(layer, tile, nbytes(total.outputs, self.act_bits)),
+            self.drain(layer, tile, nbytes(total.outputs, self.act_bits), span),
         ]
         yield self.all_of(stages + self.refill_coefficients(layer, tile, proj_bytes))
 
@@ -225,11 +236,9 @@ class BasisDataflow(Engine):
         counters.add(layer, "shift_add_ops", shift_ops)
 
     def receive_coefficients(self, layer: str, tile: int) -> Proc:
-        """The layer's coefficients, multicast from the global buffer (read once per layer),
-        over the tile's link into its buffer: a tile combines every output of its vectors."""
-        size = self.coefficient_bytes(layer)
-        yield from self.chip.noc.transfer(layer, tile, size)
-        yield from self.chip.tile_ports[tile].access(layer, size, "write")
+        """The layer's coefficients into the tile's buffer: a tile combines every output of
+        its vectors (multicast, ``ActivationMemory.coefficients``)."""
+        yield from self.memory.deliver(layer, tile, self.coefficient_bytes(layer))
 
     def coefficient_bytes(self, layer: str) -> int:
         """A layer's coefficients: its nonzeros at ``coeff_bits``."""
@@ -259,11 +268,8 @@ class BasisDataflow(Engine):
 
     def _refill(self, layer: str, tile: int, size: int) -> Proc:
         """Move ``size`` refill bytes to ``tile`` (``refill_coefficients``)."""
-        if self.coefficient_bytes(layer) <= self.chip.global_buffer_bytes // 2:
-            yield from self.chip.global_buffer.access(layer, size, "read")
-        else:
-            yield from self.chip.dram.transfer(layer, size)
-        yield from self.chip.noc.transfer(layer, tile, size)
+        resident = self.coefficient_bytes(layer) <= self.chip.global_buffer_bytes // 2
+        yield from self.memory.to_tile(layer, tile, size, resident=resident)
 
     def analog_work(self, name: str, vectors: int, share: list[int]) -> list[list[int]]:
         """Per unit: analog-combine read steps and conversions (zeros for digital combine)."""
@@ -273,10 +279,11 @@ class BasisDataflow(Engine):
         return [proportional_split(vectors * t * self.spec.analog_steps[name], share),
                 proportional_split(vectors * t * sd * self.spec.analog_active[name], share)]
 
-    def run_unit(self, layer: str, slots: list[int], w: UnitShare) -> Proc:
-        """One unit's share: inputs in, projections, combination, outputs out."""
+    def run_unit(self, layer: str, slots: list[int], w: UnitShare, span: Span) -> Proc:
+        """One unit's share (``span``: its projections among the layer's): inputs in,
+        projections, combination, outputs out."""
         tile = self.chip.tile_of(slots[0])
-        yield from self.send_to_tile(layer, tile, w.in_bytes)
+        yield from self.send_to_tile(layer, tile, w.in_bytes, span)
         yield from self.receive_coefficients(layer, tile)
         stages = [self.chip.tile_ports[tile].access(
             layer, nbytes(w.projections * self.spec.length, self.act_bits), "read")]
@@ -289,7 +296,7 @@ class BasisDataflow(Engine):
             stages += self.digital_stages(layer, tile, slots, w.projections, w.macs)
         units = len(self.tile_units[tile])
         stages += self.refill_coefficients(layer, tile, w.in_bytes * units, units)
-        stages.append(self.drain(layer, tile, nbytes(w.outputs, self.act_bits)))
+        stages.append(self.drain(layer, tile, nbytes(w.outputs, self.act_bits), span))
         yield self.all_of(stages)
 
     def digital_stages(self, layer: str, tile: int, slots: list[int], projections: int,
@@ -359,6 +366,11 @@ def unit_shares(base: int, larger: int, units: int) -> list[tuple[int, int]]:
     if AGGREGATE:
         return pairs
     return [(p, 1) for p, n in pairs for _ in range(n)]
+
+
+def _starts(counts: list[int]) -> list[int]:
+    """Where each of consecutive runs of ``counts`` starts."""
+    return list(itertools.accumulate([0, *counts[:-1]]))
 
 
 def split_vectors(tile_projections: list[int], segments: int) -> list[int]:

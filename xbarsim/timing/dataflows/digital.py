@@ -11,8 +11,10 @@ outputs, the stages overlapped; the layer then stores its output as the other da
 
 from __future__ import annotations
 
+import itertools
 import math
 
+from xbarsim.timing.dataflows.activations import CHANNELS, VECTORS, GlobalBufferMemory, Span
 from xbarsim.timing.dataflows.engine import Engine, Proc
 from xbarsim.util import even_split, nbytes
 from xbarsim.workload.layer import Layer
@@ -40,28 +42,50 @@ class DigitalDataflow(Engine):
             in_bytes = nbytes(self.batch * math.prod(self.workload.input_shape_of(name)),
                               self.act_bits)
             out_bytes = nbytes(vectors * outputs, self.act_bits)
-            yield from self.chip.dram.transfer(name, weight_bytes)
-            yield from self.chip.global_buffer.access(name, weight_bytes, "write")
-            tiles = min(self.chip.tiles, max(1, vectors if weight_bytes <= in_bytes
-                                             else outputs))
+            by_vectors = weight_bytes <= in_bytes
+            tiles = min(self.chip.tiles, max(1, vectors if by_vectors else outputs))
             shares = even_split(macs, tiles)
-            if weight_bytes <= in_bytes:  # by output vectors: every tile needs every weight
+            if by_vectors:  # by output vectors: every tile needs every weight
                 ins, weights = even_split(in_bytes, tiles), [weight_bytes] * tiles
             else:  # by output channels: every tile needs every input
                 ins, weights = [in_bytes] * tiles, even_split(weight_bytes, tiles)
-            yield self.all_of(self.run_tile(name, t, w, i, m, o) for t, (w, i, m, o) in
-                              enumerate(zip(weights, ins, shares, even_split(out_bytes, tiles)))
-                              if m)
+            busy = [t for t in range(tiles) if shares[t]]
+            outs = even_split(out_bytes, tiles)
+            starts = list(itertools.accumulate([0, *shares[:-1]]))
+            spans = [Span(a, a + m, macs, VECTORS if by_vectors else CHANNELS)
+                     for a, m in zip(starts, shares)]
+            if isinstance(self.memory, GlobalBufferMemory):
+                yield from self.memory.from_dram(name, weight_bytes)
+                yield self.all_of(self.run_tile(name, t, weights[t], ins[t], shares[t],
+                                                outs[t], spans[t], weight_bytes + ins[t])
+                                  for t in busy)
+            else:
+                # no global buffer: weights multicast from DRAM (or each tile's share sent);
+                # inputs gathered from the tiles holding them (all of them, by channels)
+                if by_vectors:
+                    yield from self.memory.multicast_from_dram(name, busy, weight_bytes)
+                else:
+                    yield self.all_of(self._weights_to_tile(name, t, weights[t]) for t in busy)
+                    yield from self.memory.fetch_whole(name, busy, in_bytes)
+                yield self.all_of(self.run_tile(name, t, weights[t], ins[t], shares[t],
+                                                outs[t], spans[t], ins[t] if by_vectors else 0)
+                                  for t in busy)
             yield from self.store_output(layer)
         self.finish(name)
 
+    def _weights_to_tile(self, layer: str, tile: int, size: int) -> Proc:
+        yield from self.memory.to_tile(layer, tile, size, resident=False)
+        yield from self.chip.tile_ports[tile].access(layer, size, "write")
+
     def run_tile(self, layer: str, tile: int, weight_bytes: int, in_bytes: int, macs: int,
-                 out_bytes: int) -> Proc:
-        """One tile's share: weights and inputs in, MACs on its lanes, outputs out."""
+                 out_bytes: int, span: Span, fetch_bytes: int) -> Proc:
+        """One tile's share (``span`` of the layer's MACs): ``fetch_bytes`` of its weights and
+        inputs sent in, MACs on its lanes, outputs out."""
         port = self.chip.tile_ports[tile]
-        yield from self.send_to_tile(layer, tile, weight_bytes + in_bytes)
+        if fetch_bytes:
+            yield from self.send_to_tile(layer, tile, fetch_bytes, span)
         yield self.all_of([
             port.access(layer, weight_bytes + in_bytes, "read"),
             self.chip.combiners[tile].run(layer, macs),
-            self.drain(layer, tile, out_bytes),
+            self.drain(layer, tile, out_bytes, span),
         ])

@@ -1,8 +1,9 @@
 """The mechanism every dataflow shares, on one chip: the batch's input load, layers in
-dependency order (a layer starts when all its inputs are complete), non-MVM layers on the vector
-unit beside the global buffer, one block's write (DRAM -> NoC -> tile buffer -> write-verify
-controller), transfers to and from tiles, and output storage (network outputs to DRAM;
-activations larger than half the global buffer spill to DRAM and are read back).
+dependency order (a layer starts when all its inputs are complete), pool/add/concat layers, one
+block's write (DRAM -> NoC -> tile buffer -> write-verify controller), transfers to and from
+tiles, and output storage (network outputs to DRAM). Where activations live between layers and
+how they move, in the global buffer or in the tiles, is the chip's activation memory
+(``activations.py``).
 
 Weights are written tile by tile: a tile's blocks of a round are fetched per layer and written
 by the tile's controllers as one batch (``program_tiles``).
@@ -21,6 +22,7 @@ from typing import Any
 import simpy
 
 from xbarsim.mapping.encoding import Encoding
+from xbarsim.timing.dataflows.activations import Span, memory_for
 from xbarsim.timing.hw.chip import Chip
 from xbarsim.timing.hw.write_verify import BlockWrite
 from xbarsim.util import nbytes
@@ -50,6 +52,8 @@ class Engine:
         """Copies of each replicated MVM layer (absent: one)."""
         self.slot_writes: dict[int, int] = {}
         """Times each crossbar slot was written by this engine (for wear: ``lifetime_h``)."""
+        self.memory = memory_for(self)
+        """Where activations live between layers: the global buffer or the tile buffers."""
 
     def _names(self) -> list[str]:
         return [layer.name for layer in self.workload.layers]
@@ -87,12 +91,13 @@ class Engine:
         raise NotImplementedError
 
     def load_input(self) -> Proc:
-        """Bring the batch's input images from DRAM into the global buffer."""
-        first = self.workload.layers[0].name
-        size = nbytes(self.batch * math.prod(self.workload.input_shape), self.act_bits)
-        yield from self.chip.dram.transfer(first, size)
-        yield from self.chip.global_buffer.access(first, size, "write")
+        """Bring the batch's input images on chip (or leave them in DRAM for the tiles)."""
+        yield from self.memory.load_input()
         self.done[INPUT].succeed()
+
+    def output_bytes(self, name: str) -> int:
+        """Bytes of a layer's output for the whole batch."""
+        return nbytes(self.batch * math.prod(self.workload.output_shape(name)), self.act_bits)
 
     # -- programming ------------------------------------------------------------------------
 
@@ -131,8 +136,7 @@ class Engine:
         for b in blocks:
             sizes[b.layer] = sizes.get(b.layer, 0) + nbytes(b.rows * b.cols, self.enc.cell_bits)
         for layer, size in sizes.items():
-            yield from self.chip.dram.transfer(layer, size)
-            yield from self.chip.noc.transfer(layer, tile, size)
+            yield from self.memory.to_tile(layer, tile, size, resident=False)
             yield from self.chip.tile_ports[tile].access(layer, size, "write")
         writer = self.chip.writers[tile]
         if writer.per_row_events:  # --granularity row: one event per written row group
@@ -151,38 +155,32 @@ class Engine:
 
     # -- MVM layers -------------------------------------------------------------------------
 
-    def send_to_tile(self, layer: str, tile: int, size: int) -> Proc:
-        """Global buffer -> NoC -> tile buffer."""
-        yield from self.chip.global_buffer.access(layer, size, "read")
-        yield from self.chip.noc.transfer(layer, tile, size)
-        yield from self.chip.tile_ports[tile].access(layer, size, "write")
+    def send_to_tile(self, layer: str, tile: int, size: int, span: Span | None = None) -> Proc:
+        """``size`` bytes of the layer's inputs (``span`` of them) into a tile's buffer."""
+        yield from self.memory.fetch(layer, tile, size, span or Span.whole())
 
-    def drain(self, layer: str, tile: int, size: int) -> Proc:
-        """Tile buffer (write, then read) -> NoC -> global buffer."""
-        port = self.chip.tile_ports[tile]
-        yield from port.access(layer, size, "write")
-        yield from port.access(layer, size, "read")
-        yield from self.chip.noc.transfer(layer, tile, size)
-        yield from self.chip.global_buffer.access(layer, size, "write")
+    def drain(self, layer: str, tile: int, size: int, span: Span | None = None) -> Proc:
+        """``size`` bytes of the layer's output (``span`` of it) made by a tile, out of its
+        shift-and-add units into the activation memory."""
+        yield from self.memory.keep(layer, tile, size, span or Span.whole())
 
     # -- digital layers and activations -----------------------------------------------------
 
     def run_digital_layer(self, layer: Layer) -> Proc:
-        """Pool, add, concat or flatten on the vector unit beside the global buffer."""
+        """Pool, add or concat (on the vector unit, or in the tiles holding its first input);
+        a flatten is a view of its input (no data moves)."""
         yield self.env.all_of([self.done[i] for i in layer.inputs])
         self.start[layer.name] = int(self.env.now)
-        if layer.type is not LayerType.FLATTEN:  # flatten is a view: no data moves
+        if layer.type is LayerType.FLATTEN:
+            self.memory.view(layer)
+        else:
             with self.chip.activity.busy("compute"):
                 in_elems = sum(math.prod(s) for s in self.workload.input_shapes(layer.name))
                 out_elems = math.prod(self.workload.output_shape(layer.name))
                 ops = out_elems * self._ops_per_output(layer)
-                gb = self.chip.global_buffer
-                yield from gb.access(layer.name, nbytes(self.batch * in_elems, self.act_bits),
-                                     "read")
-                yield from self.chip.vector_unit.run(layer.name, self.batch * ops)
-                yield from gb.access(layer.name, nbytes(self.batch * out_elems, self.act_bits),
-                                     "write")
-                yield from self.store_output(layer)
+                yield from self.memory.digital_layer(
+                    layer, self.batch * ops, nbytes(self.batch * in_elems, self.act_bits),
+                    nbytes(self.batch * out_elems, self.act_bits))
         self.finish(layer.name)
 
     @staticmethod
@@ -194,14 +192,9 @@ class Engine:
         return 0  # concat: placement only
 
     def store_output(self, layer: Layer) -> Proc:
-        """Network outputs go to DRAM; activations too large for the global buffer spill."""
-        size = nbytes(self.batch * math.prod(self.workload.output_shape(layer.name)),
-                      self.act_bits)
-        if not self.workload.consumers(layer.name):
-            yield from self.chip.dram.transfer(layer.name, size)
-        elif size > self.chip.global_buffer_bytes // 2:
-            yield from self.chip.dram.transfer(layer.name, size)  # write out
-            yield from self.chip.dram.transfer(layer.name, size)  # read back for consumers
+        """Network outputs go to DRAM; other activations stay in the activation memory (or
+        spill to DRAM when it is full)."""
+        yield from self.memory.store(layer)
 
     def finish(self, name: str) -> None:
         """Mark a layer complete."""

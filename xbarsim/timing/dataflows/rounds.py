@@ -9,7 +9,8 @@ soon as its own blocks of round r have computed.
 A part (one layer's blocks of a round) (1) sends each tile the input channels its row blocks
 need, (2) streams the batch's N * P vectors through each block as a pipeline of tile-buffer
 reads, crossbar reads, shift-and-add and drain, and (3) in the layer's last part reduces the
-partial sums of row blocks on the vector unit.
+partial sums of row blocks (on the vector unit beside the global buffer, or at each column
+block's home tile; ``activations.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import simpy
 from xbarsim.config.schema import Arch
 from xbarsim.mapping.blocks import LayerMap
 from xbarsim.mapping.encoding import Encoding
+from xbarsim.timing.dataflows.activations import CHANNELS, Span
 from xbarsim.timing.dataflows.engine import Engine, Proc
 from xbarsim.timing.dataflows.plan import Part, Round
 from xbarsim.timing.hw.chip import Chip
@@ -62,6 +64,8 @@ class RoundsDataflow(Engine):
         super().__init__(chip, workload, enc, batch, per_vector_events)
         self.rounds, self.resident, self.overlap = rounds, resident, overlap
         self._register_fills: dict[int, np.ndarray] = {}
+        self._homes: dict[str, dict[tuple[int, int], tuple[int, Span]]] = {}
+        """Per layer with row blocks: (group, column block) -> (home tile, output span)."""
 
     def setup(self) -> Proc:
         """Write every round once, one after another."""
@@ -173,22 +177,26 @@ class RoundsDataflow(Engine):
             self.finish(layer.name)
 
     def distribute_inputs(self, layer: Layer, part: Part) -> Iterable[Proc]:
-        """One transfer per (tile, group, row block): the input channels those rows read."""
+        """Each tile of the part gets, once per (group, row block) of its blocks, the input
+        channels those rows read (``span``: the rows among the layer's G * K)."""
         _, h, w = self.workload.input_shape_of(layer.name)
         spatial, window = (1, 1) if layer.type is LayerType.LINEAR else (
             h * w, layer.kernel[0] * layer.kernel[1])
-        needed: dict[int, float] = {}
+        m, b = part.lmap, part.blocks
+        needed: dict[int, list[tuple[Span, float]]] = {}
         seen: set[tuple[int, int, int]] = set()
-        b = part.blocks
         for k in range(part.size):
             tile = self.chip.tile_of(int(part.slots[k]))
-            key = (tile, int(b["group"][k]), int(b["row_block"][k]))
-            if key not in seen:
-                seen.add(key)
+            g, r = int(b["group"][k]), int(b["row_block"][k])
+            if (tile, g, r) not in seen:
+                seen.add((tile, g, r))
                 rows = int(b["rows_used"][k])
-                needed[tile] = needed.get(tile, 0.0) + self.batch * spatial * rows / window
-        for tile, elements in sorted(needed.items()):
-            yield self.send_to_tile(layer.name, tile, nbytes(elements, self.act_bits))
+                start = g * m.K + r * self.enc.rows
+                needed.setdefault(tile, []).append(
+                    (Span(start, start + rows, m.G * m.K, CHANNELS),
+                     self.batch * spatial * rows / window))
+        for tile, parts in sorted(needed.items()):
+            yield self.memory.fetch_parts(layer.name, tile, parts, self.act_bits)
 
     def _block_then(self, layer: Layer, part: Part, k: int,
                     on_block: Callable[[int], None] | None) -> Proc:
@@ -211,14 +219,24 @@ class RoundsDataflow(Engine):
         rows, cols = int(part.blocks["rows_used"][k]), int(part.blocks["cols_used"][k])
         in_rows = rows if self._fills_register(part)[k] else 0
         reads = n * self.enc.t
-        out_bits = self.psum_bits if part.lmap.row_blocks > 1 else self.act_bits
-        out_size = nbytes(n * cols / self.enc.columns_per_weight, out_bits)
+        m = part.lmap
+        g, c = int(part.blocks["group"][k]), int(part.blocks["col_block"][k])
+        start = (g * m.O * self.enc.columns_per_weight + c * self.enc.cols)
+        span = Span(start, start + cols, m.G * m.O * self.enc.columns_per_weight, CHANNELS)
+        if m.row_blocks > 1:  # partial sums, kept until the layer's reduction
+            self._homes.setdefault(layer.name, {}).setdefault((g, c), (tile, span))
+            out = self.memory.keep_partial(
+                layer.name, tile, nbytes(n * cols / self.enc.columns_per_weight,
+                                         self.psum_bits), (g, c))
+        else:
+            out = self.drain(layer.name, tile,
+                             nbytes(n * cols / self.enc.columns_per_weight, self.act_bits), span)
         port = self.chip.tile_ports[tile]
         return [
             port.access(layer.name, nbytes(n * in_rows, self.act_bits), "read"),
             self.chip.xbars[slot].compute(layer.name, reads, rows, cols, first),
             self.chip.shift_add[tile].run(layer.name, reads * cols),
-            self.drain(layer.name, tile, out_size),
+            out,
         ]
 
     def _fills_register(self, part: Part) -> np.ndarray:
@@ -236,13 +254,13 @@ class RoundsDataflow(Engine):
         return self._register_fills[key]
 
     def reduce(self, layer: Layer, part: Part) -> Proc:
-        """Sum the partial sums of a layer's row blocks into its output activations."""
+        """Sum the partial sums of a layer's row blocks into its output activations, each
+        column block at its home (the tile of its first block computed)."""
         m = part.lmap
         if m.row_blocks == 1:
             return
         outputs = self.batch * m.P * m.G * m.O
-        yield from self.chip.global_buffer.access(
-            layer.name, nbytes(outputs * m.row_blocks, self.psum_bits), "read")
-        yield from self.chip.vector_unit.run(layer.name, outputs * (m.row_blocks - 1))
-        yield from self.chip.global_buffer.access(
-            layer.name, nbytes(outputs, self.act_bits), "write")
+        yield from self.memory.reduce(
+            layer.name, nbytes(outputs * m.row_blocks, self.psum_bits),
+            outputs * (m.row_blocks - 1), nbytes(outputs, self.act_bits),
+            self._homes.pop(layer.name, {}))

@@ -62,11 +62,13 @@ class Chip:
         self.noc = Noc(env, arch.chip.noc, self.tiles, c)
         self.mesh = Mesh(arch.chip.noc, self.tiles, c)
         gb = arch.chip.global_buffer
-        self.global_buffer = Port(env, gb.bytes_per_cycle, c,
-                                  "global_buffer_bytes", "global_buffer_bytes", "global_buffer")
-        self.global_buffer_bytes = gb.kib * 1024
-        # Pooling, adds and partial-sum reduction run beside the global buffer on a vector unit
-        # as wide as one tile's shift-add bank.
+        self.global_buffer = None if gb is None else Port(
+            env, gb.bytes_per_cycle, c, "global_buffer_bytes", "global_buffer_bytes",
+            "global_buffer")
+        """The global buffer's port; None on a chip without one (activations in the tiles)."""
+        self.global_buffer_bytes = 0 if gb is None else gb.kib * 1024
+        # With a global buffer, pooling, adds and partial-sum reduction run beside it on a
+        # vector unit as wide as one tile's shift-add bank (without one: in the tiles).
         self.vector_unit = UnitBank(env, 1, tile.shift_add.units * tile.shift_add.ops_per_cycle,
                                     c, "shift_add_ops", "vector_unit")
         dram = arch.chip.dram

@@ -34,3 +34,18 @@ class UnitBank:
             yield self.env.timeout(cycles)
         self.counters.add_busy(self.kind, cycles)
         self.counters.add(layer, self.counter, ops)
+
+    def run_all(self, layer: str | None, ops: int) -> Generator[Any, Any, None]:
+        """Perform ``ops`` operations spread over every unit of the bank (a pool, add or
+        reduction of one tile): all units held for ``ceil(ops / (units * ops_per_cycle))``."""
+        if ops <= 0:
+            return
+        n = self.units.capacity
+        requests = [self.units.request() for _ in range(n)]
+        yield self.env.all_of(requests)
+        cycles = math.ceil(ops / (n * self.ops_per_cycle))
+        yield self.env.timeout(cycles)
+        for req in requests:
+            self.units.release(req)
+        self.counters.add_busy(self.kind, cycles * n)
+        self.counters.add(layer, self.counter, ops)

@@ -84,3 +84,25 @@ class Mesh:
         self.counters.add(layer, "noc_bytes", nbytes)
         self.counters.add(layer, "noc_byte_hops", nbytes * hops)
         return start + cycles + hops * self.hop_cycles
+
+    def multicast(self, layer: str | None, src: int, dsts: list[int], nbytes: int,
+                  now: int) -> int:
+        """Reserve the tree of XY routes from ``src`` to every tile of ``dsts`` for ``nbytes``
+        (each link of the tree carries them once), requested at cycle ``now``; return the
+        cycle the farthest destination has them. ``noc_bytes`` counts the bytes delivered
+        (``nbytes`` per destination other than the source), ``noc_byte_hops`` the tree's."""
+        dsts = [d for d in dsts if d != src]
+        if nbytes <= 0 or not dsts:
+            return now
+        routes = [self.route(src, d) for d in dsts]
+        links = np.unique(np.concatenate(routes))
+        cycles = transfer_cycles(nbytes, self.bytes_per_cycle) if links.size else 0
+        start = max(now, int(self.free_at[links].max(initial=0)))
+        self.free_at[links] = start + cycles
+        io_hop = int(src == IO)
+        hops = int(links.size) + io_hop
+        self.counters.add_busy("mesh_link", cycles * hops)
+        self.counters.add(layer, "noc_bytes", nbytes * len(dsts))
+        self.counters.add(layer, "noc_byte_hops", nbytes * hops)
+        farthest = max(int(r.size) for r in routes) + io_hop
+        return start + cycles + farthest * self.hop_cycles

@@ -1,0 +1,492 @@
+"""Where the activations of ``reprogram``, ``basis`` and ``digital`` live between layers, and how
+they move (docs/design.md section 6.1). The config decides: with ``chip.global_buffer`` every
+layer's output is drained to the global buffer over the star NoC and sent from it to the tiles
+that consume it (``GlobalBufferMemory``); without one, as in ISAAC and PUMA, each tile keeps the
+part of an output it made in its own buffer and consumers gather their parts tile to tile over
+the mesh (``TileMemory``).
+
+A part of an activation is a *span*: a range of positions along the axis the dataflow splits the
+work on (``VECTORS``: the batch's output vectors in order, image-major; ``CHANNELS``: the
+channels in order), given with the length of that axis. Spans of producer and consumer are
+matched by fraction of the activation, so a tile that makes the first tenth of a layer's output
+vectors serves the tile that needs the first tenth of the next layer's (halo rows ignored).
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from xbarsim.timing.hw.mesh import IO
+from xbarsim.util import even_split, nbytes, proportional_split
+from xbarsim.workload.layer import INPUT, Layer
+
+if TYPE_CHECKING:
+    from xbarsim.timing.dataflows.engine import Engine
+
+Proc = Generator[Any, Any, None]
+
+VECTORS, CHANNELS = "vectors", "channels"
+"""Axes a dataflow splits an activation on."""
+
+
+@dataclass(frozen=True)
+class Span:
+    """Positions ``[start, stop)`` of an axis of ``length`` positions."""
+
+    start: int
+    stop: int
+    length: int
+    axis: str
+
+    @staticmethod
+    def whole(axis: str = VECTORS) -> Span:
+        """All of an activation."""
+        return Span(0, 1, 1, axis)
+
+
+@dataclass
+class Holdings:
+    """Which tile holds which span of one activation (``IO``: DRAM), in order along its axis,
+    and per tile the bytes of it that were spilled to DRAM."""
+
+    axis: str
+    length: int
+    starts: list[int] = field(default_factory=list)
+    stops: list[int] = field(default_factory=list)
+    tiles: list[int] = field(default_factory=list)
+    spilled: dict[int, tuple[int, int]] = field(default_factory=dict)
+    """Tile -> (bytes in DRAM, bytes it made)."""
+    _seen: set[tuple[int, int, int]] = field(default_factory=set, repr=False)
+
+    def add(self, tile: int, start: int, stop: int) -> None:
+        """Record that ``tile`` made positions ``[start, stop)`` (once, however many work items
+        made them; merged with the last span when they continue it on the same tile)."""
+        if (tile, start, stop) in self._seen:
+            return
+        self._seen.add((tile, start, stop))
+        if self.tiles and self.tiles[-1] == tile and self.stops[-1] == start:
+            self.stops[-1] = stop
+            return
+        self.starts.append(start)
+        self.stops.append(stop)
+        self.tiles.append(tile)
+
+    def sort(self) -> None:
+        """Order the spans along the axis (parts of a layer may finish out of order)."""
+        order = sorted(range(len(self.starts)), key=lambda i: (self.starts[i], self.tiles[i]))
+        self.starts = [self.starts[i] for i in order]
+        self.stops = [self.stops[i] for i in order]
+        self.tiles = [self.tiles[i] for i in order]
+
+    def tile_bytes(self, size: int) -> dict[int, int]:
+        """``size`` bytes (the whole activation) split over the tiles by the spans they hold."""
+        shares = proportional_split(size, [b - a for a, b in zip(self.starts, self.stops)])
+        held: dict[int, int] = {}
+        for tile, share in zip(self.tiles, shares):
+            held[tile] = held.get(tile, 0) + share
+        return held
+
+    def sources(self, span: Span, size: int) -> list[tuple[int, int]]:
+        """(tile, bytes) holding the ``size`` bytes of ``span``: spans on the same axis by
+        overlap of fractions (``a/A`` against ``b/B`` compared as ``a*B`` against ``b*A``);
+        on another axis every span contributes in proportion to its length (all to all)."""
+        if span.axis == self.axis:
+            lo, hi = span.start * self.length, span.stop * self.length
+            first = max(0, bisect_right(self.stops, span.start * self.length // span.length) - 1)
+            pairs = []
+            for i in range(first, len(self.starts)):
+                a, b = self.starts[i] * span.length, self.stops[i] * span.length
+                if a >= hi:
+                    break
+                overlap = min(b, hi) - max(a, lo)
+                if overlap > 0:
+                    pairs.append((self.tiles[i], overlap))
+        else:
+            pairs = [(t, b - a) for t, a, b in zip(self.tiles, self.starts, self.stops)]
+        split = proportional_split(size, [w for _, w in pairs])
+        merged: dict[int, int] = {}
+        for (tile, _), share in zip(pairs, split):
+            if share:
+                merged[tile] = merged.get(tile, 0) + share
+        return list(merged.items())
+
+
+class GlobalBufferMemory:
+    """Activations in the global buffer: sent to tiles and drained back over the star NoC."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.e = engine
+        self.chip = engine.chip
+
+    def load_input(self) -> Proc:
+        """The batch's input images from DRAM into the global buffer."""
+        first = self.e.workload.layers[0].name
+        size = nbytes(self.e.batch * math.prod(self.e.workload.input_shape), self.e.act_bits)
+        yield from self.chip.dram.transfer(first, size)
+        yield from self.gb().access(first, size, "write")
+
+    def gb(self) -> Any:
+        """The global buffer's port."""
+        return self.chip.global_buffer
+
+    def fetch(self, layer: str, tile: int, size: int, span: Span) -> Proc:
+        """Global buffer -> NoC -> tile buffer (``span`` does not matter here)."""
+        yield from self.gb().access(layer, size, "read")
+        yield from self.chip.noc.transfer(layer, tile, size)
+        yield from self.chip.tile_ports[tile].access(layer, size, "write")
+
+    def fetch_parts(self, layer: str, tile: int, parts: list[tuple[Span, float]],
+                    bits: int) -> Proc:
+        """A tile's input ``parts`` (span, elements of ``bits``), in one transfer."""
+        yield from self.fetch(layer, tile, nbytes(sum(e for _, e in parts), bits), Span.whole())
+
+    def fetch_whole(self, layer: str, tiles: list[int], size: int) -> Proc:
+        """Every tile of ``tiles`` gets all ``size`` bytes of the layer's inputs."""
+        yield self.e.all_of(self.fetch(layer, t, size, Span.whole()) for t in tiles)
+
+    def keep(self, layer: str, tile: int, size: int, span: Span) -> Proc:
+        """Tile buffer (write, then read) -> NoC -> global buffer."""
+        port = self.chip.tile_ports[tile]
+        yield from port.access(layer, size, "write")
+        yield from port.access(layer, size, "read")
+        yield from self.chip.noc.transfer(layer, tile, size)
+        yield from self.gb().access(layer, size, "write")
+
+    def from_dram(self, layer: str, size: int) -> Proc:
+        """Weights or coefficients of a layer from DRAM, staged in the global buffer."""
+        yield from self.chip.dram.transfer(layer, size)
+        yield from self.gb().access(layer, size, "write")
+
+    def to_tile(self, layer: str, tile: int, size: int, *, resident: bool) -> Proc:
+        """Staged bytes (``resident``: a copy kept in the global buffer, read again; else
+        straight from DRAM) over the NoC to a tile, without the tile-buffer write."""
+        if resident:
+            yield from self.gb().access(layer, size, "read")
+        else:
+            yield from self.chip.dram.transfer(layer, size)
+        yield from self.chip.noc.transfer(layer, tile, size)
+
+    def store(self, layer: Layer) -> Proc:
+        """Network outputs go to DRAM; activations larger than half the global buffer spill
+        (written to DRAM and read back)."""
+        size = self.e.output_bytes(layer.name)
+        if not self.e.workload.consumers(layer.name):
+            yield from self.chip.dram.transfer(layer.name, size)
+        elif size > self.chip.global_buffer_bytes // 2:
+            yield from self.chip.dram.transfer(layer.name, size)  # write out
+            yield from self.chip.dram.transfer(layer.name, size)  # read back for consumers
+
+    def digital_layer(self, layer: Layer, ops: int, in_bytes: int, out_bytes: int) -> Proc:
+        """Pool, add or concat on the vector unit beside the global buffer."""
+        yield from self.gb().access(layer.name, in_bytes, "read")
+        yield from self.chip.vector_unit.run(layer.name, ops)
+        yield from self.gb().access(layer.name, out_bytes, "write")
+        yield from self.store(layer)
+
+    def view(self, layer: Layer) -> None:
+        """A flatten: nothing moves."""
+
+    def keep_partial(self, layer: str, tile: int, size: int, key: Any) -> Proc:
+        """Partial sums a tile made, drained to the global buffer until their reduction."""
+        yield from self.keep(layer, tile, size, Span.whole())
+
+    def reduce(self, layer: str, psum_bytes: int, adds: int, out_size: int,
+               homes: dict[Any, tuple[int, Span]]) -> Proc:
+        """Read a layer's ``psum_bytes`` of partial sums, add them on the vector unit, write the
+        ``out_size`` bytes of sums (the homes do not matter here)."""
+        yield from self.gb().access(layer, psum_bytes, "read")
+        yield from self.chip.vector_unit.run(layer, adds)
+        yield from self.gb().access(layer, out_size, "write")
+
+    def merge_pieces(self, layer: str, moves: list[tuple[int, int, int]], adds: int) -> Proc:
+        """Pieces of split vectors ``(tile, to tile, bytes)``: each over the NoC into the
+        global buffer, where the vector unit adds them (``adds`` outputs)."""
+        for tile, _, size in moves:
+            yield from self.chip.noc.transfer(layer, tile, size)
+            yield from self.gb().access(layer, size, "write")
+        yield from self.gb().access(layer, nbytes(adds, self.e.psum_bits), "read")
+        yield from self.chip.vector_unit.run(layer, adds)
+
+    def coefficients(self, layer: str, size: int, tiles: list[int]) -> Proc:
+        """A layer's coefficients from DRAM into the global buffer and out once (the NoC
+        multicasts them; each tile receives them with ``deliver``)."""
+        yield from self.from_dram(layer, size)
+        yield from self.gb().access(layer, size, "read")
+
+    def deliver(self, layer: str, tile: int, size: int) -> Proc:
+        """A tile receives the multicast coefficients over its link into its buffer."""
+        yield from self.chip.noc.transfer(layer, tile, size)
+        yield from self.chip.tile_ports[tile].access(layer, size, "write")
+
+
+class TileMemory:
+    """Activations in the tile buffers (no global buffer): each tile keeps what it made, up to
+    half its buffer for all live activations together [A] (the other half is its working
+    space); the rest goes to DRAM and comes back when a consumer gathers it. All moves are
+    XY-routed on the mesh (``hw/mesh.py``), DRAM entering at the I/O port beside tile 0."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.e = engine
+        self.chip = engine.chip
+        self.env = engine.env
+        self.held: dict[str, Holdings] = {}
+        self.live = [0] * self.chip.tiles
+        """Bytes of live activations kept in each tile's buffer."""
+        self.capacity = self.chip.arch.tile.buffer.kib * 1024 // 2
+        self.partials: dict[str, list[tuple[int, int, int, Any]]] = {}
+        """Per layer, the partial sums waiting for its reduction: (tile, kept, spilled, key)."""
+
+    # -- moves ---------------------------------------------------------------------------
+
+    def _wait(self, arrival: int) -> Proc:
+        if arrival > self.env.now:
+            yield self.env.timeout(arrival - int(self.env.now))
+
+    def _move(self, layer: str, src: int, dst: int, size: int, *, spilled: int = 0) -> Proc:
+        """``size`` bytes of ``src``'s buffer to ``dst``'s (``spilled`` of them from DRAM):
+        read at the source, over the mesh, written at the destination; nothing moves within a
+        tile. ``src`` may be ``IO`` (all from DRAM)."""
+        if src == IO:
+            spilled = size
+        local = size - spilled
+        if spilled:
+            yield from self.chip.dram.transfer(layer, spilled)
+            yield from self._wait(self.chip.mesh.book(layer, IO, dst, spilled,
+                                                      int(self.env.now)))
+            yield from self.chip.tile_ports[dst].access(layer, spilled, "write")
+        if local and src != dst:
+            yield from self.chip.tile_ports[src].access(layer, local, "read")
+            yield from self._wait(self.chip.mesh.book(layer, src, dst, local, int(self.env.now)))
+            yield from self.chip.tile_ports[dst].access(layer, local, "write")
+
+    def _pieces(self, name: str, span: Span, size: int) -> list[tuple[int, int, int]]:
+        """(source tile, bytes, bytes of them spilled) of ``size`` bytes of ``span`` of
+        activation ``name``."""
+        held = self.held[name]
+        out = []
+        for tile, b in held.sources(span, size):
+            dram, made = held.spilled.get(tile, (0, 0))
+            out.append((tile, b, b * dram // made if made else 0))
+        return out
+
+    def _gather(self, layer: str, sources: list[str], tile: int, size: int, span: Span) -> Proc:
+        """``size`` bytes of ``span``, split evenly over the activations ``sources``, from the
+        tiles (or DRAM) holding them into ``tile``'s buffer."""
+        moves = [(src, b, sp) for name, part in zip(sources, even_split(size, len(sources)))
+                 for src, b, sp in self._pieces(name, span, part)]
+        moves = [m for m in moves if m[0] != tile or m[2]]
+        if len(moves) == 1:
+            src, b, sp = moves[0]
+            yield from self._move(layer, src, tile, b, spilled=sp)
+        elif moves:
+            yield self.e.all_of(self._move(layer, s, tile, b, spilled=sp) for s, b, sp in moves)
+
+    def load_input(self) -> Proc:
+        """The input stays in DRAM: consumers read it through the I/O port."""
+        self.held[INPUT] = Holdings(VECTORS, 1, [0], [1], [IO])
+        return
+        yield
+
+    def fetch(self, layer: str, tile: int, size: int, span: Span) -> Proc:
+        """``tile`` gathers the ``size`` bytes of ``span`` of the layer's inputs."""
+        inputs = self.e.workload.layer(layer).inputs
+        yield from self._gather(layer, list(inputs), tile, size, span)
+
+    def fetch_parts(self, layer: str, tile: int, parts: list[tuple[Span, float]],
+                    bits: int) -> Proc:
+        """A tile's input ``parts`` (span, elements of ``bits``), each gathered on its own."""
+        for span, elements in parts:
+            yield from self.fetch(layer, tile, nbytes(elements, bits), span)
+
+    def fetch_whole(self, layer: str, tiles: list[int], size: int) -> Proc:
+        """Every tile of ``tiles`` gets all of the layer's inputs: each holder multicasts its
+        part to all of them (spilled parts from DRAM once, multicast from the I/O port)."""
+        inputs = self.e.workload.layer(layer).inputs
+        procs = []
+        for name, part in zip(inputs, even_split(size, len(inputs))):
+            for src, b, sp in self._pieces(name, Span.whole(self.held[name].axis), part):
+                procs.append(self._multicast(layer, src, tiles, b, sp))
+        yield self.e.all_of(procs)
+
+    def _multicast(self, layer: str, src: int, tiles: list[int], size: int, spilled: int) -> Proc:
+        if src == IO:
+            spilled = size
+        mesh, now = self.chip.mesh, int(self.env.now)
+        if spilled:
+            yield from self.chip.dram.transfer(layer, spilled)
+            yield from self._wait(mesh.multicast(layer, IO, tiles, spilled, int(self.env.now)))
+        if size - spilled:
+            yield from self.chip.tile_ports[src].access(layer, size - spilled, "read")
+            yield from self._wait(mesh.multicast(layer, src, tiles, size - spilled, now))
+        yield self.e.all_of(self.chip.tile_ports[t].access(layer, size, "write") for t in tiles)
+
+    def keep(self, layer: str, tile: int, size: int, span: Span) -> Proc:
+        """``tile`` writes the ``size`` bytes of ``span`` of the layer's output it made into its
+        own buffer, where they stay."""
+        held = self.held.setdefault(layer, Holdings(span.axis, span.length))
+        held.add(tile, span.start, span.stop)
+        yield from self.chip.tile_ports[tile].access(layer, size, "write")
+
+    def to_tile(self, layer: str, tile: int, size: int, *, resident: bool) -> Proc:
+        """Bytes from DRAM through the I/O port over the mesh to a tile (no tile-buffer
+        write); nothing is resident on chip outside the tiles."""
+        yield from self.chip.dram.transfer(layer, size)
+        yield from self._wait(self.chip.mesh.book(layer, IO, tile, size, int(self.env.now)))
+
+    def multicast_from_dram(self, layer: str, tiles: list[int], size: int) -> Proc:
+        """Bytes read once from DRAM and multicast from the I/O port to ``tiles`` (each tile's
+        buffer writes them)."""
+        yield from self.chip.dram.transfer(layer, size)
+        yield from self._wait(self.chip.mesh.multicast(layer, IO, tiles, size,
+                                                       int(self.env.now)))
+        yield self.e.all_of(self.chip.tile_ports[t].access(layer, size, "write") for t in tiles)
+
+    # -- a finished layer ---------------------------------------------------------------
+
+    def store(self, layer: Layer) -> Proc:
+        """A network output goes from its tiles to DRAM. Any other output stays where it was
+        made: each tile keeps what fits in its share of live activations and writes the rest to
+        DRAM (read back by the consumers); the space is freed when every consumer is done."""
+        name = layer.name
+        held = self.held.setdefault(name, Holdings(VECTORS, 1, [0], [1], [0]))  # nothing mapped
+        held.sort()
+        per_tile = held.tile_bytes(self.e.output_bytes(name))
+        consumers = self.e.workload.consumers(name)
+        procs = []
+        for tile, made in sorted(per_tile.items()):
+            if tile == IO:
+                continue
+            kept = 0 if not consumers else min(made, max(0, self.capacity - self.live[tile]))
+            if made - kept:
+                procs.append(self._to_dram(name, tile, made - kept))
+            held.spilled[tile] = (made - kept, made)
+            self.live[tile] += kept
+        if procs:
+            yield self.e.all_of(procs)
+        if consumers:
+            self.env.process(self._free_after(consumers, {t: m - d for t, (d, m)
+                                                          in held.spilled.items()}))
+
+    def _to_dram(self, layer: str, tile: int, size: int) -> Proc:
+        yield from self.chip.tile_ports[tile].access(layer, size, "read")
+        yield from self._wait(self.chip.mesh.book(layer, tile, IO, size, int(self.env.now)))
+        yield from self.chip.dram.transfer(layer, size)
+
+    def _free_after(self, consumers: list[str], kept: dict[int, int]) -> Proc:
+        yield self.env.all_of([self.e.done[c] for c in consumers])
+        for tile, size in kept.items():
+            self.live[tile] -= size
+
+    def digital_layer(self, layer: Layer, ops: int, in_bytes: int, out_bytes: int) -> Proc:
+        """Pool, add or concat where its first input is held, each holding tile on its share
+        (by the spans it holds): it gathers the same span of the other inputs, reads its
+        inputs, runs its share of the ops on its shift-and-add bank and keeps its output."""
+        first = self.held[layer.inputs[0]]
+        spans: dict[int, list[tuple[int, int]]] = {}
+        for tile, a, b in zip(first.tiles, first.starts, first.stops):
+            spans.setdefault(0 if tile == IO else tile, []).append((a, b))
+        tiles = sorted(spans)
+        weights = [sum(b - a for a, b in spans[t]) for t in tiles]
+        shares = zip(tiles, proportional_split(ops, weights),
+                     proportional_split(in_bytes, weights), proportional_split(out_bytes, weights))
+        yield self.e.all_of(self._digital_share(layer, tile, spans[tile], first, o, i, w)
+                            for tile, o, i, w in shares)
+        yield from self.store(layer)
+
+    def _digital_share(self, layer: Layer, tile: int, spans: list[tuple[int, int]],
+                       first: Holdings, ops: int, in_bytes: int, out_bytes: int) -> Proc:
+        name = layer.name
+        weights = [b - a for a, b in spans]
+        for (a, b), part in zip(spans, proportional_split(in_bytes, weights)):
+            span = Span(a, b, first.length, first.axis)
+            yield from self._gather(name, list(layer.inputs), tile, part, span)
+        yield from self.chip.tile_ports[tile].access(name, in_bytes, "read")
+        yield from self.chip.shift_add[tile].run_all(name, ops)
+        yield from self.chip.tile_ports[tile].access(name, out_bytes, "write")
+        held = self.held.setdefault(name, Holdings(first.axis, first.length))
+        for a, b in spans:
+            held.add(tile, a, b)
+
+    def view(self, layer: Layer) -> None:
+        """A flatten holds its input's spans: no data moves."""
+        source = self.held[layer.inputs[0]]
+        self.held[layer.name] = Holdings(source.axis, source.length, list(source.starts),
+                                         list(source.stops), list(source.tiles),
+                                         dict(source.spilled))
+
+    def keep_partial(self, layer: str, tile: int, size: int, key: Any) -> Proc:
+        """Partial sums a tile made for output ``key`` (a column block), kept in its buffer
+        until the layer's reduction; what does not fit beside the live activations goes to
+        DRAM."""
+        yield from self.chip.tile_ports[tile].access(layer, size, "write")
+        kept = min(size, max(0, self.capacity - self.live[tile]))
+        self.live[tile] += kept
+        self.partials.setdefault(layer, []).append((tile, kept, size - kept, key))
+        if size - kept:
+            yield from self._to_dram(layer, tile, size - kept)
+
+    def reduce(self, layer: str, psum_bytes: int, adds: int, out_size: int,
+               homes: dict[Any, tuple[int, Span]]) -> Proc:
+        """The partial sums of each output key meet at its home tile (``homes``: key -> (home,
+        output span)): the home gathers them, reads them, adds them on its shift-and-add bank
+        and keeps the sums; adds and output bytes are split over the keys by span length."""
+        keys = list(homes)
+        weights = [homes[k][1].stop - homes[k][1].start for k in keys]
+        by_home: dict[int, tuple[list[tuple[int, int, int]], list[Span], list[int]]] = {}
+        for k, a, o in zip(keys, proportional_split(adds, weights),
+                           proportional_split(out_size, weights)):
+            home, span = homes[k]
+            entry = by_home.setdefault(home, ([], [], [0, 0]))
+            entry[1].append(span)
+            entry[2][0] += a
+            entry[2][1] += o
+        for tile, kept, spilled, k in self.partials.pop(layer, []):
+            self.live[tile] -= kept
+            by_home[homes[k][0]][0].append((tile, kept, spilled))
+        yield self.e.all_of(self._reduce_home(layer, h, parts, a, o, spans)
+                            for h, (parts, spans, (a, o)) in sorted(by_home.items()))
+
+    def _reduce_home(self, layer: str, home: int, parts: list[tuple[int, int, int]], adds: int,
+                     out_size: int, spans: list[Span]) -> Proc:
+        moves = [(t, k + d, d) for t, k, d in parts if t != home or d]
+        if moves:
+            yield self.e.all_of(self._move(layer, t, home, b, spilled=d) for t, b, d in moves)
+        yield from self.chip.tile_ports[home].access(layer, sum(k + d for _, k, d in parts),
+                                                     "read")
+        yield from self.chip.shift_add[home].run_all(layer, adds)
+        weights = [s.stop - s.start for s in spans]
+        for span, size in zip(spans, proportional_split(out_size, weights)):
+            yield from self.keep(layer, home, size, span)
+
+    def merge_pieces(self, layer: str, moves: list[tuple[int, int, int]], adds: int) -> Proc:
+        """Pieces of split vectors ``(tile, to tile, bytes)``: each over the mesh to the tile
+        holding the rest of its vector, whose shift-and-add bank adds them (``adds`` outputs
+        split in proportion to the bytes)."""
+        weights = [b for _, _, b in moves]
+        yield self.e.all_of(self._merge(layer, src, dst, size, a) for (src, dst, size), a
+                            in zip(moves, proportional_split(adds, weights)))
+
+    def _merge(self, layer: str, src: int, dst: int, size: int, adds: int) -> Proc:
+        yield from self._move(layer, src, dst, size)
+        yield from self.chip.shift_add[dst].run_all(layer, adds)
+
+    def coefficients(self, layer: str, size: int, tiles: list[int]) -> Proc:
+        """A layer's coefficients read once from DRAM and multicast to its tiles."""
+        yield from self.multicast_from_dram(layer, tiles, size)
+
+    def deliver(self, layer: str, tile: int, size: int) -> Proc:
+        """Nothing more: the multicast wrote the coefficients into every tile's buffer."""
+        return
+        yield
+
+
+def memory_for(engine: Engine) -> GlobalBufferMemory | TileMemory:
+    """The activation memory of the engine's chip."""
+    if engine.chip.global_buffer is None:
+        return TileMemory(engine)
+    return GlobalBufferMemory(engine)
+
