@@ -275,15 +275,25 @@ class TileMemory:
 
     def _gather(self, layer: str, sources: list[str], tile: int, size: int, span: Span) -> Proc:
         """``size`` bytes of ``span``, split evenly over the activations ``sources``, from the
-        tiles (or DRAM) holding them into ``tile``'s buffer."""
+        tiles (or DRAM) holding them into ``tile``'s buffer: the spilled bytes in one DRAM
+        transfer through the I/O port, each holder's bytes over its XY route, all booked when
+        the gather starts; the holders' buffer reads are counted but do not hold their ports
+        [A] (a gather may draw on every tile); the tile writes what arrived."""
         moves = [(src, b, sp) for name, part in zip(sources, even_split(size, len(sources)))
                  for src, b, sp in self._pieces(name, span, part)]
-        moves = [m for m in moves if m[0] != tile or m[2]]
-        if len(moves) == 1:
-            src, b, sp = moves[0]
-            yield from self._move(layer, src, tile, b, spilled=sp)
-        elif moves:
-            yield self.e.all_of(self._move(layer, s, tile, b, spilled=sp) for s, b, sp in moves)
+        spilled = sum(b if src == IO else sp for src, b, sp in moves)
+        now, mesh, arrival, moved = int(self.env.now), self.chip.mesh, 0, spilled
+        for src, b, sp in moves:
+            local = 0 if src == IO else b - sp
+            if local and src != tile:
+                self.chip.counters.add(layer, "tile_buffer_read_bytes", local)
+                arrival = max(arrival, mesh.book(layer, src, tile, local, now))
+                moved += local
+        if spilled:
+            yield from self.chip.dram.transfer(layer, spilled)
+            arrival = max(arrival, mesh.book(layer, IO, tile, spilled, int(self.env.now)))
+        yield from self._wait(arrival)
+        yield from self.chip.tile_ports[tile].access(layer, moved, "write")
 
     def load_input(self) -> Proc:
         """The input stays in DRAM: consumers read it through the I/O port."""
@@ -304,25 +314,28 @@ class TileMemory:
 
     def fetch_whole(self, layer: str, tiles: list[int], size: int) -> Proc:
         """Every tile of ``tiles`` gets all of the layer's inputs: each holder multicasts its
-        part to all of them (spilled parts from DRAM once, multicast from the I/O port)."""
+        part to all of them (spilled parts read from DRAM once, multicast from the I/O port);
+        then each tile writes the whole into its buffer."""
         inputs = self.e.workload.layer(layer).inputs
         procs = []
         for name, part in zip(inputs, even_split(size, len(inputs))):
             for src, b, sp in self._pieces(name, Span.whole(self.held[name].axis), part):
                 procs.append(self._multicast(layer, src, tiles, b, sp))
         yield self.e.all_of(procs)
+        yield self.e.all_of(self.chip.tile_ports[t].access(layer, size, "write") for t in tiles)
 
     def _multicast(self, layer: str, src: int, tiles: list[int], size: int, spilled: int) -> Proc:
+        """``size`` bytes held by ``src`` (``spilled`` of them in DRAM) to every tile."""
         if src == IO:
             spilled = size
-        mesh, now = self.chip.mesh, int(self.env.now)
+        mesh = self.chip.mesh
         if spilled:
             yield from self.chip.dram.transfer(layer, spilled)
             yield from self._wait(mesh.multicast(layer, IO, tiles, spilled, int(self.env.now)))
         if size - spilled:
             yield from self.chip.tile_ports[src].access(layer, size - spilled, "read")
-            yield from self._wait(mesh.multicast(layer, src, tiles, size - spilled, now))
-        yield self.e.all_of(self.chip.tile_ports[t].access(layer, size, "write") for t in tiles)
+            yield from self._wait(mesh.multicast(layer, src, tiles, size - spilled,
+                                                 int(self.env.now)))
 
     def keep(self, layer: str, tile: int, size: int, span: Span) -> Proc:
         """``tile`` writes the ``size`` bytes of ``span`` of the layer's output it made into its

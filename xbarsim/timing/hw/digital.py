@@ -19,6 +19,8 @@ class UnitBank:
                  counters: Counters, counter: str, kind: str) -> None:
         self.env = env
         self.units = simpy.Resource(env, capacity=units)
+        self.whole = simpy.Resource(env, capacity=1)
+        """The bank used as one unit (``run_all``)."""
         self.ops_per_cycle = ops_per_cycle
         self.counters = counters
         self.counter = counter
@@ -36,16 +38,16 @@ class UnitBank:
         self.counters.add(layer, self.counter, ops)
 
     def run_all(self, layer: str | None, ops: int) -> Generator[Any, Any, None]:
-        """Perform ``ops`` operations spread over every unit of the bank (a pool, add or
-        reduction of one tile): all units held for ``ceil(ops / (units * ops_per_cycle))``."""
+        """Perform ``ops`` operations on the whole bank at once (a pool, add or reduction of
+        one tile): ``ceil(ops / (units * ops_per_cycle))`` cycles, one such job at a time. Like
+        the static pipeline's bookings (docs/design.md 6.2) it does not wait for the units the
+        crossbars' own shift-adds hold."""
         if ops <= 0:
             return
         n = self.units.capacity
-        requests = [self.units.request() for _ in range(n)]
-        yield self.env.all_of(requests)
         cycles = math.ceil(ops / (n * self.ops_per_cycle))
-        yield self.env.timeout(cycles)
-        for req in requests:
-            self.units.release(req)
+        with self.whole.request() as req:
+            yield req
+            yield self.env.timeout(cycles)
         self.counters.add_busy(self.kind, cycles * n)
         self.counters.add(layer, self.counter, ops)

@@ -1,0 +1,194 @@
+"""Activations in the tile buffers (a chip without a global buffer, as ISAAC and PUMA):
+``timing/dataflows/activations.py``, docs/design.md section 6.1."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import pytest
+
+from xbarsim.basis.files import load_basis
+from xbarsim.basis.timing_spec import BasisSpec, basis_spec
+from xbarsim.config import load_arch, with_crossbars
+from xbarsim.config.schema import Combine
+from xbarsim.mapping.encoding import Encoding
+from xbarsim.timing.dataflows.activations import (
+    CHANNELS,
+    VECTORS,
+    GlobalBufferMemory,
+    Holdings,
+    Span,
+    TileMemory,
+)
+from xbarsim.timing.dataflows.digital import DigitalDataflow
+from xbarsim.timing.dataflows.plan import Dataflow
+from xbarsim.timing.hw.chip import Chip
+from xbarsim.timing.hw.mesh import IO
+from xbarsim.timing.simulate import RunOptions, simulate
+from xbarsim.workload import load_workload, workload_from_dict
+
+TINY = load_arch("arch_configs/tiny.yaml")
+NO_GB = dataclasses.replace(TINY, chip=dataclasses.replace(TINY.chip, global_buffer=None))
+OP_COUNTERS = ("xbar_reads", "dac_conversions", "adc_conversions", "shift_add_ops",
+               "digital_macs", "cells_written", "write_pulses", "verify_reads")
+
+
+def test_spans_are_matched_by_fraction_by_hand() -> None:
+    """Tile 3 holds positions [0, 4) of 10, tile 5 [4, 10). Positions [2, 6) of 10, or
+    equally [1, 3) of 5, overlap each by 2: 40 bytes split 20/20. On another axis every holder
+    gives in proportion to what it holds: 4/10 and 6/10 of 40 bytes."""
+    held = Holdings(VECTORS, 10)
+    held.add(3, 0, 4)
+    held.add(5, 4, 10)
+    assert held.sources(Span(2, 6, 10, VECTORS), 40) == [(3, 20), (5, 20)]
+    assert held.sources(Span(1, 3, 5, VECTORS), 40) == [(3, 20), (5, 20)]
+    assert held.sources(Span(4, 10, 10, VECTORS), 40) == [(5, 40)]
+    assert held.sources(Span(0, 1, 1, CHANNELS), 40) == [(3, 16), (5, 24)]
+    held.add(5, 4, 10)  # the same span again (another work item): recorded once
+    held.add(5, 10, 12)  # continues tile 5's span: merged
+    assert (held.starts, held.stops, held.tiles) == ([0, 4], [4, 12], [3, 5])
+
+
+def two_linears(width: int):
+    return workload_from_dict({"name": "two", "input": [4, 1, 1], "layers": [
+        {"name": "fc1", "type": "linear", "in_channels": 4, "out_channels": width},
+        {"name": "fc2", "type": "linear", "inputs": ["fc1"], "in_channels": width,
+         "out_channels": 2}]})
+
+
+def test_an_output_one_byte_over_the_tile_share_spills_exactly_one_byte() -> None:
+    """tiny's tile buffer is 16 KiB; activations may take half: 8,192 bytes. An 8,193-byte
+    output (8,193 outputs of 8 bits, batch 1) kept by tile 0 spills 1 byte to DRAM; its tile
+    then holds 8,192 live bytes until its consumer is done. A network output goes to DRAM
+    whole."""
+    chip = Chip(with_crossbars(NO_GB, 4), seed=0, per_row_events=False)
+    workload = two_linears(8193)
+    engine = DigitalDataflow(chip, workload, Encoding.from_arch(NO_GB), 1, False)
+    memory = engine.memory
+    assert isinstance(memory, TileMemory)
+    assert memory.capacity == 8192
+    for name in ("fc1", "fc2"):
+        memory.held[name] = Holdings(VECTORS, 1, [0], [1], [0])
+
+    def store(name: str):
+        yield from memory.store(workload.layer(name))
+
+    chip.env.process(store("fc1"))
+    chip.env.run()
+    assert chip.counters.layer("fc1")["dram_bytes"] == 1
+    assert memory.held["fc1"].spilled == {0: (1, 8193)}
+    assert memory.live == [8192]
+    chip.env.process(store("fc2"))
+    chip.env.run()
+    assert chip.counters.layer("fc2")["dram_bytes"] == 2  # 2 outputs of 8 bits, no consumer
+
+
+def basis_linear_run(arch, batch: int = 1):
+    workload = workload_from_dict({"name": "lin", "input": [4, 1, 1], "layers": [
+        {"name": "fc", "type": "linear", "in_channels": 4, "out_channels": 2}]})
+    basis = BasisSpec(4, 2, 4, {"fc": 1}, {"fc": 8}, basis_bits=8)
+    result = simulate(with_crossbars(arch, 4), workload,
+                      RunOptions(Dataflow.BASIS, batch=batch, basis=basis))
+    (layer,) = result.layers
+    return {**result.summary, **layer}
+
+
+def test_a_linear_layer_moves_by_hand_without_a_global_buffer() -> None:
+    """One tile (tile 0, beside the I/O port): the 8 coefficients of 4 bits (4 bytes) come
+    from DRAM once and are multicast to it; the 4 input bytes come from DRAM; the 2 output
+    bytes go to DRAM. Each crosses the I/O port's one hop: 10 bytes in DRAM, 10 on the mesh,
+    10 byte-hops; nothing in a global buffer. The crossbar work is that of the chip with one."""
+    s = basis_linear_run(NO_GB)
+    assert (s["dram_bytes"], s["noc_bytes"], s["noc_byte_hops"]) == (10, 10, 10)
+    assert s["global_buffer_bytes"] == 0
+    with_gb = basis_linear_run(TINY)
+    assert all(s[k] == with_gb[k] for k in OP_COUNTERS)
+
+
+def lenet_basis() -> BasisSpec:
+    workload = load_workload("workloads/lenet5_mnist.yaml")
+    return basis_spec(load_basis("workloads/lenet5_mnist.basis.npz", workload), workload,
+                      Combine.DIGITAL)
+
+
+@pytest.mark.parametrize("dataflow,crossbars", [
+    ("reprogram", 7), ("reprogram", 64), ("basis", 16), ("basis", 32), ("digital", 32)])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_the_memory_moves_bytes_not_work(dataflow: str, crossbars: int, batch: int) -> None:
+    """With or without a global buffer the chip does the same operations (reads,
+    conversions, adds, MACs, writes); only where bytes go changes. Energy is the sum of its
+    parts either way."""
+    w = load_workload("workloads/lenet5_mnist.yaml")
+    basis = lenet_basis() if dataflow == "basis" else None
+    runs = [simulate(with_crossbars(a, crossbars), w,
+                     RunOptions(Dataflow(dataflow), batch=batch, basis=basis))
+            for a in (TINY, NO_GB)]
+    with_gb, without = ({k: sum(la[k] for la in r.layers) for k in
+                         (*OP_COUNTERS, "global_buffer_bytes")} for r in runs)
+    assert all(with_gb[k] == without[k] for k in OP_COUNTERS)
+    assert with_gb["global_buffer_bytes"] > 0 and without["global_buffer_bytes"] == 0
+    without = runs[1].summary
+    parts = [k for k in without if k.startswith("energy_") and k.endswith("_j")
+             and k not in ("energy_j", "energy_per_inference_j", "setup_energy_j")]
+    assert without["energy_j"] == pytest.approx(sum(without[k] for k in parts), rel=1e-12)
+
+
+def test_same_seed_same_run_without_a_global_buffer() -> None:
+    w = load_workload("workloads/lenet5_mnist.yaml")
+
+    def once() -> dict[str, object]:
+        s = simulate(with_crossbars(NO_GB, 16), w,
+                     RunOptions(Dataflow.REPROGRAM, batch=2, seed=3)).summary
+        return {k: v for k, v in s.items() if k != "wall_s"}
+
+    assert once() == once()
+
+
+def test_the_config_decides_the_memory() -> None:
+    def memory(arch):
+        chip = Chip(arch, seed=0, per_row_events=False)
+        engine = DigitalDataflow(chip, two_linears(4), Encoding.from_arch(arch), 1, False)
+        return engine.memory
+
+    assert isinstance(memory(TINY), GlobalBufferMemory)
+    assert isinstance(memory(NO_GB), TileMemory)
+    assert Chip(NO_GB, seed=0, per_row_events=False).global_buffer is None
+
+
+def test_gather_reads_spilled_bytes_from_dram() -> None:
+    """A tile gathering 100 bytes held by tile 1, which spilled 1 in 4 of what it made,
+    reads 25 bytes from DRAM and 75 from tile 1 (counted as read there, written here)."""
+    chip = Chip(with_crossbars(NO_GB, 8), seed=0, per_row_events=False)
+    workload = two_linears(4)
+    engine = DigitalDataflow(chip, workload, Encoding.from_arch(NO_GB), 1, False)
+    memory = engine.memory
+    assert isinstance(memory, TileMemory)
+    memory.held["fc1"] = Holdings(VECTORS, 1, [0], [1], [1], {1: (10, 40)})
+
+    def gather():
+        yield from memory.fetch("fc2", 0, 100, Span.whole())
+
+    chip.env.process(gather())
+    chip.env.run()
+    c = chip.counters.layer("fc2")
+    assert c["dram_bytes"] == 25
+    assert c["tile_buffer_read_bytes"] == 75
+    assert c["tile_buffer_write_bytes"] == 100
+    assert chip.mesh.route(1, 0).size == 1 and chip.mesh.route(IO, 0).size == 0
+    assert c["noc_byte_hops"] == 75 * 1 + 25 * 1  # one link; the I/O port's hop
+
+
+def test_aggregated_units_equal_units_one_by_one_without_a_global_buffer(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import xbarsim.timing.dataflows.basis as basis_flow
+
+    w = load_workload("workloads/lenet5_mnist.yaml")
+
+    def summary(aggregate: bool) -> pd.Series:
+        monkeypatch.setattr(basis_flow, "AGGREGATE", aggregate)
+        s = simulate(with_crossbars(NO_GB, 32), w,
+                     RunOptions(Dataflow.BASIS, batch=3, basis=lenet_basis())).summary
+        return pd.Series({k: v for k, v in s.items() if k != "wall_s"})
+
+    pd.testing.assert_series_equal(summary(True), summary(False))
