@@ -37,6 +37,10 @@ BASE = ("chip.crossbars=2",)
 STATIC_CROSSBARS = 16
 """The static run's chip: room for the network (3 crossbars) and copies of its layers."""
 
+GLOBAL_BUFFER = ("chip.global_buffer={kib: 256, bytes_per_cycle: 64, energy_pj_per_byte: "
+                 "1.5625, static_mw: 5.0, area_mm2: 0.5}")
+"""A global buffer for the chip (isaac_like has none): the context of its keys."""
+
 NOT_YET_READ: dict[str, str] = {}
 """Keys no model reads yet, each with the issue that wires it."""
 
@@ -50,8 +54,11 @@ CONTEXT = {
     "analog.drift_nu": ("analog.drift_t_s=100.0",),
     "analog.drift_t_s": ("analog.drift_nu=0.1",),
     "analog.drift_t0_s": ("analog.drift_nu=0.1",),
-    "chip.global_buffer.kib": ("chip.global_buffer.kib=2",),
+    "chip.global_buffer.kib": (GLOBAL_BUFFER, "chip.global_buffer.kib=2"),
+    **{f"chip.global_buffer.{k}": (GLOBAL_BUFFER,)
+       for k in ("bytes_per_cycle", "energy_pj_per_byte", "static_mw", "area_mm2")},
     "chip.crossbars_per_tile": ("chip.crossbars_per_tile=1",),
+    "chip.noc.bytes_per_cycle": ("chip.crossbars_per_tile=1",),
     "crossbar.adc.energy_pj": ("crossbar.adc.energy_pj=1.0",),
     "crossbar.read_v": ("crossbar.read_energy_pj=null",),
     "write_verify.pulse_energy_pj": ("write_verify.pulse_energy_pj=1.0",),
@@ -67,7 +74,9 @@ does not; drift needs a drift exponent and time; a resource that is not the bott
 combiner lanes) changes nothing until it is scarce (the
 combiner also hides behind the reads, conversions and shift-adds unless they are fast); energies
 estimated from attributes matter only where the config leaves the given figure unset; the
-global buffer spills only when it is small against the activations; the measured pulse table
+global buffer spills only when it is small against the activations; a one-tile chip without
+a global buffer moves nothing over a mesh link (the I/O port's hop is paced by DRAM, not by the
+link width); the measured pulse table
 has 2-bit cells only."""
 
 NETWORK = {"name": "keys", "input": [16, 6, 6], "layers": [
@@ -91,8 +100,10 @@ def leaves(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return out
 
 
-KEYS = [k for k, _ in leaves(load_arch(ARCH)) if k != "chip.crossbars"]
-"""Every key; ``chip.crossbars`` is the sweep axis, checked by every engine test."""
+KEYS = [k for k, _ in leaves(load_arch(ARCH, [GLOBAL_BUFFER])) if k != "chip.crossbars"]
+KEYS.insert(KEYS.index("chip.global_buffer.kib"), "chip.global_buffer")
+"""Every key (those of the optional global buffer too, and the group itself: null or one);
+``chip.crossbars`` is the sweep axis, checked by every engine test."""
 
 
 def candidates(key: str, value: Any) -> list[str]:
@@ -110,6 +121,8 @@ def candidates(key: str, value: Any) -> list[str]:
         return [repr(value * 2), repr(value / 2)] if value else ["0.1"]
     if isinstance(value, str):
         return [f"{value}_x"]
+    if key == "chip.global_buffer" and value is None:
+        return [GLOBAL_BUFFER.partition("=")[2]]
     raise AssertionError(f"{key}: no perturbation for {value!r}")
 
 

@@ -39,14 +39,18 @@ def schema_keys(cls: type, prefix: str = "") -> Iterator[str]:
     hints = typing.get_type_hints(cls)
     for fld in dataclasses.fields(cls):  # type: ignore[arg-type]
         yield prefix + fld.name
-        if dataclasses.is_dataclass(hints[fld.name]):
-            yield from schema_keys(hints[fld.name], f"{prefix}{fld.name}.")
+        group = [h for h in (hints[fld.name], *typing.get_args(hints[fld.name]))
+                 if dataclasses.is_dataclass(h)]  # a group, or an optional one (X | None)
+        if group:
+            yield from schema_keys(group[0], f"{prefix}{fld.name}.")
 
 
 def commented_keys(text: str) -> list[tuple[str, str]]:
     """(dotted key, comment) of every key line of a template, in order."""
     found, stack = [], []
     for line in text.splitlines():
+        if line.startswith("#  "):  # a key of an absent optional group, commented out
+            line = " " + line[1:]
         m = KEY_LINE.match(line)
         if m is None:
             continue

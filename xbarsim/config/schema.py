@@ -123,7 +123,7 @@ class Precision:
 
 @dataclass(frozen=True, kw_only=True)
 class GlobalBuffer:
-    """On-chip global buffer between DRAM and the tiles (optional: ``chip.global_buffer``)."""
+    """On-chip global buffer between DRAM and the tiles."""
 
     kib: int = required(gt=0, le=MAX_KIB)
     """Capacity in KiB."""

@@ -66,8 +66,7 @@ def _group_lines(group: Any, indent: int) -> list[str]:
             lines.extend(_group_lines(value, indent + 2))
         elif value is None and _optional_group(hints[fld.name]):
             cls = _optional_group(hints[fld.name])
-            lines.append(_line(indent, f"{fld.name}: null", _group_comment(fld, cls)
-                               + " null: none; to add one, replace null by these keys:"))
+            lines.append(_line(indent, f"{fld.name}: null", _group_comment(fld, cls)))
             lines.extend(_absent_group_lines(cls, indent + 2))
         else:
             comment = _key_comment(fld, hints[fld.name], docs.get(fld.name, ""))
@@ -101,8 +100,9 @@ def _line(indent: int, text: str, comment: str) -> str:
 
 def _group_comment(fld: dataclasses.Field[Any], cls: type) -> str:
     """Comment of a group key: required or optional, and what the group is."""
-    need = ("required" if _is_required(fld) else "optional" if fld.default is None
-            else "optional, every key has a default")
+    need = ("required" if _is_required(fld)
+            else "optional, null (none) or the keys below (commented out when null)"
+            if fld.default is None else "optional, every key has a default")
     return f"group, {need}. {_first_sentence(inspect.getdoc(cls) or '')}"
 
 
