@@ -736,9 +736,9 @@ def section_chips(tmp: Path, checks: Checks) -> str:
         f"are {ratio:.3f} x that. The full chip adds what ISAAC does not have (see "
         "`docs/parameters.md`): the basis dataflow's coefficient combiners "
         f"({not_isaac['combiners']:.2f} mm², [D] from their MAC lanes and buffer), the "
-        f"write-verify controllers ({not_isaac['write_controllers']:.2f} mm², [A]) and a global "
-        "buffer "
-        f"({not_isaac['global_buffer']:.2f} mm², [A]). "
+        f"write-verify controllers ({not_isaac['write_controllers']:.2f} mm², [A])"
+        + (f" and a global buffer ({not_isaac['global_buffer']:.2f} mm², [A]). "
+           if not_isaac['global_buffer'] else " (it has no global buffer, like ISAAC). ") +
         "**Peak throughput** is measured, not computed: one 3x3 conv layer, 128 -> 256 "
         "channels on a 32x32 input (144 crossbars per copy), is replicated by "
         f"`mapping.replication: balance` into {copies} copies that fill the chip, and run at "

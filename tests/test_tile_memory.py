@@ -192,3 +192,22 @@ def test_aggregated_units_equal_units_one_by_one_without_a_global_buffer(
         return pd.Series({k: v for k, v in s.items() if k != "wall_s"})
 
     pd.testing.assert_series_equal(summary(True), summary(False))
+
+
+def test_tiles_of_a_layer_share_one_coefficient_refill_stream() -> None:
+    """A 64 -> 64 linear layer, batch 64, basis L = 4, B = 2, 16 segments, 2,048 nonzero 8-bit
+    coefficients (2,048 bytes) on 8 tiny crossbars (2 tiles of 4 units, one projection per
+    read). With a 1 KiB coefficient buffer and a 1 KiB tile buffer, each tile holds 2,048
+    bytes of projections (64 x 16 / 2 projections x 2 values x 16 bits), two buffer-fulls, so
+    each refills the coefficients once. Without a global buffer both take the refill from one
+    stream: DRAM moves the coefficients twice in all (multicast, then the refill) besides the
+    4,096 input and 4,096 output bytes: 12,288 bytes, not 14,336."""
+    arch = load_arch("arch_configs/tiny.yaml", ["chip.global_buffer=null", "chip.crossbars=8",
+                                                "tile.combiner.coeff_buffer_kib=1",
+                                                "tile.buffer.kib=1"])
+    workload = workload_from_dict({"name": "lin", "input": [64, 1, 1], "layers": [
+        {"name": "fc", "type": "linear", "in_channels": 64, "out_channels": 64}]})
+    basis = BasisSpec(4, 2, 8, {"fc": 16}, {"fc": 2048}, basis_bits=8)
+    result = simulate(arch, workload, RunOptions(Dataflow.BASIS, batch=64, basis=basis))
+    (layer,) = result.layers
+    assert layer["dram_bytes"] == 2048 + 2048 + 4096 + 4096

@@ -350,6 +350,13 @@ class TileMemory:
         yield from self.chip.dram.transfer(layer, size)
         yield from self._wait(self.chip.mesh.book(layer, IO, tile, size, int(self.env.now)))
 
+    def stream_from_dram(self, layer: str, tiles: list[int], size: int) -> Proc:
+        """Bytes read once from DRAM and multicast from the I/O port to ``tiles`` (into their
+        coefficient buffers: no tile-buffer write)."""
+        yield from self.chip.dram.transfer(layer, size)
+        yield from self._wait(self.chip.mesh.multicast(layer, IO, tiles, size,
+                                                       int(self.env.now)))
+
     def multicast_from_dram(self, layer: str, tiles: list[int], size: int) -> Proc:
         """Bytes read once from DRAM and multicast from the I/O port to ``tiles`` (each tile's
         buffer writes them)."""

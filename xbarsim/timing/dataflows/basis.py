@@ -23,7 +23,7 @@ from xbarsim.basis.copies import BasisFootprint, basis_encoding
 from xbarsim.basis.timing_spec import BasisSpec
 from xbarsim.config.schema import Combine
 from xbarsim.mapping.encoding import Encoding
-from xbarsim.timing.dataflows.activations import VECTORS, Span
+from xbarsim.timing.dataflows.activations import VECTORS, Span, TileMemory
 from xbarsim.timing.dataflows.engine import Engine, Proc
 from xbarsim.timing.hw.chip import Chip
 from xbarsim.timing.hw.write_verify import BlockWrite
@@ -64,6 +64,8 @@ class BasisDataflow(Engine):
         self.units = [list(range(u * per_unit, (u + 1) * per_unit))
                       for u in range(self.footprint.units(crossbars))]
         self.tile_arrays = [simpy.Resource(self.env, capacity=1) for _ in range(chip.tiles)]
+        self._streams: dict[str, simpy.Process] = {}
+        """Per layer, the coefficient refill stream its tiles share (no global buffer)."""
         self.tile_units: dict[int, list[int]] = {}
         """Projection units (ascending) of each tile that holds one, by their first crossbar."""
         for u, slots in enumerate(self.units):
@@ -115,6 +117,10 @@ class BasisDataflow(Engine):
                     proportional_split(in_bytes, share), *self.analog_work(name, vectors, share))]
                 per_tile = [sum(share[u] for u in units) for units in self.tile_units.values()]
                 yield from self.memory.coefficients(name, coeff_bytes, self._busy(per_tile))
+                self.share_refills(name, {
+                    tile: max(work[u].in_bytes for u in units) * len(units)
+                    for tile, units in self.tile_units.items()
+                    if any(work[u].projections for u in units)})
                 starts = _starts(share)
                 yield self.all_of(
                     self.run_unit(name, self.units[u], w,
@@ -135,6 +141,9 @@ class BasisDataflow(Engine):
                     proportional_split(in_bytes, tile_projections))]
                 yield from self.memory.coefficients(name, coeff_bytes,
                                                     self._busy(tile_projections))
+                self.share_refills(name, {
+                    tile: nbytes(p * spec.size, self.psum_bits)
+                    for tile, p in zip(self.tile_units, tile_projections) if p})
                 starts = _starts(tile_projections)
                 yield self.all_of(
                     self.run_tile(name, tile, self.units[units[0]][0], counts, w,
@@ -256,15 +265,33 @@ class BasisDataflow(Engine):
             return 0
         return (ceil_div(held_bytes, tile.buffer.kib * 1024) - 1) * coeff
 
+    def share_refills(self, layer: str, held: dict[int, int]) -> None:
+        """Without a global buffer, the tiles of a layer that refill (``held``: each tile's
+        held bytes) share one stream: the most refills any of them needs, read once from DRAM
+        and multicast to all of them while they combine (docs/design.md 6.5)."""
+        if isinstance(self.memory, TileMemory):
+            sizes = {t: self.coefficient_refills(layer, h) for t, h in held.items()}
+            if any(sizes.values()):
+                self._streams[layer] = self.env.process(self.memory.stream_from_dram(
+                    layer, [t for t, size in sizes.items() if size], max(sizes.values())))
+
     def refill_coefficients(self, layer: str, tile: int, held_bytes: int,
                             units: int = 1) -> list[Proc]:
         """The stage fetching a tile's coefficient refills while it combines (none when it
         refills nothing): from the global buffer when the layer's coefficients fit in half of
         it (like activations), else from DRAM; then over the NoC into the tile. With
         ``units``, one unit's even share of the tile's refills (``held_bytes`` is still the
-        tile's)."""
+        tile's). Without a global buffer: the layer's shared stream (``share_refills``)."""
         size = self.coefficient_refills(layer, held_bytes) // units
-        return [self._refill(layer, tile, size)] if size else []
+        if not size:
+            return []
+        if layer in self._streams:
+            return [self._await(self._streams[layer])]
+        return [self._refill(layer, tile, size)]
+
+    @staticmethod
+    def _await(event: simpy.Event) -> Proc:
+        yield event
 
     def _refill(self, layer: str, tile: int, size: int) -> Proc:
         """Move ``size`` refill bytes to ``tile`` (``refill_coefficients``)."""
