@@ -396,7 +396,7 @@ class TileMemory:
         yield from self._wait(self.chip.mesh.book(layer, tile, IO, size, int(self.env.now)))
         yield from self.chip.dram.transfer(layer, size)
 
-    def _free_after(self, consumers: list[str], kept: dict[int, int]) -> Proc:
+    def _free_after(self, consumers: tuple[str, ...], kept: dict[int, int]) -> Proc:
         yield self.env.all_of([self.e.done[c] for c in consumers])
         for tile, size in kept.items():
             self.live[tile] -= size

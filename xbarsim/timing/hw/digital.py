@@ -44,7 +44,7 @@ class UnitBank:
         crossbars' own shift-adds hold."""
         if ops <= 0:
             return
-        n = self.units.capacity
+        n = int(self.units.capacity)
         cycles = math.ceil(ops / (n * self.ops_per_cycle))
         with self.whole.request() as req:
             yield req
