@@ -20,6 +20,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from xbarsim.timing.hw.memory import Port
 from xbarsim.timing.hw.mesh import IO
 from xbarsim.util import even_split, nbytes, proportional_split
 from xbarsim.workload.layer import INPUT, Layer
@@ -129,8 +130,9 @@ class GlobalBufferMemory:
         yield from self.chip.dram.transfer(first, size)
         yield from self.gb().access(first, size, "write")
 
-    def gb(self) -> Any:
+    def gb(self) -> Port:
         """The global buffer's port."""
+        assert self.chip.global_buffer is not None
         return self.chip.global_buffer
 
     def fetch(self, layer: str, tile: int, size: int, span: Span) -> Proc:
