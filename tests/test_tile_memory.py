@@ -211,3 +211,35 @@ def test_tiles_of_a_layer_share_one_coefficient_refill_stream() -> None:
     result = simulate(arch, workload, RunOptions(Dataflow.BASIS, batch=64, basis=basis))
     (layer,) = result.layers
     assert layer["dram_bytes"] == 2048 + 2048 + 4096 + 4096
+
+
+def test_partial_sums_are_added_at_their_column_blocks_home() -> None:
+    """Two row blocks of one column block, on tiles 1 (its home) and 0, 2 bytes of partial
+    sums each (one 16-bit output, batch 1): the home writes its own (2 bytes); tile 0's cross
+    one mesh link (2 bytes, 2 byte-hops) and the home writes them, reads its running sums (2)
+    and adds (1 add, the layer's one). Left unfinished by the part, the 2 bytes of sums stay
+    at the home (live); resumed, they are freed; at the end the home reads them and keeps the
+    1-byte output."""
+    chip = Chip(with_crossbars(NO_GB, 8), seed=0, per_row_events=False)
+    engine = DigitalDataflow(chip, two_linears(4), Encoding.from_arch(NO_GB), 1, False)
+    memory = engine.memory
+    assert isinstance(memory, TileMemory)
+    key = (0, 0)
+
+    def layer_work():
+        yield from memory.partial_sums("fc1", 1, 2, key, 1, adds=0)
+        yield from memory.partial_sums("fc1", 0, 2, key, 1, adds=1)
+        yield from memory.hold_sums("fc1", {key: (1, 2)})
+        assert memory.live == [0, 2]
+        yield from memory.resume_sums("fc1", {key: (1, 2)})
+        assert memory.live == [0, 0]
+        yield from memory.reduce("fc1", 1, 2, {key: (1, Span(0, 8, 8, CHANNELS))})
+
+    chip.env.process(layer_work())
+    chip.env.run()
+    c = chip.counters.layer("fc1")
+    assert (c["tile_buffer_write_bytes"], c["tile_buffer_read_bytes"]) == (2 + 2 + 1, 2 + 2)
+    assert (c["noc_bytes"], c["noc_byte_hops"]) == (2, 2)
+    assert c["shift_add_ops"] == 1 and c["dram_bytes"] == 0
+    held = memory.held["fc1"]
+    assert (held.starts, held.stops, held.tiles) == ([0], [8], [1])

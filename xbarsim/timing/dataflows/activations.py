@@ -192,17 +192,30 @@ class GlobalBufferMemory:
     def view(self, layer: Layer) -> None:
         """A flatten: nothing moves."""
 
-    def keep_partial(self, layer: str, tile: int, size: int, key: Any) -> Proc:
-        """Partial sums a tile made, drained to the global buffer until their reduction."""
+    def partial_sums(self, layer: str, tile: int, size: int, key: Any, home: int, *,
+                     adds: int) -> Proc:
+        """A block's partial sums, drained to the global buffer until the layer's reduction
+        (the home and the adds are the reduction's here)."""
         yield from self.keep(layer, tile, size, Span.whole())
 
-    def reduce(self, layer: str, psum_bytes: int, adds: int, out_size: int,
+    def resume_sums(self, layer: str, sets: dict[Any, tuple[int, int]]) -> Proc:
+        """Nothing: the partial sums wait in the global buffer."""
+        return
+        yield
+
+    def hold_sums(self, layer: str, sets: dict[Any, tuple[int, int]]) -> Proc:
+        """Nothing: the partial sums wait in the global buffer."""
+        return
+        yield
+
+    def reduce(self, layer: str, outputs: int, row_blocks: int,
                homes: dict[Any, tuple[int, Span]]) -> Proc:
-        """Read a layer's ``psum_bytes`` of partial sums, add them on the vector unit, write the
-        ``out_size`` bytes of sums (the homes do not matter here)."""
-        yield from self.gb().access(layer, psum_bytes, "read")
-        yield from self.chip.vector_unit.run(layer, adds)
-        yield from self.gb().access(layer, out_size, "write")
+        """Read the partial sums of a layer's ``outputs`` (every row block's), add them on the
+        vector unit and write the sums (the homes do not matter here)."""
+        yield from self.gb().access(layer, nbytes(outputs * row_blocks, self.e.psum_bits),
+                                    "read")
+        yield from self.chip.vector_unit.run(layer, outputs * (row_blocks - 1))
+        yield from self.gb().access(layer, nbytes(outputs, self.e.act_bits), "write")
 
     def merge_pieces(self, layer: str, moves: list[tuple[int, int, int]], adds: int) -> Proc:
         """Pieces of split vectors ``(tile, to tile, bytes)``: each over the NoC into the
@@ -239,8 +252,10 @@ class TileMemory:
         self.live = [0] * self.chip.tiles
         """Bytes of live activations kept in each tile's buffer."""
         self.capacity = self.chip.arch.tile.buffer.kib * 1024 // 2
-        self.partials: dict[str, list[tuple[int, int, int, Any]]] = {}
-        """Per layer, the partial sums waiting for its reduction: (tile, kept, spilled, key)."""
+        self.sets: dict[str, dict[Any, tuple[int, int, int]]] = {}
+        """Per layer, the running sums a part left unfinished: key -> (home, kept, spilled)."""
+        self.accumulated: dict[str, int] = {}
+        """Per layer, the adds its homes made as partial sums arrived."""
 
     # -- moves ---------------------------------------------------------------------------
 
@@ -440,48 +455,75 @@ class TileMemory:
                                          list(source.stops), list(source.tiles),
                                          dict(source.spilled))
 
-    def keep_partial(self, layer: str, tile: int, size: int, key: Any) -> Proc:
-        """Partial sums a tile made for output ``key`` (a column block), kept in its buffer
-        until the layer's reduction; what does not fit beside the live activations goes to
-        DRAM."""
-        yield from self.chip.tile_ports[tile].access(layer, size, "write")
-        kept = min(size, max(0, self.capacity - self.live[tile]))
-        self.live[tile] += kept
-        self.partials.setdefault(layer, []).append((tile, kept, size - kept, key))
-        if size - kept:
-            yield from self._to_dram(layer, tile, size - kept)
+    def partial_sums(self, layer: str, tile: int, size: int, key: Any, home: int, *,
+                     adds: int) -> Proc:
+        """A block's partial sums for column block ``key`` go, as they are made, to the
+        column block's home tile (over the mesh unless it is the home), which writes them into
+        its buffer; unless they start the column block's sum (``adds`` 0), the home reads its
+        running sums and adds them (``adds`` outputs) on its shift-and-add units."""
+        if tile != home:
+            yield from self._wait(self.chip.mesh.book(layer, tile, home, size,
+                                                      int(self.env.now)))
+        port = self.chip.tile_ports[home]
+        yield from port.access(layer, size, "write")
+        if adds:
+            self.accumulated[layer] = self.accumulated.get(layer, 0) + adds
+            yield from port.access(layer, size, "read")
+            yield from self.chip.shift_add[home].run(layer, adds)
 
-    def reduce(self, layer: str, psum_bytes: int, adds: int, out_size: int,
+    def hold_sums(self, layer: str, sets: dict[Any, tuple[int, int]]) -> Proc:
+        """Column blocks a part leaves unfinished (``key -> (home, bytes)``): each home keeps
+        the running sums while it has room beside its live activations; the rest goes to
+        DRAM until the part that continues them (``resume_sums``)."""
+        procs = []
+        held = self.sets.setdefault(layer, {})
+        for key, (home, size) in sets.items():
+            kept = min(size, max(0, self.capacity - self.live[home]))
+            self.live[home] += kept
+            held[key] = (home, kept, size - kept)
+            if size - kept:
+                procs.append(self._to_dram(layer, home, size - kept))
+        if procs:
+            yield self.e.all_of(procs)
+
+    def resume_sums(self, layer: str, sets: dict[Any, tuple[int, int]]) -> Proc:
+        """Column blocks an earlier part left unfinished: their homes take back the running
+        sums sent to DRAM (``hold_sums``) and free the room of those they kept."""
+        procs = []
+        for key in sets:
+            home, kept, spilled = self.sets[layer].pop(key)
+            self.live[home] -= kept
+            if spilled:
+                procs.append(self._move(layer, IO, home, spilled))
+        if procs:
+            yield self.e.all_of(procs)
+
+    def reduce(self, layer: str, outputs: int, row_blocks: int,
                homes: dict[Any, tuple[int, Span]]) -> Proc:
-        """The partial sums of each output key meet at its home tile (``homes``: key -> (home,
-        output span)): the home gathers them, reads them, adds them on its shift-and-add bank
-        and keeps the sums; adds and output bytes are split over the keys by span length."""
+        """The sums of the layer's ``outputs`` are complete at the homes (``homes``: key ->
+        (home, output span)): each home reads its sums (``psum_bits``) and keeps its outputs
+        (``input_bits``), split over the column blocks by span length. The adds were made as
+        the partial sums arrived; any left (a block whose columns split a weight rounds its
+        outputs down) run at the first home."""
+        rest = outputs * (row_blocks - 1) - self.accumulated.pop(layer, 0)
+        self.sets.pop(layer, None)
         keys = list(homes)
         weights = [homes[k][1].stop - homes[k][1].start for k in keys]
-        by_home: dict[int, tuple[list[tuple[int, int, int]], list[Span], list[int]]] = {}
-        for k, a, o in zip(keys, proportional_split(adds, weights),
-                           proportional_split(out_size, weights)):
+        by_home: dict[int, list[tuple[Span, int, int]]] = {}
+        for k, size, sums in zip(keys, proportional_split(nbytes(outputs, self.e.act_bits),
+                                                          weights),
+                                 proportional_split(nbytes(outputs, self.e.psum_bits), weights)):
             home, span = homes[k]
-            entry = by_home.setdefault(home, ([], [], [0, 0]))
-            entry[1].append(span)
-            entry[2][0] += a
-            entry[2][1] += o
-        for tile, kept, spilled, k in self.partials.pop(layer, []):
-            self.live[tile] -= kept
-            by_home[homes[k][0]][0].append((tile, kept, spilled))
-        yield self.e.all_of(self._reduce_home(layer, h, parts, a, o, spans)
-                            for h, (parts, spans, (a, o)) in sorted(by_home.items()))
+            by_home.setdefault(home, []).append((span, size, sums))
+        yield self.e.all_of(self._finish_sums(layer, home, sums, rest if i == 0 else 0)
+                            for i, (home, sums) in enumerate(sorted(by_home.items())))
 
-    def _reduce_home(self, layer: str, home: int, parts: list[tuple[int, int, int]], adds: int,
-                     out_size: int, spans: list[Span]) -> Proc:
-        moves = [(t, k + d, d) for t, k, d in parts if t != home or d]
-        if moves:
-            yield self.e.all_of(self._move(layer, t, home, b, spilled=d) for t, b, d in moves)
-        yield from self.chip.tile_ports[home].access(layer, sum(k + d for _, k, d in parts),
-                                                     "read")
-        yield from self.chip.shift_add[home].run_all(layer, adds)
-        weights = [s.stop - s.start for s in spans]
-        for span, size in zip(spans, proportional_split(out_size, weights)):
+    def _finish_sums(self, layer: str, home: int, sums: list[tuple[Span, int, int]],
+                     adds: int) -> Proc:
+        port = self.chip.tile_ports[home]
+        yield from port.access(layer, sum(p for _, _, p in sums), "read")
+        yield from self.chip.shift_add[home].run(layer, adds)
+        for span, size, _ in sums:
             yield from self.keep(layer, home, size, span)
 
     def merge_pieces(self, layer: str, moves: list[tuple[int, int, int]], adds: int) -> Proc:

@@ -32,6 +32,9 @@ from xbarsim.util import ceil_div, nbytes
 from xbarsim.workload.graph import Workload
 from xbarsim.workload.layer import Layer, LayerType
 
+Key = tuple[int, int]
+"""A column block of a layer: (group, column block)."""
+
 ROW_EVENTS_PER_STEP = 64
 """Written row groups that cost one block step at row granularity (a row group is one SimPy
 timeout; measured: VGG-16 ImageNet's 8.65 M row groups add 10.3 s to a 6.6 s run of 67,576
@@ -64,7 +67,18 @@ class RoundsDataflow(Engine):
         super().__init__(chip, workload, enc, batch, per_vector_events)
         self.rounds, self.resident, self.overlap = rounds, resident, overlap
         self._register_fills: dict[int, np.ndarray] = {}
-        self._homes: dict[str, dict[tuple[int, int], tuple[int, Span]]] = {}
+        self._first_sums: dict[int, np.ndarray] = {}
+        """Per part (by id): whether each block starts its column block's sum."""
+        self._blocks_seen: dict[str, dict[Key, int]] = {}
+        """Per layer: blocks of each column block computed so far (parts begun)."""
+        self._blocks_per_key: dict[str, dict[Key, int]] = {}
+        """Per layer: blocks of each column block (group, column block) in the whole run."""
+        for rnd in rounds:
+            for p in rnd.parts:
+                counts = self._blocks_per_key.setdefault(p.lmap.name, {})
+                for key in zip(p.blocks["group"].tolist(), p.blocks["col_block"].tolist()):
+                    counts[key] = counts.get(key, 0) + 1
+        self._homes: dict[str, dict[Key, tuple[int, Span]]] = {}
         """Per layer with row blocks: (group, column block) -> (home tile, output span)."""
 
     def setup(self) -> Proc:
@@ -168,8 +182,11 @@ class RoundsDataflow(Engine):
         self.rounds_of[layer.name] += 1
         with self.chip.activity.busy("compute"):
             yield self.all_of(self.distribute_inputs(layer, part))
+            resumed, pending = self._partial_sum_sets(part)
+            yield from self.memory.resume_sums(layer.name, resumed)
             yield self.all_of(self._block_then(layer, part, k, on_block)
                               for k in range(part.size))
+            yield from self.memory.hold_sums(layer.name, pending)
             if part.last:
                 yield from self.reduce(layer, part)
                 yield from self.store_output(layer)
@@ -217,17 +234,19 @@ class RoundsDataflow(Engine):
         slot = int(part.slots[k])
         tile = self.chip.tile_of(slot)
         rows, cols = int(part.blocks["rows_used"][k]), int(part.blocks["cols_used"][k])
-        in_rows = rows if self._fills_register(part)[k] else 0
+        in_rows = rows if self._first_of(part)[k] else 0
         reads = n * self.enc.t
         m = part.lmap
         g, c = int(part.blocks["group"][k]), int(part.blocks["col_block"][k])
         start = (g * m.O * self.enc.columns_per_weight + c * self.enc.cols)
         span = Span(start, start + cols, m.G * m.O * self.enc.columns_per_weight, CHANNELS)
-        if m.row_blocks > 1:  # partial sums, kept until the layer's reduction
-            self._homes.setdefault(layer.name, {}).setdefault((g, c), (tile, span))
-            out = self.memory.keep_partial(
+        if m.row_blocks > 1:  # partial sums, added up at the column block's home
+            home = self._homes[layer.name][g, c][0]
+            outputs = n * cols // self.enc.columns_per_weight
+            out = self.memory.partial_sums(
                 layer.name, tile, nbytes(n * cols / self.enc.columns_per_weight,
-                                         self.psum_bits), (g, c))
+                                         self.psum_bits), (g, c), home,
+                adds=0 if self._first_sums[id(part)][k] else outputs)
         else:
             out = self.drain(layer.name, tile,
                              nbytes(n * cols / self.enc.columns_per_weight, self.act_bits), span)
@@ -239,28 +258,62 @@ class RoundsDataflow(Engine):
             out,
         ]
 
-    def _fills_register(self, part: Part) -> np.ndarray:
+    def _first_of(self, part: Part) -> np.ndarray:
         """Per block of ``part``: whether it is the first of its IMA to read its input segment
         (group, row block), which the IMA's other crossbars then share (once per part)."""
         key = id(part)
         if key not in self._register_fills:
-            imas = self.chip.ima_of(part.slots)
             b = part.blocks
-            _, first = np.unique(np.stack([imas, b["group"], b["row_block"]]), axis=1,
-                                 return_index=True)
-            fills = np.zeros(part.size, dtype=bool)
-            fills[first] = True
-            self._register_fills[key] = fills
+            rows = [self.chip.ima_of(part.slots), b["group"], b["row_block"]]
+            _, first = np.unique(np.stack(rows), axis=1, return_index=True)
+            flags = np.zeros(part.size, dtype=bool)
+            flags[first] = True
+            self._register_fills[key] = flags
         return self._register_fills[key]
 
+    def _partial_sum_sets(self, part: Part) -> tuple[dict[Key, tuple[int, int]],
+                                                      dict[Key, tuple[int, int]]]:
+        """Before a part of a layer with row blocks computes: which of its blocks starts its
+        column block's sum (the first of that column block in the run: ``_first_sums``); the
+        column blocks whose sums earlier parts left at their homes (resumed now), and those
+        this part leaves unfinished (held until a later part): each ``key -> (home, bytes)``,
+        ``bytes`` the column block's sums for the batch at ``psum_bits``."""
+        m, b = part.lmap, part.blocks
+        if m.row_blocks == 1:
+            return {}, {}
+        name = m.name
+        seen = self._blocks_seen.setdefault(name, {})
+        homes = self._homes.setdefault(name, {})
+        keys = list(zip(b["group"].tolist(), b["col_block"].tolist()))
+        resumed: dict[Key, tuple[int, int]] = {}
+        first = np.zeros(part.size, dtype=bool)
+        sizes: dict[Key, int] = {}
+        for k, key in enumerate(keys):
+            if key not in seen:
+                first[k] = True
+                seen[key] = 0
+                tile = self.chip.tile_of(int(part.slots[k]))
+                cols = int(b["cols_used"][k])
+                start = key[0] * m.O * self.enc.columns_per_weight + key[1] * self.enc.cols
+                homes.setdefault(key, (tile, Span(start, start + cols, m.G * m.O *
+                                                  self.enc.columns_per_weight, CHANNELS)))
+            elif seen[key] and key not in resumed and key not in sizes:
+                resumed[key] = (homes[key][0], 0)
+            seen[key] += 1
+            sizes[key] = nbytes(self.batch * m.P * int(b["cols_used"][k])
+                                / self.enc.columns_per_weight, self.psum_bits)
+        self._first_sums[id(part)] = first
+        resumed = {key: (home, sizes[key]) for key, (home, _) in resumed.items()}
+        pending = {key: (homes[key][0], sizes[key]) for key in sizes
+                   if seen[key] < self._blocks_per_key[name][key]}
+        return resumed, pending
+
     def reduce(self, layer: Layer, part: Part) -> Proc:
-        """Sum the partial sums of a layer's row blocks into its output activations, each
-        column block at its home (the tile of its first block computed)."""
+        """Sum the partial sums of a layer's row blocks into its output activations (each column
+        block at its home, the tile of its first block computed, without a global buffer)."""
         m = part.lmap
         if m.row_blocks == 1:
             return
         outputs = self.batch * m.P * m.G * m.O
-        yield from self.memory.reduce(
-            layer.name, nbytes(outputs * m.row_blocks, self.psum_bits),
-            outputs * (m.row_blocks - 1), nbytes(outputs, self.act_bits),
-            self._homes.pop(layer.name, {}))
+        yield from self.memory.reduce(layer.name, outputs, m.row_blocks,
+                                      self._homes.pop(layer.name, {}))
