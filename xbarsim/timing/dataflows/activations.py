@@ -263,6 +263,13 @@ class TileMemory:
         if arrival > self.env.now:
             yield self.env.timeout(arrival - int(self.env.now))
 
+    def _dram(self, layer: str, size: int, *, write: bool = False) -> Proc:
+        """``size`` bytes through the DRAM channel, booked by time as in the static pipeline
+        (docs/design.md section 2): a read waits for its bytes (the channel, then the access
+        latency), a write for the channel."""
+        free, arrival = self.chip.dram.book(layer, size, int(self.env.now))
+        yield from self._wait(free if write else arrival)
+
     def _move(self, layer: str, src: int, dst: int, size: int, *, spilled: int = 0) -> Proc:
         """``size`` bytes of ``src``'s buffer to ``dst``'s (``spilled`` of them from DRAM):
         read at the source, over the mesh, written at the destination; nothing moves within a
@@ -271,7 +278,7 @@ class TileMemory:
             spilled = size
         local = size - spilled
         if spilled:
-            yield from self.chip.dram.transfer(layer, spilled)
+            yield from self._dram(layer, spilled)
             yield from self._wait(self.chip.mesh.book(layer, IO, dst, spilled,
                                                       int(self.env.now)))
             yield from self.chip.tile_ports[dst].access(layer, spilled, "write")
@@ -307,7 +314,7 @@ class TileMemory:
                 arrival = max(arrival, mesh.book(layer, src, tile, local, now))
                 moved += local
         if spilled:
-            yield from self.chip.dram.transfer(layer, spilled)
+            yield from self._dram(layer, spilled)
             arrival = max(arrival, mesh.book(layer, IO, tile, spilled, int(self.env.now)))
         yield from self._wait(arrival)
         yield from self.chip.tile_ports[tile].access(layer, moved, "write")
@@ -347,7 +354,7 @@ class TileMemory:
             spilled = size
         mesh = self.chip.mesh
         if spilled:
-            yield from self.chip.dram.transfer(layer, spilled)
+            yield from self._dram(layer, spilled)
             yield from self._wait(mesh.multicast(layer, IO, tiles, spilled, int(self.env.now)))
         if size - spilled:
             yield from self.chip.tile_ports[src].access(layer, size - spilled, "read")
@@ -364,20 +371,20 @@ class TileMemory:
     def to_tile(self, layer: str, tile: int, size: int, *, resident: bool) -> Proc:
         """Bytes from DRAM through the I/O port over the mesh to a tile (no tile-buffer
         write); nothing is resident on chip outside the tiles."""
-        yield from self.chip.dram.transfer(layer, size)
+        yield from self._dram(layer, size)
         yield from self._wait(self.chip.mesh.book(layer, IO, tile, size, int(self.env.now)))
 
     def stream_from_dram(self, layer: str, tiles: list[int], size: int) -> Proc:
         """Bytes read once from DRAM and multicast from the I/O port to ``tiles`` (into their
         coefficient buffers: no tile-buffer write)."""
-        yield from self.chip.dram.transfer(layer, size)
+        yield from self._dram(layer, size)
         yield from self._wait(self.chip.mesh.multicast(layer, IO, tiles, size,
                                                        int(self.env.now)))
 
     def multicast_from_dram(self, layer: str, tiles: list[int], size: int) -> Proc:
         """Bytes read once from DRAM and multicast from the I/O port to ``tiles`` (each tile's
         buffer writes them)."""
-        yield from self.chip.dram.transfer(layer, size)
+        yield from self._dram(layer, size)
         yield from self._wait(self.chip.mesh.multicast(layer, IO, tiles, size,
                                                        int(self.env.now)))
         yield self.e.all_of(self.chip.tile_ports[t].access(layer, size, "write") for t in tiles)
@@ -411,7 +418,7 @@ class TileMemory:
     def _to_dram(self, layer: str, tile: int, size: int) -> Proc:
         yield from self.chip.tile_ports[tile].access(layer, size, "read")
         yield from self._wait(self.chip.mesh.book(layer, tile, IO, size, int(self.env.now)))
-        yield from self.chip.dram.transfer(layer, size)
+        yield from self._dram(layer, size, write=True)
 
     def _free_after(self, consumers: tuple[str, ...], kept: dict[int, int]) -> Proc:
         yield self.env.all_of([self.e.done[c] for c in consumers])
