@@ -63,14 +63,18 @@ class BasisDataflow(Engine):
             self.footprint.crossbars_per_copy)
         self.units = [list(range(u * per_unit, (u + 1) * per_unit))
                       for u in range(self.footprint.units(crossbars))]
-        self.tile_arrays = [simpy.Resource(self.env, capacity=1) for _ in range(chip.tiles)]
+        self.par = max(1, self.footprint.parallel_per_crossbar)
+        """Projections one read serves side by side (at least one)."""
+        self._pieces = self.pieces()
+        self.tile_free_at = [0] * chip.tiles
+        """Cycle each tile's crossbars are next free for a layer's projections (booked by time,
+        in request order: layers running side by side take turns on a tile)."""
         self._streams: dict[str, simpy.Process] = {}
         """Per layer, the coefficient refill stream its tiles share (no global buffer)."""
         self.tile_units: dict[int, list[int]] = {}
         """Projection units (ascending) of each tile that holds one, by their first crossbar."""
         for u, slots in enumerate(self.units):
             self.tile_units.setdefault(chip.tile_of(slots[0]), []).append(u)
-        """The crossbars of each tile, taken as one by a layer's projections (digital combine)."""
 
     def pieces(self) -> list[tuple[int, int]]:
         """(rows, cols) of each crossbar of a unit, as used by one read."""
@@ -205,11 +209,12 @@ class BasisDataflow(Engine):
         resource (layers running side by side take turns on a tile). A unit's full steps take
         t reads of ``parallel_per_crossbar`` projections, a last partial step t reads of the
         rest; each read's conversions are then merged on a shift-and-add unit."""
-        t, par = self.enc.t, max(1, self.footprint.parallel_per_crossbar)
-        pieces = self.pieces()
+        t, par = self.enc.t, self.par
+        pieces = self._pieces
         xbar = self.chip.xbars[slot]
         counters = self.chip.counters
-        longest, busy, shifts, shift_ops = 0, 0, [], 0
+        bank = self.chip.shift_add[tile]
+        longest, busy, units, largest, shift_busy, shift_ops = 0, 0, 0, 0, 0, 0
         # units with the same share do the same work (shares differ by at most one): each
         # distinct share is worked out once and counted for all its units
         for p, units_with_p in shares:
@@ -232,16 +237,17 @@ class BasisDataflow(Engine):
                 busy += cycles * units_with_p
                 unit_cycles = max(unit_cycles, cycles)
             longest = max(longest, unit_cycles)
-            shifts += [unit_ops] * units_with_p
+            units += units_with_p
+            largest = max(largest, unit_ops)
+            shift_busy += math.ceil(unit_ops / bank.ops_per_cycle) * units_with_p
             shift_ops += unit_ops * units_with_p
-        bank = self.chip.shift_add[tile]
-        waves = ceil_div(len(shifts), self.chip.arch.tile.shift_add.units)
-        shift_cycles = waves * math.ceil(max(shifts) / bank.ops_per_cycle)
-        with self.tile_arrays[tile].request() as req:
-            yield req
-            yield self.env.timeout(longest + shift_cycles)
+        waves = ceil_div(units, self.chip.arch.tile.shift_add.units)
+        shift_cycles = waves * math.ceil(largest / bank.ops_per_cycle)
+        now = int(self.env.now)
+        self.tile_free_at[tile] = max(now, self.tile_free_at[tile]) + longest + shift_cycles
+        yield self.env.timeout(self.tile_free_at[tile] - now)
         counters.add_busy("crossbar", busy)
-        counters.add_busy("shift_add", sum(math.ceil(o / bank.ops_per_cycle) for o in shifts))
+        counters.add_busy("shift_add", shift_busy)
         counters.add(layer, "shift_add_ops", shift_ops)
 
     def receive_coefficients(self, layer: str, tile: int) -> Proc:
@@ -330,13 +336,13 @@ class BasisDataflow(Engine):
                        macs: int) -> list[Proc]:
         """Project (B values per projection) then combine with one MAC per nonzero."""
         t = self.enc.t
-        par = max(1, self.footprint.parallel_per_crossbar)
+        par = self.par
         full, rem = divmod(projections, par)
         proj_bytes = nbytes(projections * self.spec.size, self.psum_bits)
         # the last, partly filled step reads its ``rem`` copies side by side: t reads
         stages = [self.crossbar_reads(layer, slot, tile, full * t, rows, cols,
                                       t if rem else 0, rows // par * rem, cols // par * rem)
-                  for slot, (rows, cols) in zip(slots, self.pieces())]
+                  for slot, (rows, cols) in zip(slots, self._pieces)]
         stages.append(self.chip.tile_ports[tile].access(layer, proj_bytes, "write"))
         stages.append(self.combine(layer, tile, macs, proj_bytes))
         return stages
@@ -348,8 +354,8 @@ class BasisDataflow(Engine):
         Each step is a read of L rows; ``parallel_per_crossbar`` copies take steps side by
         side; a copy split over crossbars converts its columns in proportion on each.
         """
-        par = max(1, self.footprint.parallel_per_crossbar)
-        pieces = self.pieces()
+        par = self.par
+        pieces = self._pieces
         cols = [c for _, c in pieces]
         stages = []
         for slot, (rows, _), conv in zip(slots, pieces, proportional_split(conversions, cols)):

@@ -24,12 +24,14 @@ from xbarsim.util import ceil_div
 
 
 class CrossbarUnit:
-    """One crossbar with its DACs and ADC bank; a SimPy resource so a block owns it exclusively."""
+    """One crossbar with its DACs and ADC bank, used by one stream of reads at a time in the
+    order they are requested (booked by time: it keeps the cycle it is next free, the same
+    schedule as a first-come, first-served SimPy resource with one event per use)."""
 
     def __init__(self, env: simpy.Environment, xbar: Crossbar, clock: Clock,
                  counters: Counters) -> None:
         self.env = env
-        self.array = simpy.Resource(env, capacity=1)
+        self.free_at = 0
         self.clock = clock
         self.read_cycles = clock.cycles(xbar.read_ns)
         self.conversion_ns = adc_conversion_ns(xbar.adc)
@@ -57,10 +59,9 @@ class CrossbarUnit:
         all, spread evenly over the reads (the general form, for analog combination)."""
         if reads <= 0:
             return
-        with self.array.request() as req:
-            yield req
-            cycles = self.read_time(reads, ceil_div(conversions, reads), first)
-            yield self.env.timeout(cycles)
+        cycles = self.read_time(reads, ceil_div(conversions, reads), first)
+        self.free_at = max(int(self.env.now), self.free_at) + cycles
+        yield self.env.timeout(self.free_at - int(self.env.now))
         self.counters.add_busy("crossbar", cycles)
         self.counters.add(layer, "xbar_reads", reads)
         self.counters.add(layer, "dac_conversions", dac)

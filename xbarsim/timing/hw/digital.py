@@ -1,8 +1,11 @@
 """Digital units: shift-and-add banks (merge ADC outputs, reduce partial sums) and the basis
-coefficient combiner. Each is a SimPy resource whose users hold one unit for their ops."""
+coefficient combiner. A job holds one unit for its ops; units are booked by time in the order
+jobs are requested, each job taking the unit free first (the schedule of a first-come,
+first-served SimPy resource of that many units, with one event per job)."""
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Generator
 from typing import Any
@@ -18,9 +21,11 @@ class UnitBank:
     def __init__(self, env: simpy.Environment, units: int, ops_per_cycle: float,
                  counters: Counters, counter: str, kind: str) -> None:
         self.env = env
-        self.units = simpy.Resource(env, capacity=units)
-        self.whole = simpy.Resource(env, capacity=1)
-        """The bank used as one unit (``run_all``)."""
+        self.count = units
+        self.free_at = [0] * units
+        """Cycle each unit is next free (a heap)."""
+        self.whole_free_at = 0
+        """Cycle the bank used as one unit (``run_all``) is next free."""
         self.ops_per_cycle = ops_per_cycle
         self.counters = counters
         self.counter = counter
@@ -30,10 +35,11 @@ class UnitBank:
         """Perform ``ops`` operations on one unit and count them."""
         if ops <= 0:
             return
-        with self.units.request() as req:
-            yield req
-            cycles = math.ceil(ops / self.ops_per_cycle)
-            yield self.env.timeout(cycles)
+        cycles = math.ceil(ops / self.ops_per_cycle)
+        now = int(self.env.now)
+        end = max(now, heapq.heappop(self.free_at)) + cycles
+        heapq.heappush(self.free_at, end)
+        yield self.env.timeout(end - now)
         self.counters.add_busy(self.kind, cycles)
         self.counters.add(layer, self.counter, ops)
 
@@ -44,10 +50,9 @@ class UnitBank:
         crossbars' own shift-adds hold."""
         if ops <= 0:
             return
-        n = int(self.units.capacity)
+        n = self.count
         cycles = math.ceil(ops / (n * self.ops_per_cycle))
-        with self.whole.request() as req:
-            yield req
-            yield self.env.timeout(cycles)
+        self.whole_free_at = max(int(self.env.now), self.whole_free_at) + cycles
+        yield self.env.timeout(self.whole_free_at - int(self.env.now))
         self.counters.add_busy(self.kind, cycles * n)
         self.counters.add(layer, self.counter, ops)
