@@ -3,9 +3,10 @@
 Run: python benchmarks/bench_engine.py            (the reference runs below)
      python benchmarks/bench_engine.py --chip-sizes  (cost against chip size: 16 .. 16,128
                                                        crossbars, every dataflow, batch 1 and 64)
+     python benchmarks/bench_engine.py --chip-sizes --zoo  (the same for every zoo network)
 Targets: ResNet-18 CIFAR-100 reprogram @64 crossbars <= 1 s, ResNet-50 ImageNet reprogram @64
-<= 5 s; basis ResNet-18 <= 1 s, ResNet-50 <= 5 s; every run of ``--chip-sizes`` <= 2 s (engine
-v2 target; not met yet for the one-time setup write and the reprogram and basis engines).
+<= 5 s; basis ResNet-18 <= 1 s, ResNet-50 <= 5 s; every run of ``--chip-sizes`` <= 2 s (issue
+12's target for every zoo network).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from xbarsim.errors import XbarsimError
 from xbarsim.inputs import load_run_inputs
 from xbarsim.timing.dataflows.plan import Dataflow
 from xbarsim.timing.simulate import RunOptions, simulate
+from xbarsim.workload.zoo import ZOO
 
 ARCH = "arch_configs/isaac_like.yaml"
 RUNS = [
@@ -58,7 +60,8 @@ def chip_sizes() -> None:
     events = count_events()
     print(f"{'workload':20} {'dataflow':10} {'xbars':>6} {'batch':>5} {'wall_s':>7} "
           f"{'events':>10} {'cycles/inf':>12}")
-    for name in SIZE_WORKLOADS:
+    names = sorted(ZOO) if "--zoo" in sys.argv[1:] else SIZE_WORKLOADS
+    for name in names:
         workload = f"workloads/{name}.yaml"
         for dataflow in Dataflow:
             basis = example_basis(workload) if dataflow is Dataflow.BASIS else None
