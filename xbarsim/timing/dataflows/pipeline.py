@@ -494,17 +494,12 @@ class PipelineDataflow(Engine):
         now = int(self.env.now)
         pairs, streams = self._stream_pairs(source, consumer)
         part, extra = divmod(size, streams)
-        arrive = now
+        moves = [(a, d, part * len(indices) + bisect_right(indices, extra - 1))
+                 for a, d, indices in pairs]
         counters = self.chip.counters
-        for a, d, indices in pairs:
-            piece = part * len(indices) + bisect_right(indices, extra - 1)
-            if piece == 0:
-                continue
-            if a != IO:
-                counters.add(layer, "tile_buffer_read_bytes", piece)
-            counters.add(layer, "tile_buffer_write_bytes", piece)
-            arrive = max(arrive, self.chip.mesh.book(layer, a, d, piece, now))
-        return arrive
+        counters.add(layer, "tile_buffer_read_bytes", sum(p for a, _, p in moves if a != IO))
+        counters.add(layer, "tile_buffer_write_bytes", sum(p for _, _, p in moves))
+        return self.chip.mesh.book_many(layer, moves, now)
 
     def _stream_pairs(self, source: str, consumer: str
                       ) -> tuple[list[tuple[int, int, list[int]]], int]:

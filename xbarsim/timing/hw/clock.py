@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-_EPS = 1e-9  # absorbs float error such as 100 ns x 1.2 GHz = 119.99999999999999
+EPS = 1e-9  # absorbs float error such as 100 ns x 1.2 GHz = 119.99999999999999
 
 
 @dataclass(frozen=True)
@@ -16,7 +16,7 @@ class Clock:
 
     def cycles(self, ns: float) -> int:
         """Cycles covering ``ns`` (ceil); any positive latency takes at least one cycle."""
-        return max(0, math.ceil(ns * self.ghz - _EPS))
+        return max(0, math.ceil(ns * self.ghz - EPS))
 
     def seconds(self, cycles: int) -> float:
         """Wall time of ``cycles``."""
@@ -27,4 +27,4 @@ def transfer_cycles(nbytes: float, bytes_per_cycle: float) -> int:
     """Cycles to move ``nbytes`` through a port of ``bytes_per_cycle`` (ceil)."""
     if nbytes <= 0:
         return 0
-    return math.ceil(nbytes / bytes_per_cycle - _EPS)
+    return math.ceil(nbytes / bytes_per_cycle - EPS)

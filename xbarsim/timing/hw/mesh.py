@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from xbarsim.config.schema import Noc as NocConfig
-from xbarsim.timing.hw.clock import transfer_cycles
+from xbarsim.timing.hw.clock import EPS, transfer_cycles
 from xbarsim.timing.hw.stats import Counters
 
 IO = -1
@@ -31,14 +29,15 @@ class Mesh:
         self.bytes_per_cycle = cfg.bytes_per_cycle
         self.hop_cycles = cfg.hop_cycles
         self.counters = counters
-        # link id: 4 per router (east, west, south, north)
-        self.free_at = np.zeros(4 * self.width ** 2, dtype=np.int64)
-        self._routes: dict[tuple[int, int], np.ndarray] = {}
+        # link id: 4 per router (east, west, south, north); plain lists, since a route has a
+        # handful of links and a booking is the engines' most frequent action
+        self.free_at = [0] * (4 * self.width ** 2)
+        self._routes: dict[tuple[int, int], tuple[int, ...]] = {}
 
     @property
     def links(self) -> int:
         """Directed links that can be busy at once."""
-        return int(self.free_at.size)
+        return len(self.free_at)
 
     def position(self, tile: int) -> tuple[int, int]:
         """(column, row) of a tile, rows filled left to right. (A snake order, which keeps
@@ -47,12 +46,13 @@ class Mesh:
         row, col = divmod(tile, self.width)
         return col, row
 
-    def route(self, src: int, dst: int) -> np.ndarray:
+    def route(self, src: int, dst: int) -> tuple[int, ...]:
         """Link ids of the XY route from ``src`` to ``dst`` (tiles, or ``IO``)."""
         key = (src, dst)
-        if key not in self._routes:
-            self._routes[key] = np.array(self._xy(src, dst), dtype=np.int64)
-        return self._routes[key]
+        route = self._routes.get(key)
+        if route is None:
+            route = self._routes[key] = tuple(self._xy(src, dst))
+        return route
 
     def _xy(self, src: int, dst: int) -> list[int]:
         links = []
@@ -73,17 +73,36 @@ class Mesh:
         """Reserve the route for ``nbytes`` requested at cycle ``now``; return the arrival cycle.
 
         The same tile as source and destination is no transfer (the data is already there)."""
-        if nbytes <= 0 or src == dst:
-            return now
-        links = self.route(src, dst)
-        cycles = transfer_cycles(nbytes, self.bytes_per_cycle) if links.size else 0
-        start = max(now, int(self.free_at[links].max(initial=0)))
-        self.free_at[links] = start + cycles
-        hops = int(links.size) + (src == IO) + (dst == IO)
-        self.counters.add_busy("mesh_link", cycles * hops)
-        self.counters.add(layer, "noc_bytes", nbytes)
-        self.counters.add(layer, "noc_byte_hops", nbytes * hops)
-        return start + cycles + hops * self.hop_cycles
+        return self.book_many(layer, [(src, dst, nbytes)], now)
+
+    def book_many(self, layer: str | None, moves: list[tuple[int, int, int]], now: int) -> int:
+        """``book`` each ``(src, dst, nbytes)`` of ``moves``, requested at cycle ``now`` in
+        that order; return the last arrival (``now`` if nothing moves)."""
+        free_at, routes, rate = self.free_at, self._routes, self.bytes_per_cycle
+        arrive, busy, moved, byte_hops, hop_cycles = now, 0, 0, 0, self.hop_cycles
+        for src, dst, nbytes in moves:
+            if nbytes <= 0 or src == dst:
+                continue
+            links = routes.get((src, dst)) or self.route(src, dst)
+            start = end = now
+            if links:  # transfer_cycles, inlined: this loop is the engines' hottest
+                for i in links:
+                    if free_at[i] > start:
+                        start = free_at[i]
+                end = start + math.ceil(nbytes / rate - EPS)
+                for i in links:
+                    free_at[i] = end
+            hops = len(links) + (src == IO) + (dst == IO)
+            busy += (end - start) * hops
+            moved += nbytes
+            byte_hops += nbytes * hops
+            if end + hops * hop_cycles > arrive:
+                arrive = end + hops * hop_cycles
+        if moved:
+            self.counters.add_busy("mesh_link", busy)
+            self.counters.add(layer, "noc_bytes", moved)
+            self.counters.add(layer, "noc_byte_hops", byte_hops)
+        return arrive
 
     def multicast(self, layer: str | None, src: int, dsts: list[int], nbytes: int,
                   now: int) -> int:
@@ -95,14 +114,16 @@ class Mesh:
         if nbytes <= 0 or not dsts:
             return now
         routes = [self.route(src, d) for d in dsts]
-        links = np.unique(np.concatenate(routes))
-        cycles = transfer_cycles(nbytes, self.bytes_per_cycle) if links.size else 0
-        start = max(now, int(self.free_at[links].max(initial=0)))
-        self.free_at[links] = start + cycles
+        links = sorted(set().union(*routes))
+        free_at = self.free_at
+        cycles = transfer_cycles(nbytes, self.bytes_per_cycle) if links else 0
+        start = max(now, max([free_at[i] for i in links], default=0))
+        for i in links:
+            free_at[i] = start + cycles
         io_hop = int(src == IO)
-        hops = int(links.size) + io_hop
+        hops = len(links) + io_hop
         self.counters.add_busy("mesh_link", cycles * hops)
         self.counters.add(layer, "noc_bytes", nbytes * len(dsts))
         self.counters.add(layer, "noc_byte_hops", nbytes * hops)
-        farthest = max(int(r.size) for r in routes) + io_hop
+        farthest = max(len(r) for r in routes) + io_hop
         return start + cycles + farthest * self.hop_cycles
