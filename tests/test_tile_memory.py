@@ -243,3 +243,45 @@ def test_partial_sums_are_added_at_their_column_blocks_home() -> None:
     assert c["shift_add_ops"] == 1 and c["dram_bytes"] == 0
     held = memory.held["fc1"]
     assert (held.starts, held.stops, held.tiles) == ([0], [8], [1])
+
+
+def concat_net():
+    return workload_from_dict({"name": "cat", "input": [4, 4, 4], "layers": [
+        {"name": "a", "type": "conv", "in_channels": 4, "out_channels": 8, "kernel": 3,
+         "padding": 1},
+        {"name": "b", "type": "conv", "inputs": ["a"], "in_channels": 8, "out_channels": 8,
+         "kernel": 1},
+        {"name": "cat", "type": "concat", "inputs": ["a", "b"]},
+        {"name": "c", "type": "conv", "inputs": ["cat"], "in_channels": 16, "out_channels": 4,
+         "kernel": 1}]})
+
+
+def test_a_concat_is_a_view_of_its_inputs() -> None:
+    """A concat of 8 + 8 channels moves nothing: channels [4, 12) of 16 are channels [4, 8)
+    of the first input and [0, 4) of the second, 10 bytes each of 20; vectors [0, 1) of 2
+    are the same vectors of both, the bytes split by channels."""
+    chip = Chip(with_crossbars(NO_GB, 8), seed=0, per_row_events=False)
+    workload = concat_net()
+    engine = DigitalDataflow(chip, workload, Encoding.from_arch(NO_GB), 1, False)
+    memory = engine.memory
+    assert isinstance(memory, TileMemory)
+    chip.env.process(memory.digital_layer(workload.layer("cat"), 0, 0, 0))
+    chip.env.run()
+    assert memory.views["cat"] == [("a", 8), ("b", 8)]
+    assert memory._view_parts("cat", Span(4, 12, 16, CHANNELS), 20) == [
+        ("a", Span(4 * 16, 8 * 16, 8 * 16, CHANNELS), 10),
+        ("b", Span(0, 4 * 16, 8 * 16, CHANNELS), 10)]
+    assert memory._view_parts("cat", Span(0, 1, 2, VECTORS), 20) == [
+        ("a", Span(0, 1, 2, VECTORS), 10), ("b", Span(0, 1, 2, VECTORS), 10)]
+    assert chip.counters.total().get("noc_bytes", 0) == 0
+    assert memory._readers("a") == ["b", "c"]  # its space lives until the concat's reader
+
+
+@pytest.mark.parametrize("dataflow", ["reprogram", "digital"])
+def test_a_network_with_a_concat_does_the_same_work_without_a_global_buffer(
+        dataflow: str) -> None:
+    runs = [simulate(with_crossbars(a, 4), concat_net(), RunOptions(Dataflow(dataflow), batch=2))
+            for a in (TINY, NO_GB)]
+    counts = [{k: sum(la[k] for la in r.layers) for k in OP_COUNTERS} for r in runs]
+    assert counts[0] == counts[1]
+    assert {la["layer"]: la["noc_bytes"] for la in runs[1].layers}["cat"] == 0

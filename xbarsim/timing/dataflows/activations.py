@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from xbarsim.timing.hw.memory import Port
 from xbarsim.timing.hw.mesh import IO
 from xbarsim.util import even_split, nbytes, proportional_split
-from xbarsim.workload.layer import INPUT, Layer
+from xbarsim.workload.layer import INPUT, Layer, LayerType
 
 if TYPE_CHECKING:
     from xbarsim.timing.dataflows.engine import Engine
@@ -252,6 +252,9 @@ class TileMemory:
         self.live = [0] * self.chip.tiles
         """Bytes of live activations kept in each tile's buffer."""
         self.capacity = self.chip.arch.tile.buffer.kib * 1024 // 2
+        self.views: dict[str, list[tuple[str, int]]] = {}
+        """Concats, kept as views of their inputs (nothing moves): name -> [(input, its
+        channels)]."""
         self.sets: dict[str, dict[Any, tuple[int, int, int]]] = {}
         """Per layer, the running sums a part left unfinished: key -> (home, kept, spilled)."""
         self.accumulated: dict[str, int] = {}
@@ -289,13 +292,55 @@ class TileMemory:
 
     def _pieces(self, name: str, span: Span, size: int) -> list[tuple[int, int, int]]:
         """(source tile, bytes, bytes of them spilled) of ``size`` bytes of ``span`` of
-        activation ``name``."""
+        activation ``name`` (of the inputs it stands for, when it is a view)."""
+        if name in self.views:
+            return [piece for source, sub, part in self._view_parts(name, span, size)
+                    for piece in self._pieces(source, sub, part)]
         held = self.held[name]
         out = []
         for tile, b in held.sources(span, size):
             dram, made = held.spilled.get(tile, (0, 0))
             out.append((tile, b, b * dram // made if made else 0))
         return out
+
+    def _view_parts(self, name: str, span: Span, size: int) -> list[tuple[str, Span, int]]:
+        """``span`` of a concat's output as (input, its span, bytes): on the channel axis, the
+        inputs whose channels the span covers, each its part; on the vector axis every input,
+        the same vectors, the bytes split by channels."""
+        inputs = self.views[name]
+        if span.axis != CHANNELS:
+            return [(source, span, part) for (source, _), part in
+                    zip(inputs, proportional_split(size, [c for _, c in inputs]))]
+        total, length = sum(c for _, c in inputs), span.length
+        lo, hi = span.start * total, span.stop * total  # in units of 1 / (total * length)
+        parts, offset = [], 0
+        for source, channels in inputs:
+            a, b = max(lo, offset * length), min(hi, (offset + channels) * length)
+            if b > a:
+                parts.append((source, Span(a - offset * length, b - offset * length,
+                                           channels * length, CHANNELS), b - a))
+            offset += channels
+        sizes = proportional_split(size, [w for _, _, w in parts])
+        return [(source, sub, part) for (source, sub, _), part in zip(parts, sizes)]
+
+    def _placement(self, name: str) -> Holdings:
+        """Where an activation is held (a view: where its first input is)."""
+        while name in self.views:
+            name = self.views[name][0][0]
+        return self.held[name]
+
+    def _readers(self, name: str) -> list[str]:
+        """The layers that read an activation, through the views (flatten, concat) on it:
+        its space stays live until they are all done."""
+        readers = []
+        for consumer in self.e.workload.consumers(name):
+            kind = self.e.workload.layer(consumer).type
+            if kind in (LayerType.FLATTEN, LayerType.CONCAT) and \
+                    self.e.workload.consumers(consumer):
+                readers += self._readers(consumer)
+            else:
+                readers.append(consumer)
+        return readers
 
     def _gather(self, layer: str, sources: list[str], tile: int, size: int, span: Span) -> Proc:
         """``size`` bytes of ``span``, split evenly over the activations ``sources``, from the
@@ -343,7 +388,7 @@ class TileMemory:
         inputs = self.e.workload.layer(layer).inputs
         procs = []
         for name, part in zip(inputs, even_split(size, len(inputs))):
-            for src, b, sp in self._pieces(name, Span.whole(self.held[name].axis), part):
+            for src, b, sp in self._pieces(name, Span.whole(self._placement(name).axis), part):
                 procs.append(self._multicast(layer, src, tiles, b, sp))
         yield self.e.all_of(procs)
         yield self.e.all_of(self.chip.tile_ports[t].access(layer, size, "write") for t in tiles)
@@ -412,15 +457,15 @@ class TileMemory:
         if procs:
             yield self.e.all_of(procs)
         if consumers:
-            self.env.process(self._free_after(consumers, {t: m - d for t, (d, m)
-                                                          in held.spilled.items()}))
+            self.env.process(self._free_after(self._readers(name), {
+                t: m - d for t, (d, m) in held.spilled.items()}))
 
     def _to_dram(self, layer: str, tile: int, size: int) -> Proc:
         yield from self.chip.tile_ports[tile].access(layer, size, "read")
         yield from self._wait(self.chip.mesh.book(layer, tile, IO, size, int(self.env.now)))
         yield from self._dram(layer, size, write=True)
 
-    def _free_after(self, consumers: tuple[str, ...], kept: dict[int, int]) -> Proc:
+    def _free_after(self, consumers: list[str], kept: dict[int, int]) -> Proc:
         yield self.env.all_of([self.e.done[c] for c in consumers])
         for tile, size in kept.items():
             self.live[tile] -= size
@@ -428,8 +473,13 @@ class TileMemory:
     def digital_layer(self, layer: Layer, ops: int, in_bytes: int, out_bytes: int) -> Proc:
         """Pool, add or concat where its first input is held, each holding tile on its share
         (by the spans it holds): it gathers the same span of the other inputs, reads its
-        inputs, runs its share of the ops on its shift-and-add bank and keeps its output."""
-        first = self.held[layer.inputs[0]]
+        inputs, runs its share of the ops on its shift-and-add bank and keeps its output. A
+        concat read by other layers is a view of its inputs instead: nothing moves."""
+        if layer.type is LayerType.CONCAT and self.e.workload.consumers(layer.name):
+            channels = [shape[0] for shape in self.e.workload.input_shapes(layer.name)]
+            self.views[layer.name] = list(zip(layer.inputs, channels))
+            return
+        first = self._placement(layer.inputs[0])
         spans: dict[int, list[tuple[int, int]]] = {}
         for tile, a, b in zip(first.tiles, first.starts, first.stops):
             spans.setdefault(0 if tile == IO else tile, []).append((a, b))
@@ -456,7 +506,10 @@ class TileMemory:
             held.add(tile, a, b)
 
     def view(self, layer: Layer) -> None:
-        """A flatten holds its input's spans: no data moves."""
+        """A flatten holds its input's spans (or is the view its input is): no data moves."""
+        if layer.inputs[0] in self.views:
+            self.views[layer.name] = self.views[layer.inputs[0]]
+            return
         source = self.held[layer.inputs[0]]
         self.held[layer.name] = Holdings(source.axis, source.length, list(source.starts),
                                          list(source.stops), list(source.tiles),

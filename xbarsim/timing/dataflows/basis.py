@@ -193,22 +193,27 @@ class BasisDataflow(Engine):
         yield from self.send_to_tile(layer, tile, total.in_bytes, span)
         yield from self.receive_coefficients(layer, tile)
         proj_bytes = nbytes(total.projections * self.spec.size, self.psum_bits)
-        stages = [
-            self.chip.tile_ports[tile].access(
-                layer, nbytes(total.projections * self.spec.length, self.act_bits), "read"),
+        port = self.chip.tile_ports[tile]
+        # the stages run side by side: the single bookings are made now, the others run as
+        # processes; the tile is done when the last stage is
+        end = max(
+            port.book(layer, nbytes(total.projections * self.spec.length, self.act_bits),
+                      "read"),
             self.tile_projections(layer, tile, slot, shares),
-            self.chip.tile_ports[tile].access(layer, proj_bytes, "write"),
-            self.combine(layer, tile, total.macs, proj_bytes),
-            self.drain(layer, tile, nbytes(total.outputs, self.act_bits), span),
-        ]
-        yield self.all_of(stages + self.refill_coefficients(layer, tile, proj_bytes))
+            port.book(layer, proj_bytes, "write"))
+        yield self.all_of([self.combine(layer, tile, total.macs, proj_bytes),
+                           self.drain(layer, tile, nbytes(total.outputs, self.act_bits), span),
+                           *self.refill_coefficients(layer, tile, proj_bytes)])
+        if end > self.env.now:
+            yield self.env.timeout(end - int(self.env.now))
 
     def tile_projections(self, layer: str, tile: int, slot: int,
-                         shares: list[tuple[int, int]]) -> Proc:
-        """Every unit of a tile projects its share at once; the tile's crossbars are one
-        resource (layers running side by side take turns on a tile). A unit's full steps take
-        t reads of ``parallel_per_crossbar`` projections, a last partial step t reads of the
-        rest; each read's conversions are then merged on a shift-and-add unit."""
+                         shares: list[tuple[int, int]]) -> int:
+        """Book the projections of every unit of a tile, at once, now; return the cycle they
+        end. The tile's crossbars are one resource (layers running side by side take turns on
+        a tile). A unit's full steps take t reads of ``parallel_per_crossbar`` projections, a
+        last partial step t reads of the rest; each read's conversions are then merged on a
+        shift-and-add unit."""
         t, par = self.enc.t, self.par
         pieces = self._pieces
         xbar = self.chip.xbars[slot]
@@ -245,10 +250,10 @@ class BasisDataflow(Engine):
         shift_cycles = waves * math.ceil(largest / bank.ops_per_cycle)
         now = int(self.env.now)
         self.tile_free_at[tile] = max(now, self.tile_free_at[tile]) + longest + shift_cycles
-        yield self.env.timeout(self.tile_free_at[tile] - now)
         counters.add_busy("crossbar", busy)
         counters.add_busy("shift_add", shift_busy)
         counters.add(layer, "shift_add_ops", shift_ops)
+        return self.tile_free_at[tile]
 
     def receive_coefficients(self, layer: str, tile: int) -> Proc:
         """The layer's coefficients into the tile's buffer: a tile combines every output of

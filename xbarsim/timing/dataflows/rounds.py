@@ -226,11 +226,13 @@ class RoundsDataflow(Engine):
         vectors = self.batch * part.lmap.P
         items = [1] * vectors if self.per_vector_events else [vectors]
         for i, n in enumerate(items):
-            yield self.all_of(self.block_stages(layer, part, k, n, first=i == 0))
+            yield from self.block_stages(layer, part, k, n, first=i == 0)
 
-    def block_stages(self, layer: Layer, part: Part, k: int, n: int, first: bool) -> list[Proc]:
-        """The pipelined stages of ``n`` vectors on block ``k`` of a part; the inputs come from
-        the IMA's input register, filled by the IMA's first block of that row block."""
+    def block_stages(self, layer: Layer, part: Part, k: int, n: int, first: bool) -> Proc:
+        """The pipelined stages of ``n`` vectors on block ``k`` of a part, side by side; the
+        inputs come from the IMA's input register, filled by the IMA's first block of that row
+        block. The buffer read, the crossbar reads and the shift-and-add are each one booking,
+        made now; the output stage runs here; the item ends when the last stage does."""
         slot = int(part.slots[k])
         tile = self.chip.tile_of(slot)
         rows, cols = int(part.blocks["rows_used"][k]), int(part.blocks["cols_used"][k])
@@ -250,13 +252,14 @@ class RoundsDataflow(Engine):
         else:
             out = self.drain(layer.name, tile,
                              nbytes(n * cols / self.enc.columns_per_weight, self.act_bits), span)
-        port = self.chip.tile_ports[tile]
-        return [
-            port.access(layer.name, nbytes(n * in_rows, self.act_bits), "read"),
-            self.chip.xbars[slot].compute(layer.name, reads, rows, cols, first),
-            self.chip.shift_add[tile].run(layer.name, reads * cols),
-            out,
-        ]
+        end = max(
+            self.chip.tile_ports[tile].book(layer.name, nbytes(n * in_rows, self.act_bits),
+                                            "read"),
+            self.chip.xbars[slot].book(layer.name, reads, reads * rows, reads * cols, first),
+            self.chip.shift_add[tile].book(layer.name, reads * cols))
+        yield from out
+        if end > self.env.now:
+            yield self.env.timeout(end - int(self.env.now))
 
     def _first_of(self, part: Part) -> np.ndarray:
         """Per block of ``part``: whether it is the first of its IMA to read its input segment

@@ -57,12 +57,18 @@ class CrossbarUnit:
                 first: bool) -> Generator[Any, Any, None]:
         """``reads`` reads driving ``dac`` row inputs and converting ``conversions`` values in
         all, spread evenly over the reads (the general form, for analog combination)."""
+        end = self.book(layer, reads, dac, conversions, first)
+        if end > self.env.now:
+            yield self.env.timeout(end - int(self.env.now))
+
+    def book(self, layer: str, reads: int, dac: int, conversions: int, first: bool) -> int:
+        """Book ``operate`` requested now and count it; return the cycle it ends."""
         if reads <= 0:
-            return
+            return int(self.env.now)
         cycles = self.read_time(reads, ceil_div(conversions, reads), first)
         self.free_at = max(int(self.env.now), self.free_at) + cycles
-        yield self.env.timeout(self.free_at - int(self.env.now))
         self.counters.add_busy("crossbar", cycles)
         self.counters.add(layer, "xbar_reads", reads)
         self.counters.add(layer, "dac_conversions", dac)
         self.counters.add(layer, "adc_conversions", conversions)
+        return self.free_at

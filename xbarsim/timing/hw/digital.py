@@ -33,15 +33,22 @@ class UnitBank:
 
     def run(self, layer: str | None, ops: int) -> Generator[Any, Any, None]:
         """Perform ``ops`` operations on one unit and count them."""
-        if ops <= 0:
-            return
-        cycles = math.ceil(ops / self.ops_per_cycle)
+        end = self.book(layer, ops)
+        if end > self.env.now:
+            yield self.env.timeout(end - int(self.env.now))
+
+    def book(self, layer: str | None, ops: int) -> int:
+        """Book ``run`` requested now on the unit free first and count it; return the cycle it
+        ends."""
         now = int(self.env.now)
+        if ops <= 0:
+            return now
+        cycles = math.ceil(ops / self.ops_per_cycle)
         end = max(now, heapq.heappop(self.free_at)) + cycles
         heapq.heappush(self.free_at, end)
-        yield self.env.timeout(end - now)
         self.counters.add_busy(self.kind, cycles)
         self.counters.add(layer, self.counter, ops)
+        return end
 
     def run_all(self, layer: str | None, ops: int) -> Generator[Any, Any, None]:
         """Perform ``ops`` operations on the whole bank at once (a pool, add or reduction of

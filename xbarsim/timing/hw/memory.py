@@ -28,13 +28,20 @@ class Port:
 
     def access(self, layer: str | None, nbytes: int, kind: str) -> Generator[Any, Any, None]:
         """Read or write ``nbytes`` through the port."""
+        end = self.book(layer, nbytes, kind)
+        if end > self.env.now:
+            yield self.env.timeout(end - int(self.env.now))
+
+    def book(self, layer: str | None, nbytes: int, kind: str) -> int:
+        """Book a read or write of ``nbytes`` requested now and count it; return the cycle it
+        ends (``access`` without the wait)."""
         if nbytes <= 0:
-            return
+            return int(self.env.now)
         cycles = transfer_cycles(nbytes, self.bytes_per_cycle)
         self.free_at = max(int(self.env.now), self.free_at) + cycles
-        yield self.env.timeout(self.free_at - int(self.env.now))
         self.counters.add_busy(self.kind, cycles)
         self.counters.add(layer, self._counter[kind], nbytes)
+        return self.free_at
 
 
 class Dram:
