@@ -351,13 +351,11 @@ class TileMemory:
         moves = [(src, b, sp) for name, part in zip(sources, even_split(size, len(sources)))
                  for src, b, sp in self._pieces(name, span, part)]
         spilled = sum(b if src == IO else sp for src, b, sp in moves)
-        now, mesh, arrival, moved = int(self.env.now), self.chip.mesh, 0, spilled
-        for src, b, sp in moves:
-            local = 0 if src == IO else b - sp
-            if local and src != tile:
-                self.chip.counters.add(layer, "tile_buffer_read_bytes", local)
-                arrival = max(arrival, mesh.book(layer, src, tile, local, now))
-                moved += local
+        local = [(src, tile, b - sp) for src, b, sp in moves if src not in (IO, tile)]
+        read = sum(b for _, _, b in local)
+        self.chip.counters.add(layer, "tile_buffer_read_bytes", read)
+        mesh, moved = self.chip.mesh, spilled + read
+        arrival = mesh.book_many(layer, local, int(self.env.now))
         if spilled:
             yield from self._dram(layer, spilled)
             arrival = max(arrival, mesh.book(layer, IO, tile, spilled, int(self.env.now)))
@@ -386,11 +384,14 @@ class TileMemory:
         part to all of them (spilled parts read from DRAM once, multicast from the I/O port);
         then each tile writes the whole into its buffer."""
         inputs = self.e.workload.layer(layer).inputs
-        procs = []
+        by_source: dict[int, list[int]] = {}  # a holder sends all it holds in one multicast
         for name, part in zip(inputs, even_split(size, len(inputs))):
             for src, b, sp in self._pieces(name, Span.whole(self._placement(name).axis), part):
-                procs.append(self._multicast(layer, src, tiles, b, sp))
-        yield self.e.all_of(procs)
+                held = by_source.setdefault(src, [0, 0])
+                held[0] += b
+                held[1] += sp
+        yield self.e.all_of(self._multicast(layer, src, tiles, b, sp)
+                            for src, (b, sp) in sorted(by_source.items()))
         yield self.e.all_of(self.chip.tile_ports[t].access(layer, size, "write") for t in tiles)
 
     def _multicast(self, layer: str, src: int, tiles: list[int], size: int, spilled: int) -> Proc:

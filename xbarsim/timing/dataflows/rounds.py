@@ -236,7 +236,7 @@ class RoundsDataflow(Engine):
         slot = int(part.slots[k])
         tile = self.chip.tile_of(slot)
         rows, cols = int(part.blocks["rows_used"][k]), int(part.blocks["cols_used"][k])
-        in_rows = rows if self._first_of(part)[k] else 0
+        in_rows = rows if self._fills_register(part)[k] else 0
         reads = n * self.enc.t
         m = part.lmap
         g, c = int(part.blocks["group"][k]), int(part.blocks["col_block"][k])
@@ -261,7 +261,7 @@ class RoundsDataflow(Engine):
         if end > self.env.now:
             yield self.env.timeout(end - int(self.env.now))
 
-    def _first_of(self, part: Part) -> np.ndarray:
+    def _fills_register(self, part: Part) -> np.ndarray:
         """Per block of ``part``: whether it is the first of its IMA to read its input segment
         (group, row block), which the IMA's other crossbars then share (once per part)."""
         key = id(part)

@@ -33,6 +33,8 @@ class Mesh:
         # handful of links and a booking is the engines' most frequent action
         self.free_at = [0] * (4 * self.width ** 2)
         self._routes: dict[tuple[int, int], tuple[int, ...]] = {}
+        self._trees: dict[tuple[int, tuple[int, ...]], tuple[list[int], int]] = {}
+        """Multicast trees: (source, destinations) -> (links, longest route)."""
 
     @property
     def links(self) -> int:
@@ -113,8 +115,13 @@ class Mesh:
         dsts = [d for d in dsts if d != src]
         if nbytes <= 0 or not dsts:
             return now
-        routes = [self.route(src, d) for d in dsts]
-        links = sorted(set().union(*routes))
+        key = (src, tuple(dsts))
+        tree = self._trees.get(key)
+        if tree is None:
+            routes = [self.route(src, d) for d in dsts]
+            tree = self._trees[key] = (sorted(set().union(*routes)),
+                                       max(len(r) for r in routes))
+        links, farthest = tree
         free_at = self.free_at
         cycles = transfer_cycles(nbytes, self.bytes_per_cycle) if links else 0
         start = max(now, max([free_at[i] for i in links], default=0))
@@ -125,5 +132,5 @@ class Mesh:
         self.counters.add_busy("mesh_link", cycles * hops)
         self.counters.add(layer, "noc_bytes", nbytes * len(dsts))
         self.counters.add(layer, "noc_byte_hops", nbytes * hops)
-        farthest = max(len(r) for r in routes) + io_hop
+        farthest += io_hop
         return start + cycles + farthest * self.hop_cycles
