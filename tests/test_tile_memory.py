@@ -25,7 +25,7 @@ from xbarsim.timing.dataflows.digital import DigitalDataflow
 from xbarsim.timing.dataflows.plan import Dataflow
 from xbarsim.timing.hw.chip import Chip
 from xbarsim.timing.hw.mesh import IO
-from xbarsim.timing.simulate import RunOptions, simulate
+from xbarsim.timing.simulate import Granularity, RunOptions, simulate
 from xbarsim.workload import load_workload, workload_from_dict
 
 TINY = load_arch("arch_configs/tiny.yaml")
@@ -106,23 +106,36 @@ def test_a_linear_layer_moves_by_hand_without_a_global_buffer() -> None:
     assert all(s[k] == with_gb[k] for k in OP_COUNTERS)
 
 
-def lenet_basis() -> BasisSpec:
+def lenet_basis(combine: Combine = Combine.DIGITAL) -> BasisSpec:
     workload = load_workload("workloads/lenet5_mnist.yaml")
     return basis_spec(load_basis("workloads/lenet5_mnist.basis.npz", workload), workload,
-                      Combine.DIGITAL)
+                      combine)
 
 
-@pytest.mark.parametrize("dataflow,crossbars", [
-    ("reprogram", 7), ("reprogram", 64), ("basis", 16), ("basis", 32), ("digital", 32)])
+RUNS = {
+    "reprogram-7": (Dataflow.REPROGRAM, 7, None, {}),
+    "reprogram-64": (Dataflow.REPROGRAM, 64, None, {}),
+    "reprogram-7-overlap": (Dataflow.REPROGRAM, 7, None, {"overlap": True}),
+    "reprogram-16-vector": (Dataflow.REPROGRAM, 16, None, {"granularity": Granularity.VECTOR}),
+    "basis-16": (Dataflow.BASIS, 16, Combine.DIGITAL, {}),
+    "basis-32": (Dataflow.BASIS, 32, Combine.DIGITAL, {}),
+    "basis-32-analog": (Dataflow.BASIS, 32, Combine.ANALOG, {}),
+    "digital-32": (Dataflow.DIGITAL, 32, None, {}),
+}
+"""Runs on both memories: dataflow, crossbars, basis combination, other run options."""
+
+
+@pytest.mark.parametrize("run", RUNS)
 @pytest.mark.parametrize("batch", [1, 3])
-def test_the_memory_moves_bytes_not_work(dataflow: str, crossbars: int, batch: int) -> None:
+def test_the_memory_moves_bytes_not_work(run: str, batch: int) -> None:
     """With or without a global buffer the chip does the same operations (reads,
     conversions, adds, MACs, writes); only where bytes go changes. Energy is the sum of its
     parts either way."""
     w = load_workload("workloads/lenet5_mnist.yaml")
-    basis = lenet_basis() if dataflow == "basis" else None
+    dataflow, crossbars, combine, options = RUNS[run]
+    basis = None if combine is None else lenet_basis(combine)
     runs = [simulate(with_crossbars(a, crossbars), w,
-                     RunOptions(Dataflow(dataflow), batch=batch, basis=basis))
+                     RunOptions(dataflow, batch=batch, basis=basis, **options))
             for a in (TINY, NO_GB)]
     with_gb, without = ({k: sum(la[k] for la in r.layers) for k in
                          (*OP_COUNTERS, "global_buffer_bytes")} for r in runs)
