@@ -59,6 +59,7 @@ CONTEXT = {
        for k in ("bytes_per_cycle", "energy_pj_per_byte", "static_mw", "area_mm2")},
     "chip.crossbars_per_tile": ("chip.crossbars_per_tile=1",),
     "chip.noc.bytes_per_cycle": ("chip.crossbars_per_tile=1",),
+    "tile.buffer.activation_share": ("tile.buffer.kib=1",),
     "crossbar.adc.energy_pj": ("crossbar.adc.energy_pj=1.0",),
     "crossbar.read_v": ("crossbar.read_energy_pj=null",),
     "write_verify.pulse_energy_pj": ("write_verify.pulse_energy_pj=1.0",),

@@ -210,6 +210,10 @@ class TileBuffer:
     """Leakage power."""
     area_mm2: float = bounded(0.0, ge=0)
     """Area at ``reference_kib``."""
+    activation_share: float = bounded(0.5, gt=0, le=1)
+    """Share of the buffer for the live activations and running partial sums kept between
+    layers, on a chip without a global buffer (the rest is the working space of the layers
+    the tile computes); what exceeds it spills to DRAM."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -240,8 +240,8 @@ class GlobalBufferMemory:
 
 class TileMemory:
     """Activations in the tile buffers (no global buffer): each tile keeps what it made, up to
-    half its buffer for all live activations together [A] (the other half is its working
-    space); the rest goes to DRAM and comes back when a consumer gathers it. All moves are
+    ``tile.buffer.activation_share`` of its buffer for all live activations together (the rest
+    is its working space); the rest goes to DRAM and comes back when a consumer gathers it. All moves are
     XY-routed on the mesh (``hw/mesh.py``), DRAM entering at the I/O port beside tile 0."""
 
     def __init__(self, engine: Engine) -> None:
@@ -251,7 +251,9 @@ class TileMemory:
         self.held: dict[str, Holdings] = {}
         self.live = [0] * self.chip.tiles
         """Bytes of live activations kept in each tile's buffer."""
-        self.capacity = self.chip.arch.tile.buffer.kib * 1024 // 2
+        buffer = self.chip.arch.tile.buffer
+        self.capacity = int(buffer.kib * 1024 * buffer.activation_share)
+        """Bytes of a tile's buffer for live activations (``tile.buffer.activation_share``)."""
         self.views: dict[str, list[tuple[str, int]]] = {}
         """Concats, kept as views of their inputs (nothing moves): name -> [(input, its
         channels)]."""
