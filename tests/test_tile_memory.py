@@ -13,16 +13,11 @@ from xbarsim.basis.timing_spec import BasisSpec, basis_spec
 from xbarsim.config import load_arch, with_crossbars
 from xbarsim.config.schema import Combine
 from xbarsim.mapping.encoding import Encoding
-from xbarsim.timing.dataflows.activations import (
-    CHANNELS,
-    VECTORS,
-    GlobalBufferMemory,
-    Holdings,
-    Span,
-    TileMemory,
-)
 from xbarsim.timing.dataflows.digital import DigitalDataflow
+from xbarsim.timing.dataflows.global_buffer_memory import GlobalBufferMemory
 from xbarsim.timing.dataflows.plan import Dataflow
+from xbarsim.timing.dataflows.spans import CHANNELS, VECTORS, Holdings, Span
+from xbarsim.timing.dataflows.tile_memory import TileMemory
 from xbarsim.timing.hw.chip import Chip
 from xbarsim.timing.hw.mesh import IO
 from xbarsim.timing.simulate import Granularity, RunOptions, simulate

@@ -23,8 +23,9 @@ from xbarsim.basis.copies import BasisFootprint, basis_encoding
 from xbarsim.basis.timing_spec import BasisSpec
 from xbarsim.config.schema import Combine
 from xbarsim.mapping.encoding import Encoding
-from xbarsim.timing.dataflows.activations import VECTORS, Span, TileMemory
 from xbarsim.timing.dataflows.engine import Engine, Proc
+from xbarsim.timing.dataflows.spans import VECTORS, Span
+from xbarsim.timing.dataflows.tile_memory import TileMemory
 from xbarsim.timing.hw.chip import Chip
 from xbarsim.timing.hw.write_verify import BlockWrite
 from xbarsim.util import ceil_div, even_split, nbytes, proportional_split

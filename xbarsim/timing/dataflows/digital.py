@@ -14,8 +14,9 @@ from __future__ import annotations
 import itertools
 import math
 
-from xbarsim.timing.dataflows.activations import CHANNELS, VECTORS, GlobalBufferMemory, Span
 from xbarsim.timing.dataflows.engine import Engine, Proc
+from xbarsim.timing.dataflows.global_buffer_memory import GlobalBufferMemory
+from xbarsim.timing.dataflows.spans import CHANNELS, VECTORS, Span
 from xbarsim.util import even_split, nbytes
 from xbarsim.workload.layer import Layer
 

@@ -22,7 +22,8 @@ from typing import Any
 import simpy
 
 from xbarsim.mapping.encoding import Encoding
-from xbarsim.timing.dataflows.activations import Span, memory_for
+from xbarsim.timing.dataflows.activations import memory_for
+from xbarsim.timing.dataflows.spans import Span
 from xbarsim.timing.hw.chip import Chip
 from xbarsim.timing.hw.write_verify import BlockWrite
 from xbarsim.util import nbytes

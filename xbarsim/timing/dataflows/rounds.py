@@ -10,7 +10,7 @@ A part (one layer's blocks of a round) (1) sends each tile the input channels it
 need, (2) streams the batch's N * P vectors through each block as a pipeline of tile-buffer
 reads, crossbar reads, shift-and-add and drain, and (3) in the layer's last part reduces the
 partial sums of row blocks (on the vector unit beside the global buffer, or at each column
-block's home tile; ``activations.py``).
+block's home tile: ``tile_memory.py``).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import simpy
 from xbarsim.config.schema import Arch
 from xbarsim.mapping.blocks import LayerMap
 from xbarsim.mapping.encoding import Encoding
-from xbarsim.timing.dataflows.activations import CHANNELS, Span
 from xbarsim.timing.dataflows.engine import Engine, Proc
 from xbarsim.timing.dataflows.plan import Part, Round
+from xbarsim.timing.dataflows.spans import CHANNELS, Span
 from xbarsim.timing.hw.chip import Chip
 from xbarsim.timing.hw.write_verify import BlockWrite
 from xbarsim.util import ceil_div, nbytes

@@ -1,0 +1,100 @@
+"""Parts of an activation (*spans*) and which tile holds which (docs/design.md section 6.1).
+
+A span is a range of positions along the axis a dataflow splits its work on (``VECTORS``: the
+batch's output vectors in order, image-major; ``CHANNELS``: the channels in order), given with
+the length of that axis. Spans of producer and consumer are matched by fraction of the
+activation, so a tile that makes the first tenth of a layer's output vectors serves the tile
+that needs the first tenth of the next layer's (halo rows ignored).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+from xbarsim.util import proportional_split
+
+VECTORS, CHANNELS = "vectors", "channels"
+"""Axes a dataflow splits an activation on."""
+
+
+@dataclass(frozen=True)
+class Span:
+    """Positions ``[start, stop)`` of an axis of ``length`` positions."""
+
+    start: int
+    stop: int
+    length: int
+    axis: str
+
+    @staticmethod
+    def whole(axis: str = VECTORS) -> Span:
+        """All of an activation."""
+        return Span(0, 1, 1, axis)
+
+
+@dataclass
+class Holdings:
+    """Which tile holds which span of one activation (``IO``: DRAM), in order along its axis,
+    and per tile the bytes of it that were spilled to DRAM."""
+
+    axis: str
+    length: int
+    starts: list[int] = field(default_factory=list)
+    stops: list[int] = field(default_factory=list)
+    tiles: list[int] = field(default_factory=list)
+    spilled: dict[int, tuple[int, int]] = field(default_factory=dict)
+    """Tile -> (bytes in DRAM, bytes it made)."""
+    _seen: set[tuple[int, int, int]] = field(default_factory=set, repr=False)
+
+    def add(self, tile: int, start: int, stop: int) -> None:
+        """Record that ``tile`` made positions ``[start, stop)`` (once, however many work items
+        made them; merged with the last span when they continue it on the same tile)."""
+        if (tile, start, stop) in self._seen:
+            return
+        self._seen.add((tile, start, stop))
+        if self.tiles and self.tiles[-1] == tile and self.stops[-1] == start:
+            self.stops[-1] = stop
+            return
+        self.starts.append(start)
+        self.stops.append(stop)
+        self.tiles.append(tile)
+
+    def sort(self) -> None:
+        """Order the spans along the axis (parts of a layer may finish out of order)."""
+        order = sorted(range(len(self.starts)), key=lambda i: (self.starts[i], self.tiles[i]))
+        self.starts = [self.starts[i] for i in order]
+        self.stops = [self.stops[i] for i in order]
+        self.tiles = [self.tiles[i] for i in order]
+
+    def tile_bytes(self, size: int) -> dict[int, int]:
+        """``size`` bytes (the whole activation) split over the tiles by the spans they hold."""
+        shares = proportional_split(size, [b - a for a, b in zip(self.starts, self.stops)])
+        held: dict[int, int] = {}
+        for tile, share in zip(self.tiles, shares):
+            held[tile] = held.get(tile, 0) + share
+        return held
+
+    def sources(self, span: Span, size: int) -> list[tuple[int, int]]:
+        """(tile, bytes) holding the ``size`` bytes of ``span``: spans on the same axis by
+        overlap of fractions (``a/A`` against ``b/B`` compared as ``a*B`` against ``b*A``);
+        on another axis every span contributes in proportion to its length (all to all)."""
+        if span.axis == self.axis:
+            lo, hi = span.start * self.length, span.stop * self.length
+            first = max(0, bisect_right(self.stops, span.start * self.length // span.length) - 1)
+            pairs = []
+            for i in range(first, len(self.starts)):
+                a, b = self.starts[i] * span.length, self.stops[i] * span.length
+                if a >= hi:
+                    break
+                overlap = min(b, hi) - max(a, lo)
+                if overlap > 0:
+                    pairs.append((self.tiles[i], overlap))
+        else:
+            pairs = [(t, b - a) for t, a, b in zip(self.tiles, self.starts, self.stops)]
+        split = proportional_split(size, [w for _, w in pairs])
+        merged: dict[int, int] = {}
+        for (tile, _), share in zip(pairs, split):
+            if share:
+                merged[tile] = merged.get(tile, 0) + share
+        return list(merged.items())

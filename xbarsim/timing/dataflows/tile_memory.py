@@ -1,0 +1,390 @@
+"""Activations in the tile buffers, on a chip without a global buffer as ISAAC and PUMA
+(docs/design.md section 6.1): each tile keeps the part of an output it made and consumers
+gather their parts tile to tile over the XY-routed mesh; DRAM is reached through the I/O port
+beside tile 0."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from xbarsim.timing.dataflows.spans import CHANNELS, VECTORS, Holdings, Span
+from xbarsim.timing.hw.mesh import IO
+from xbarsim.util import even_split, nbytes, proportional_split
+from xbarsim.workload.layer import INPUT, Layer, LayerType
+
+if TYPE_CHECKING:
+    from xbarsim.timing.dataflows.engine import Engine, Proc
+
+
+class TileMemory:
+    """Activations in the tile buffers (no global buffer): each tile keeps what it made, up to
+    ``tile.buffer.activation_share`` of its buffer for all live activations together (the rest
+    is its working space); the excess goes to DRAM and comes back when a consumer gathers it.
+    All moves are XY-routed on the mesh (``hw/mesh.py``), DRAM entering at the I/O port beside
+    tile 0."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.e = engine
+        self.chip = engine.chip
+        self.env = engine.env
+        self.held: dict[str, Holdings] = {}
+        self.live = [0] * self.chip.tiles
+        """Bytes of live activations kept in each tile's buffer."""
+        buffer = self.chip.arch.tile.buffer
+        self.capacity = int(buffer.kib * 1024 * buffer.activation_share)
+        """Bytes of a tile's buffer for live activations (``tile.buffer.activation_share``)."""
+        self.views: dict[str, list[tuple[str, int]]] = {}
+        """Concats, kept as views of their inputs (nothing moves): name -> [(input, its
+        channels)]."""
+        self.sets: dict[str, dict[Any, tuple[int, int, int]]] = {}
+        """Per layer, the running sums a part left unfinished: key -> (home, kept, spilled)."""
+        self.accumulated: dict[str, int] = {}
+        """Per layer, the adds its homes made as partial sums arrived."""
+
+    # -- moves ---------------------------------------------------------------------------
+
+    def _wait(self, arrival: int) -> Proc:
+        if arrival > self.env.now:
+            yield self.env.timeout(arrival - int(self.env.now))
+
+    def _dram(self, layer: str, size: int, *, write: bool = False) -> Proc:
+        """``size`` bytes through the DRAM channel, booked by time as in the static pipeline
+        (docs/design.md section 2): a read waits for its bytes (the channel, then the access
+        latency), a write for the channel."""
+        free, arrival = self.chip.dram.book(layer, size, int(self.env.now))
+        yield from self._wait(free if write else arrival)
+
+    def _move(self, layer: str, src: int, dst: int, size: int, *, spilled: int = 0) -> Proc:
+        """``size`` bytes of ``src``'s buffer to ``dst``'s (``spilled`` of them from DRAM):
+        read at the source, over the mesh, written at the destination; nothing moves within a
+        tile. ``src`` may be ``IO`` (all from DRAM)."""
+        if src == IO:
+            spilled = size
+        local = size - spilled
+        if spilled:
+            yield from self._dram(layer, spilled)
+            yield from self._wait(self.chip.mesh.book(layer, IO, dst, spilled,
+                                                      int(self.env.now)))
+            yield from self.chip.tile_ports[dst].access(layer, spilled, "write")
+        if local and src != dst:
+            yield from self.chip.tile_ports[src].access(layer, local, "read")
+            yield from self._wait(self.chip.mesh.book(layer, src, dst, local, int(self.env.now)))
+            yield from self.chip.tile_ports[dst].access(layer, local, "write")
+
+    def _pieces(self, name: str, span: Span, size: int) -> list[tuple[int, int, int]]:
+        """(source tile, bytes, bytes of them spilled) of ``size`` bytes of ``span`` of
+        activation ``name`` (of the inputs it stands for, when it is a view)."""
+        if name in self.views:
+            return [piece for source, sub, part in self._view_parts(name, span, size)
+                    for piece in self._pieces(source, sub, part)]
+        held = self.held[name]
+        out = []
+        for tile, b in held.sources(span, size):
+            dram, made = held.spilled.get(tile, (0, 0))
+            out.append((tile, b, b * dram // made if made else 0))
+        return out
+
+    def _view_parts(self, name: str, span: Span, size: int) -> list[tuple[str, Span, int]]:
+        """``span`` of a concat's output as (input, its span, bytes): on the channel axis, the
+        inputs whose channels the span covers, each its part; on the vector axis every input,
+        the same vectors, the bytes split by channels."""
+        inputs = self.views[name]
+        if span.axis != CHANNELS:
+            return [(source, span, part) for (source, _), part in
+                    zip(inputs, proportional_split(size, [c for _, c in inputs]))]
+        total, length = sum(c for _, c in inputs), span.length
+        lo, hi = span.start * total, span.stop * total  # in units of 1 / (total * length)
+        parts, offset = [], 0
+        for source, channels in inputs:
+            a, b = max(lo, offset * length), min(hi, (offset + channels) * length)
+            if b > a:
+                parts.append((source, Span(a - offset * length, b - offset * length,
+                                           channels * length, CHANNELS), b - a))
+            offset += channels
+        sizes = proportional_split(size, [w for _, _, w in parts])
+        return [(source, sub, part) for (source, sub, _), part in zip(parts, sizes)]
+
+    def _placement(self, name: str) -> Holdings:
+        """Where an activation is held (a view: where its first input is)."""
+        while name in self.views:
+            name = self.views[name][0][0]
+        return self.held[name]
+
+    def _readers(self, name: str) -> list[str]:
+        """The layers that read an activation, through the views (flatten, concat) on it:
+        its space stays live until they are all done."""
+        readers = []
+        for consumer in self.e.workload.consumers(name):
+            kind = self.e.workload.layer(consumer).type
+            if kind in (LayerType.FLATTEN, LayerType.CONCAT) and \
+                    self.e.workload.consumers(consumer):
+                readers += self._readers(consumer)
+            else:
+                readers.append(consumer)
+        return readers
+
+    def _gather(self, layer: str, sources: list[str], tile: int, size: int, span: Span) -> Proc:
+        """``size`` bytes of ``span``, split evenly over the activations ``sources``, from the
+        tiles (or DRAM) holding them into ``tile``'s buffer: the spilled bytes in one DRAM
+        transfer through the I/O port, each holder's bytes over its XY route, all booked when
+        the gather starts; the holders' buffer reads are counted but do not hold their ports
+        [A] (a gather may draw on every tile); the tile writes what arrived."""
+        moves = [(src, b, sp) for name, part in zip(sources, even_split(size, len(sources)))
+                 for src, b, sp in self._pieces(name, span, part)]
+        spilled = sum(b if src == IO else sp for src, b, sp in moves)
+        local = [(src, tile, b - sp) for src, b, sp in moves if src not in (IO, tile)]
+        read = sum(b for _, _, b in local)
+        self.chip.counters.add(layer, "tile_buffer_read_bytes", read)
+        mesh, moved = self.chip.mesh, spilled + read
+        arrival = mesh.book_many(layer, local, int(self.env.now))
+        if spilled:
+            yield from self._dram(layer, spilled)
+            arrival = max(arrival, mesh.book(layer, IO, tile, spilled, int(self.env.now)))
+        yield from self._wait(arrival)
+        yield from self.chip.tile_ports[tile].access(layer, moved, "write")
+
+    def load_input(self) -> Proc:
+        """The input stays in DRAM: consumers read it through the I/O port."""
+        self.held[INPUT] = Holdings(VECTORS, 1, [0], [1], [IO])
+        return
+        yield
+
+    def fetch(self, layer: str, tile: int, size: int, span: Span) -> Proc:
+        """``tile`` gathers the ``size`` bytes of ``span`` of the layer's inputs."""
+        inputs = self.e.workload.layer(layer).inputs
+        yield from self._gather(layer, list(inputs), tile, size, span)
+
+    def fetch_parts(self, layer: str, tile: int, parts: list[tuple[Span, float]],
+                    bits: int) -> Proc:
+        """A tile's input ``parts`` (span, elements of ``bits``), each gathered on its own."""
+        for span, elements in parts:
+            yield from self.fetch(layer, tile, nbytes(elements, bits), span)
+
+    def fetch_whole(self, layer: str, tiles: list[int], size: int) -> Proc:
+        """Every tile of ``tiles`` gets all of the layer's inputs: each holder multicasts its
+        part to all of them (spilled parts read from DRAM once, multicast from the I/O port);
+        then each tile writes the whole into its buffer."""
+        inputs = self.e.workload.layer(layer).inputs
+        by_source: dict[int, list[int]] = {}  # a holder sends all it holds in one multicast
+        for name, part in zip(inputs, even_split(size, len(inputs))):
+            for src, b, sp in self._pieces(name, Span.whole(self._placement(name).axis), part):
+                held = by_source.setdefault(src, [0, 0])
+                held[0] += b
+                held[1] += sp
+        yield self.e.all_of(self._multicast(layer, src, tiles, b, sp)
+                            for src, (b, sp) in sorted(by_source.items()))
+        yield self.e.all_of(self.chip.tile_ports[t].access(layer, size, "write") for t in tiles)
+
+    def _multicast(self, layer: str, src: int, tiles: list[int], size: int, spilled: int) -> Proc:
+        """``size`` bytes held by ``src`` (``spilled`` of them in DRAM) to every tile."""
+        if src == IO:
+            spilled = size
+        mesh = self.chip.mesh
+        if spilled:
+            yield from self._dram(layer, spilled)
+            yield from self._wait(mesh.multicast(layer, IO, tiles, spilled, int(self.env.now)))
+        if size - spilled:
+            yield from self.chip.tile_ports[src].access(layer, size - spilled, "read")
+            yield from self._wait(mesh.multicast(layer, src, tiles, size - spilled,
+                                                 int(self.env.now)))
+
+    def keep(self, layer: str, tile: int, size: int, span: Span) -> Proc:
+        """``tile`` writes the ``size`` bytes of ``span`` of the layer's output it made into its
+        own buffer, where they stay."""
+        held = self.held.setdefault(layer, Holdings(span.axis, span.length))
+        held.add(tile, span.start, span.stop)
+        yield from self.chip.tile_ports[tile].access(layer, size, "write")
+
+    def to_tile(self, layer: str, tile: int, size: int, *, resident: bool) -> Proc:
+        """Bytes from DRAM through the I/O port over the mesh to a tile (no tile-buffer
+        write); nothing is resident on chip outside the tiles."""
+        yield from self._dram(layer, size)
+        yield from self._wait(self.chip.mesh.book(layer, IO, tile, size, int(self.env.now)))
+
+    def stream_from_dram(self, layer: str, tiles: list[int], size: int) -> Proc:
+        """Bytes read once from DRAM and multicast from the I/O port to ``tiles`` (into their
+        coefficient buffers: no tile-buffer write)."""
+        yield from self._dram(layer, size)
+        yield from self._wait(self.chip.mesh.multicast(layer, IO, tiles, size,
+                                                       int(self.env.now)))
+
+    def multicast_from_dram(self, layer: str, tiles: list[int], size: int) -> Proc:
+        """Bytes read once from DRAM and multicast from the I/O port to ``tiles`` (each tile's
+        buffer writes them)."""
+        yield from self._dram(layer, size)
+        yield from self._wait(self.chip.mesh.multicast(layer, IO, tiles, size,
+                                                       int(self.env.now)))
+        yield self.e.all_of(self.chip.tile_ports[t].access(layer, size, "write") for t in tiles)
+
+    # -- a finished layer ---------------------------------------------------------------
+
+    def store(self, layer: Layer) -> Proc:
+        """A network output goes from its tiles to DRAM. Any other output stays where it was
+        made: each tile keeps what fits in its share of live activations and writes the rest to
+        DRAM (read back by the consumers); the space is freed when every consumer is done."""
+        name = layer.name
+        held = self.held.setdefault(name, Holdings(VECTORS, 1, [0], [1], [0]))  # nothing mapped
+        held.sort()
+        per_tile = held.tile_bytes(self.e.output_bytes(name))
+        consumers = self.e.workload.consumers(name)
+        procs = []
+        for tile, made in sorted(per_tile.items()):
+            if tile == IO:
+                continue
+            kept = 0 if not consumers else min(made, max(0, self.capacity - self.live[tile]))
+            if made - kept:
+                procs.append(self._to_dram(name, tile, made - kept))
+            held.spilled[tile] = (made - kept, made)
+            self.live[tile] += kept
+        if procs:
+            yield self.e.all_of(procs)
+        if consumers:
+            self.env.process(self._free_after(self._readers(name), {
+                t: m - d for t, (d, m) in held.spilled.items()}))
+
+    def _to_dram(self, layer: str, tile: int, size: int) -> Proc:
+        yield from self.chip.tile_ports[tile].access(layer, size, "read")
+        yield from self._wait(self.chip.mesh.book(layer, tile, IO, size, int(self.env.now)))
+        yield from self._dram(layer, size, write=True)
+
+    def _free_after(self, consumers: list[str], kept: dict[int, int]) -> Proc:
+        yield self.env.all_of([self.e.done[c] for c in consumers])
+        for tile, size in kept.items():
+            self.live[tile] -= size
+
+    def digital_layer(self, layer: Layer, ops: int, in_bytes: int, out_bytes: int) -> Proc:
+        """Pool, add or concat where its first input is held, each holding tile on its share
+        (by the spans it holds): it gathers the same span of the other inputs, reads its
+        inputs, runs its share of the ops on its shift-and-add bank and keeps its output. A
+        concat read by other layers is a view of its inputs instead: nothing moves."""
+        if layer.type is LayerType.CONCAT and self.e.workload.consumers(layer.name):
+            channels = [shape[0] for shape in self.e.workload.input_shapes(layer.name)]
+            self.views[layer.name] = list(zip(layer.inputs, channels))
+            return
+        first = self._placement(layer.inputs[0])
+        spans: dict[int, list[tuple[int, int]]] = {}
+        for tile, a, b in zip(first.tiles, first.starts, first.stops):
+            spans.setdefault(0 if tile == IO else tile, []).append((a, b))
+        tiles = sorted(spans)
+        weights = [sum(b - a for a, b in spans[t]) for t in tiles]
+        shares = zip(tiles, proportional_split(ops, weights),
+                     proportional_split(in_bytes, weights), proportional_split(out_bytes, weights))
+        yield self.e.all_of(self._digital_share(layer, tile, spans[tile], first, o, i, w)
+                            for tile, o, i, w in shares)
+        yield from self.store(layer)
+
+    def _digital_share(self, layer: Layer, tile: int, spans: list[tuple[int, int]],
+                       first: Holdings, ops: int, in_bytes: int, out_bytes: int) -> Proc:
+        name = layer.name
+        weights = [b - a for a, b in spans]
+        for (a, b), part in zip(spans, proportional_split(in_bytes, weights)):
+            span = Span(a, b, first.length, first.axis)
+            yield from self._gather(name, list(layer.inputs), tile, part, span)
+        yield from self.chip.tile_ports[tile].access(name, in_bytes, "read")
+        yield from self.chip.shift_add[tile].run_all(name, ops)
+        yield from self.chip.tile_ports[tile].access(name, out_bytes, "write")
+        held = self.held.setdefault(name, Holdings(first.axis, first.length))
+        for a, b in spans:
+            held.add(tile, a, b)
+
+    def view(self, layer: Layer) -> None:
+        """A flatten holds its input's spans (or is the view its input is): no data moves."""
+        if layer.inputs[0] in self.views:
+            self.views[layer.name] = self.views[layer.inputs[0]]
+            return
+        source = self.held[layer.inputs[0]]
+        self.held[layer.name] = Holdings(source.axis, source.length, list(source.starts),
+                                         list(source.stops), list(source.tiles),
+                                         dict(source.spilled))
+
+    def partial_sums(self, layer: str, tile: int, size: int, key: Any, home: int, *,
+                     adds: int) -> Proc:
+        """A block's partial sums for column block ``key`` go, as they are made, to the
+        column block's home tile (over the mesh unless it is the home), which writes them into
+        its buffer; unless they start the column block's sum (``adds`` 0), the home reads its
+        running sums and adds them (``adds`` outputs) on its shift-and-add units."""
+        if tile != home:
+            yield from self._wait(self.chip.mesh.book(layer, tile, home, size,
+                                                      int(self.env.now)))
+        port = self.chip.tile_ports[home]
+        yield from port.access(layer, size, "write")
+        if adds:
+            self.accumulated[layer] = self.accumulated.get(layer, 0) + adds
+            yield from port.access(layer, size, "read")
+            yield from self.chip.shift_add[home].run(layer, adds)
+
+    def hold_sums(self, layer: str, sets: dict[Any, tuple[int, int]]) -> Proc:
+        """Column blocks a part leaves unfinished (``key -> (home, bytes)``): each home keeps
+        the running sums while it has room beside its live activations; the rest goes to
+        DRAM until the part that continues them (``resume_sums``)."""
+        procs = []
+        held = self.sets.setdefault(layer, {})
+        for key, (home, size) in sets.items():
+            kept = min(size, max(0, self.capacity - self.live[home]))
+            self.live[home] += kept
+            held[key] = (home, kept, size - kept)
+            if size - kept:
+                procs.append(self._to_dram(layer, home, size - kept))
+        if procs:
+            yield self.e.all_of(procs)
+
+    def resume_sums(self, layer: str, sets: dict[Any, tuple[int, int]]) -> Proc:
+        """Column blocks an earlier part left unfinished: their homes take back the running
+        sums sent to DRAM (``hold_sums``) and free the room of those they kept."""
+        procs = []
+        for key in sets:
+            home, kept, spilled = self.sets[layer].pop(key)
+            self.live[home] -= kept
+            if spilled:
+                procs.append(self._move(layer, IO, home, spilled))
+        if procs:
+            yield self.e.all_of(procs)
+
+    def reduce(self, layer: str, outputs: int, row_blocks: int,
+               homes: dict[Any, tuple[int, Span]]) -> Proc:
+        """The sums of the layer's ``outputs`` are complete at the homes (``homes``: key ->
+        (home, output span)): each home reads its sums (``psum_bits``) and keeps its outputs
+        (``input_bits``), split over the column blocks by span length. The adds were made as
+        the partial sums arrived; any left (a block whose columns split a weight rounds its
+        outputs down) run at the first home."""
+        rest = outputs * (row_blocks - 1) - self.accumulated.pop(layer, 0)
+        self.sets.pop(layer, None)
+        keys = list(homes)
+        weights = [homes[k][1].stop - homes[k][1].start for k in keys]
+        by_home: dict[int, list[tuple[Span, int, int]]] = {}
+        for k, size, sums in zip(keys, proportional_split(nbytes(outputs, self.e.act_bits),
+                                                          weights),
+                                 proportional_split(nbytes(outputs, self.e.psum_bits), weights)):
+            home, span = homes[k]
+            by_home.setdefault(home, []).append((span, size, sums))
+        yield self.e.all_of(self._finish_sums(layer, home, sums, rest if i == 0 else 0)
+                            for i, (home, sums) in enumerate(sorted(by_home.items())))
+
+    def _finish_sums(self, layer: str, home: int, sums: list[tuple[Span, int, int]],
+                     adds: int) -> Proc:
+        port = self.chip.tile_ports[home]
+        yield from port.access(layer, sum(p for _, _, p in sums), "read")
+        yield from self.chip.shift_add[home].run(layer, adds)
+        for span, size, _ in sums:
+            yield from self.keep(layer, home, size, span)
+
+    def merge_pieces(self, layer: str, moves: list[tuple[int, int, int]], adds: int) -> Proc:
+        """Pieces of split vectors ``(tile, to tile, bytes)``: each over the mesh to the tile
+        holding the rest of its vector, whose shift-and-add bank adds them (``adds`` outputs
+        split in proportion to the bytes)."""
+        weights = [b for _, _, b in moves]
+        yield self.e.all_of(self._merge(layer, src, dst, size, a) for (src, dst, size), a
+                            in zip(moves, proportional_split(adds, weights)))
+
+    def _merge(self, layer: str, src: int, dst: int, size: int, adds: int) -> Proc:
+        yield from self._move(layer, src, dst, size)
+        yield from self.chip.shift_add[dst].run_all(layer, adds)
+
+    def coefficients(self, layer: str, size: int, tiles: list[int]) -> Proc:
+        """A layer's coefficients read once from DRAM and multicast to its tiles."""
+        yield from self.multicast_from_dram(layer, tiles, size)
+
+    def deliver(self, layer: str, tile: int, size: int) -> Proc:
+        """Nothing more: the multicast wrote the coefficients into every tile's buffer."""
+        return
+        yield
