@@ -27,6 +27,7 @@ from xbarsim.timing.dataflows.engine import Engine, Proc
 from xbarsim.timing.dataflows.spans import VECTORS, Span
 from xbarsim.timing.dataflows.tile_memory import TileMemory
 from xbarsim.timing.hw.chip import Chip
+from xbarsim.timing.hw.clock import until
 from xbarsim.timing.hw.write_verify import BlockWrite
 from xbarsim.util import ceil_div, even_split, nbytes, proportional_split
 from xbarsim.workload.graph import Workload
@@ -205,8 +206,7 @@ class BasisDataflow(Engine):
         yield self.all_of([self.combine(layer, tile, total.macs, proj_bytes),
                            self.drain(layer, tile, nbytes(total.outputs, self.act_bits), span),
                            *self.refill_coefficients(layer, tile, proj_bytes)])
-        if end > self.env.now:
-            yield self.env.timeout(end - int(self.env.now))
+        yield from until(self.env, end)
 
     def tile_projections(self, layer: str, tile: int, slot: int,
                          shares: list[tuple[int, int]]) -> int:

@@ -27,6 +27,7 @@ from xbarsim.timing.dataflows.engine import Engine, Proc
 from xbarsim.timing.dataflows.plan import Part, Round
 from xbarsim.timing.dataflows.spans import CHANNELS, Span
 from xbarsim.timing.hw.chip import Chip
+from xbarsim.timing.hw.clock import until
 from xbarsim.timing.hw.write_verify import BlockWrite
 from xbarsim.util import ceil_div, nbytes
 from xbarsim.workload.graph import Workload
@@ -258,8 +259,7 @@ class RoundsDataflow(Engine):
             self.chip.xbars[slot].book(layer.name, reads, reads * rows, reads * cols, first),
             self.chip.shift_add[tile].book(layer.name, reads * cols))
         yield from out
-        if end > self.env.now:
-            yield self.env.timeout(end - int(self.env.now))
+        yield from until(self.env, end)
 
     def _fills_register(self, part: Part) -> np.ndarray:
         """Per block of ``part``: whether it is the first of its IMA to read its input segment

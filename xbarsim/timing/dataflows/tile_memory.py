@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from xbarsim.timing.dataflows.spans import CHANNELS, VECTORS, Holdings, Span
+from xbarsim.timing.hw.clock import until
 from xbarsim.timing.hw.mesh import IO
 from xbarsim.util import even_split, nbytes, proportional_split
 from xbarsim.workload.layer import INPUT, Layer, LayerType
@@ -43,16 +44,12 @@ class TileMemory:
 
     # -- moves ---------------------------------------------------------------------------
 
-    def _wait(self, arrival: int) -> Proc:
-        if arrival > self.env.now:
-            yield self.env.timeout(arrival - int(self.env.now))
-
     def _dram(self, layer: str, size: int, *, write: bool = False) -> Proc:
         """``size`` bytes through the DRAM channel, booked by time as in the static pipeline
         (docs/design.md section 2): a read waits for its bytes (the channel, then the access
         latency), a write for the channel."""
         free, arrival = self.chip.dram.book(layer, size, int(self.env.now))
-        yield from self._wait(free if write else arrival)
+        yield from until(self.env, free if write else arrival)
 
     def _move(self, layer: str, src: int, dst: int, size: int, *, spilled: int = 0) -> Proc:
         """``size`` bytes of ``src``'s buffer to ``dst``'s (``spilled`` of them from DRAM):
@@ -63,12 +60,13 @@ class TileMemory:
         local = size - spilled
         if spilled:
             yield from self._dram(layer, spilled)
-            yield from self._wait(self.chip.mesh.book(layer, IO, dst, spilled,
+            yield from until(self.env, self.chip.mesh.book(layer, IO, dst, spilled,
                                                       int(self.env.now)))
             yield from self.chip.tile_ports[dst].access(layer, spilled, "write")
         if local and src != dst:
             yield from self.chip.tile_ports[src].access(layer, local, "read")
-            yield from self._wait(self.chip.mesh.book(layer, src, dst, local, int(self.env.now)))
+            arrival = self.chip.mesh.book(layer, src, dst, local, int(self.env.now))
+            yield from until(self.env, arrival)
             yield from self.chip.tile_ports[dst].access(layer, local, "write")
 
     def _pieces(self, name: str, span: Span, size: int) -> list[tuple[int, int, int]]:
@@ -140,7 +138,7 @@ class TileMemory:
         if spilled:
             yield from self._dram(layer, spilled)
             arrival = max(arrival, mesh.book(layer, IO, tile, spilled, int(self.env.now)))
-        yield from self._wait(arrival)
+        yield from until(self.env, arrival)
         yield from self.chip.tile_ports[tile].access(layer, moved, "write")
 
     def load_input(self) -> Proc:
@@ -182,10 +180,10 @@ class TileMemory:
         mesh = self.chip.mesh
         if spilled:
             yield from self._dram(layer, spilled)
-            yield from self._wait(mesh.multicast(layer, IO, tiles, spilled, int(self.env.now)))
+            yield from until(self.env, mesh.multicast(layer, IO, tiles, spilled, int(self.env.now)))
         if size - spilled:
             yield from self.chip.tile_ports[src].access(layer, size - spilled, "read")
-            yield from self._wait(mesh.multicast(layer, src, tiles, size - spilled,
+            yield from until(self.env, mesh.multicast(layer, src, tiles, size - spilled,
                                                  int(self.env.now)))
 
     def keep(self, layer: str, tile: int, size: int, span: Span) -> Proc:
@@ -199,20 +197,20 @@ class TileMemory:
         """Bytes from DRAM through the I/O port over the mesh to a tile (no tile-buffer
         write); nothing is resident on chip outside the tiles."""
         yield from self._dram(layer, size)
-        yield from self._wait(self.chip.mesh.book(layer, IO, tile, size, int(self.env.now)))
+        yield from until(self.env, self.chip.mesh.book(layer, IO, tile, size, int(self.env.now)))
 
     def stream_from_dram(self, layer: str, tiles: list[int], size: int) -> Proc:
         """Bytes read once from DRAM and multicast from the I/O port to ``tiles`` (into their
         coefficient buffers: no tile-buffer write)."""
         yield from self._dram(layer, size)
-        yield from self._wait(self.chip.mesh.multicast(layer, IO, tiles, size,
+        yield from until(self.env, self.chip.mesh.multicast(layer, IO, tiles, size,
                                                        int(self.env.now)))
 
     def multicast_from_dram(self, layer: str, tiles: list[int], size: int) -> Proc:
         """Bytes read once from DRAM and multicast from the I/O port to ``tiles`` (each tile's
         buffer writes them)."""
         yield from self._dram(layer, size)
-        yield from self._wait(self.chip.mesh.multicast(layer, IO, tiles, size,
+        yield from until(self.env, self.chip.mesh.multicast(layer, IO, tiles, size,
                                                        int(self.env.now)))
         yield self.e.all_of(self.chip.tile_ports[t].access(layer, size, "write") for t in tiles)
 
@@ -244,7 +242,7 @@ class TileMemory:
 
     def _to_dram(self, layer: str, tile: int, size: int) -> Proc:
         yield from self.chip.tile_ports[tile].access(layer, size, "read")
-        yield from self._wait(self.chip.mesh.book(layer, tile, IO, size, int(self.env.now)))
+        yield from until(self.env, self.chip.mesh.book(layer, tile, IO, size, int(self.env.now)))
         yield from self._dram(layer, size, write=True)
 
     def _free_after(self, consumers: list[str], kept: dict[int, int]) -> Proc:
@@ -304,7 +302,7 @@ class TileMemory:
         its buffer; unless they start the column block's sum (``adds`` 0), the home reads its
         running sums and adds them (``adds`` outputs) on its shift-and-add units."""
         if tile != home:
-            yield from self._wait(self.chip.mesh.book(layer, tile, home, size,
+            yield from until(self.env, self.chip.mesh.book(layer, tile, home, size,
                                                       int(self.env.now)))
         port = self.chip.tile_ports[home]
         yield from port.access(layer, size, "write")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Generator
 from dataclasses import dataclass
+from typing import Any
 
 EPS = 1e-9  # absorbs float error such as 100 ns x 1.2 GHz = 119.99999999999999
 
@@ -28,3 +30,10 @@ def transfer_cycles(nbytes: float, bytes_per_cycle: float) -> int:
     if nbytes <= 0:
         return 0
     return math.ceil(nbytes / bytes_per_cycle - EPS)
+
+
+def until(env: Any, cycle: int) -> Generator[Any, Any, None]:
+    """Wait until ``cycle`` (no event when it has come): the wait of an action booked by
+    time, which knows its end when it is requested."""
+    if cycle > env.now:
+        yield env.timeout(cycle - int(env.now))

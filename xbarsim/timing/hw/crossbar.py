@@ -18,7 +18,7 @@ import simpy
 
 from xbarsim.config.schema import Crossbar
 from xbarsim.timing.estimators import adc_conversion_ns
-from xbarsim.timing.hw.clock import Clock
+from xbarsim.timing.hw.clock import Clock, until
 from xbarsim.timing.hw.stats import Counters
 from xbarsim.util import ceil_div
 
@@ -58,8 +58,7 @@ class CrossbarUnit:
         """``reads`` reads driving ``dac`` row inputs and converting ``conversions`` values in
         all, spread evenly over the reads (the general form, for analog combination)."""
         end = self.book(layer, reads, dac, conversions, first)
-        if end > self.env.now:
-            yield self.env.timeout(end - int(self.env.now))
+        yield from until(self.env, end)
 
     def book(self, layer: str, reads: int, dac: int, conversions: int, first: bool) -> int:
         """Book ``operate`` requested now and count it; return the cycle it ends."""

@@ -12,6 +12,7 @@ from typing import Any
 
 import simpy
 
+from xbarsim.timing.hw.clock import until
 from xbarsim.timing.hw.stats import Counters
 
 
@@ -34,8 +35,7 @@ class UnitBank:
     def run(self, layer: str | None, ops: int) -> Generator[Any, Any, None]:
         """Perform ``ops`` operations on one unit and count them."""
         end = self.book(layer, ops)
-        if end > self.env.now:
-            yield self.env.timeout(end - int(self.env.now))
+        yield from until(self.env, end)
 
     def book(self, layer: str | None, ops: int) -> int:
         """Book ``run`` requested now on the unit free first and count it; return the cycle it
@@ -60,6 +60,6 @@ class UnitBank:
         n = self.count
         cycles = math.ceil(ops / (n * self.ops_per_cycle))
         self.whole_free_at = max(int(self.env.now), self.whole_free_at) + cycles
-        yield self.env.timeout(self.whole_free_at - int(self.env.now))
+        yield from until(self.env, self.whole_free_at)
         self.counters.add_busy(self.kind, cycles * n)
         self.counters.add(layer, self.counter, ops)

@@ -7,7 +7,7 @@ from typing import Any
 
 import simpy
 
-from xbarsim.timing.hw.clock import Clock, transfer_cycles
+from xbarsim.timing.hw.clock import Clock, transfer_cycles, until
 from xbarsim.timing.hw.stats import Counters
 
 
@@ -29,8 +29,7 @@ class Port:
     def access(self, layer: str | None, nbytes: int, kind: str) -> Generator[Any, Any, None]:
         """Read or write ``nbytes`` through the port."""
         end = self.book(layer, nbytes, kind)
-        if end > self.env.now:
-            yield self.env.timeout(end - int(self.env.now))
+        yield from until(self.env, end)
 
     def book(self, layer: str | None, nbytes: int, kind: str) -> int:
         """Book a read or write of ``nbytes`` requested now and count it; return the cycle it
