@@ -599,8 +599,8 @@ def _functional_args(case: Case, arch: str, workload: str, work: Path,
 FUZZ = settings(max_examples=1150, deadline=timedelta(seconds=10), database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow, HealthCheck.data_too_large])
-"""About 60 s for the fuzz tests together on one core of a 2-core runner (``--dist
-loadfile`` runs a file on one worker)."""
+"""About 60 s for the fuzz tests together on one core of a 2-core runner. The examples are
+the same on every run (``derandomize``, ``tests/conftest.py``); the script below draws new ones."""
 
 
 @pytest.fixture
