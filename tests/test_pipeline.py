@@ -106,6 +106,54 @@ def test_mesh_transfers_sharing_a_link_serialize_and_others_overlap():
     assert mesh.book("x", IO, 0, 8, now=0) == 1         # the I/O port's hop (DRAM paces it)
 
 
+def test_a_multicast_crosses_each_link_of_its_tree_once():
+    """Tile 0 to tiles 1 and 3 on the 2 x 2 mesh: the routes share tile 0's east link. As a
+    multicast, 8 B hold the tree (east of 0, south of 1) 2 cycles from 0 and reach tile 3 after
+    2 hops at 4: 8 B x 2 links. As unicasts, the second waits for the east link (free at 2)
+    and arrives at 2 + 2 + 2 = 6: 8 B x 3 links."""
+    for multicast, arrival, byte_hops in ((True, 4, 16), (False, 6, 24)):
+        counters = Counters()
+        mesh = Mesh(Noc(bytes_per_cycle=4, hop_cycles=1, energy_pj_per_byte=0.0,
+                        multicast=multicast), 4, counters)
+        assert mesh.multicast("x", 0, [1, 3], 8, now=0) == arrival
+        assert counters.layer("x")["noc_bytes"] == 16  # delivered: 8 B to each
+        assert counters.layer("x")["noc_byte_hops"] == byte_hops
+
+
+def test_an_output_read_by_two_layers_is_multicast():
+    """a (tile 0) feeds b (tile 1) and c (tile 3, below b on the 2 x 2 mesh; x sits on tile 2):
+    each of a's 4 rows (2 B) goes to both, east of tile 0 once, then south of tile 1 to c:
+    2 link crossings per row with multicast, 3 as two unicasts. The input image (16 B, counted
+    for a) goes to a and x alike: the I/O port's hop, then south of tile 0 to x, once (2
+    crossings) against 1 + 2. Everything else is equal."""
+    w = workload_from_dict({"name": "fork", "input": [4, 4, 1], "layers": [
+        conv("a", "input", 4, 2), conv("b", "a", 2, 2), conv("x", "input", 4, 2),
+        conv("c", "a", 2, 2)]})
+    on, off = (run(w, [*ONE_TILE_PER_XBAR, f"chip.noc.multicast={m}"], crossbars=4)
+               for m in ("true", "false"))
+    row, row_off = ({r["layer"]: r for r in x.layers}["a"] for x in (on, off))
+    # the input image (4 rows x 4 B, to a and x) is counted for a, the first layer
+    assert row["noc_bytes"] == 2 * 4 * 4 + 2 * 4 * 2  # + 4 rows x 2 B delivered to b and c
+    assert row_off["noc_bytes"] == row["noc_bytes"]
+    assert row_off["noc_byte_hops"] - row["noc_byte_hops"] == 4 * 2 + 16
+    assert off.summary["xbar_reads"] == on.summary["xbar_reads"]
+
+
+def test_a_pool_runs_beside_each_copy_of_its_input():
+    """A 1x1 conv (4 outputs x 8 columns: 2 crossbars a copy) copied 4 times onto 8
+    one-crossbar tiles, then a 2x2 pool: each copy's outputs are pooled on its home tile, so
+    a's mesh bytes are the input image alone (4 channels x 2 x 2 pixels, 16 B from the I/O
+    port); the pool's outputs (4 channels x 1 pixel, 4 B) go to the I/O port."""
+    w = workload_from_dict({"name": "pool", "input": [4, 2, 2], "layers": [
+        {"name": "a", "type": "conv", "in_channels": 4, "out_channels": 4, "kernel": 1},
+        {"name": "p", "type": "pool", "kernel": 2}]})
+    r = run(w, ["chip.crossbars_per_tile=1"], crossbars=8)
+    rows = {row["layer"]: row for row in r.layers}
+    assert rows["a"]["copies"] == 4
+    assert rows["a"]["noc_bytes"] == 16
+    assert rows["p"]["noc_bytes"] == 4
+
+
 def test_a_working_set_one_byte_over_the_tile_buffer_spills_exactly_that_byte():
     """A linear layer on one tile keeps its whole input vector (its line buffer; outputs stream
     out): 1024 inputs at 8 bits fill a 1 KiB tile buffer exactly; 1025 are one byte too many,

@@ -151,6 +151,9 @@ class Noc:
     """Leakage power of one router (one router per tile)."""
     area_mm2_per_router: float = bounded(0.0, ge=0)
     """Area of one router (one router per tile)."""
+    multicast: bool = bounded(True)
+    """Routers fork a packet to several outputs: data for several tiles crosses each link of
+    the tree of their routes once (False: one unicast per destination)."""
 
 
 @dataclass(frozen=True, kw_only=True)

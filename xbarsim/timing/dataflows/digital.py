@@ -15,7 +15,6 @@ import itertools
 import math
 
 from xbarsim.timing.dataflows.engine import Engine, Proc
-from xbarsim.timing.dataflows.global_buffer_memory import GlobalBufferMemory
 from xbarsim.timing.dataflows.spans import CHANNELS, VECTORS, Span
 from xbarsim.util import even_split, nbytes
 from xbarsim.workload.layer import Layer
@@ -55,28 +54,12 @@ class DigitalDataflow(Engine):
             starts = list(itertools.accumulate([0, *shares[:-1]]))
             spans = [Span(a, a + m, macs, VECTORS if by_vectors else CHANNELS)
                      for a, m in zip(starts, shares)]
-            if isinstance(self.memory, GlobalBufferMemory):
-                yield from self.memory.from_dram(name, weight_bytes)
-                yield self.all_of(self.run_tile(name, t, weights[t], ins[t], shares[t],
-                                                outs[t], spans[t], weight_bytes + ins[t])
-                                  for t in busy)
-            else:
-                # no global buffer: weights multicast from DRAM (or each tile's share sent);
-                # inputs gathered from the tiles holding them (all of them, by channels)
-                if by_vectors:
-                    yield from self.memory.multicast_from_dram(name, busy, weight_bytes)
-                else:
-                    yield self.all_of(self._weights_to_tile(name, t, weights[t]) for t in busy)
-                    yield from self.memory.fetch_whole(name, busy, in_bytes)
-                yield self.all_of(self.run_tile(name, t, weights[t], ins[t], shares[t],
-                                                outs[t], spans[t], ins[t] if by_vectors else 0)
-                                  for t in busy)
+            fetch = yield from self.memory.digital_operands(name, busy, weight_bytes, weights,
+                                                            ins, by_vectors=by_vectors)
+            yield self.all_of(self.run_tile(name, t, weights[t], ins[t], shares[t], outs[t],
+                                            spans[t], fetch[i]) for i, t in enumerate(busy))
             yield from self.store_output(layer)
         self.finish(name)
-
-    def _weights_to_tile(self, layer: str, tile: int, size: int) -> Proc:
-        yield from self.memory.to_tile(layer, tile, size, resident=False)
-        yield from self.chip.tile_ports[tile].access(layer, size, "write")
 
     def run_tile(self, layer: str, tile: int, weight_bytes: int, in_bytes: int, macs: int,
                  out_bytes: int, span: Span, fetch_bytes: int) -> Proc:

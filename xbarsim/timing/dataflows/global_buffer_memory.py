@@ -5,6 +5,7 @@ pool, add, concat and the reduction of partial sums run on the vector unit besid
 from __future__ import annotations
 
 import math
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from xbarsim.timing.dataflows.spans import Span
@@ -62,6 +63,15 @@ class GlobalBufferMemory:
         """Weights or coefficients of a layer from DRAM, staged in the global buffer."""
         yield from self.chip.dram.transfer(layer, size)
         yield from self.gb().access(layer, size, "write")
+
+    def digital_operands(self, layer: str, tiles: list[int], weight_bytes: int,
+                         weights: list[int], ins: list[int], *,
+                         by_vectors: bool) -> Generator[Any, Any, list[int]]:
+        """The digital baseline's operands: the layer's weights from DRAM into the global
+        buffer; each tile then fetches its weights and inputs in one transfer. Returns the
+        bytes each tile of ``tiles`` fetches."""
+        yield from self.from_dram(layer, weight_bytes)
+        return [weights[t] + ins[t] for t in tiles]
 
     def to_tile(self, layer: str, tile: int, size: int, *, resident: bool) -> Proc:
         """Staged bytes (``resident``: a copy kept in the global buffer, read again; else

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -164,7 +165,8 @@ class PipelineDataflow(Engine):
                         for name in self.chunks}
         self.image_done = np.zeros(batch, dtype=np.int64)
         self.busy_until: dict[str, int] = {}
-        self._pairs: dict[tuple[str, str], tuple[list[tuple[int, int, list[int]]], int]] = {}
+        self._groups: dict[tuple[str, tuple[str, ...]],
+                           tuple[list[tuple[int, tuple[int, ...], list[int]]], int]] = {}
         self.first = self.workload.consumers(INPUT)[0]
         """The layer the input images' traffic is counted for."""
 
@@ -245,21 +247,22 @@ class PipelineDataflow(Engine):
                                working_set_bytes=np.ceil(working).astype(np.int64))
 
     def _place_digital(self, layer: Layer) -> Placement:
-        """A pool, add or concat runs on every tile of its first input (tile 0 for the network
-        input), each tile taking an equal share and sending its share of the output; a
-        flatten is a view that stays where its input is."""
+        """A pool, add or concat runs copy for copy beside its first input: one copy on the
+        home tile of each of that input's copies (tile 0 for the network input), taking the
+        vectors that copy makes, so its first input never crosses the mesh (the pixels a pool
+        window needs from a neighbouring copy are left out [A]); a flatten is a view that
+        stays where its input is."""
         source = self.place.get(layer.inputs[0])
         if source is None or source.tiles.size == 0:
-            tiles = home = np.zeros(1, dtype=np.int64)
-        elif layer.type is LayerType.FLATTEN:
-            tiles, home = source.tiles, source.home
+            home = np.zeros(1, dtype=np.int64)
         else:
-            tiles = home = source.tiles
+            home = source.home
+        tiles, per_tile = np.unique(home, return_counts=True)
         if layer.type is LayerType.FLATTEN:
             return Placement(tiles=tiles, home=home, port_bytes=np.zeros(tiles.size),
                              shift_ops=np.zeros(tiles.size), shift_share=None,
                              working_set_bytes=np.zeros(tiles.size, dtype=np.int64))
-        share = np.full(tiles.size, 1 / tiles.size)
+        share = per_tile / home.size
         c, h_in, w_in = self.workload.input_shapes(layer.name)[0]
         c_out = self.workload.output_shape(layer.name)[0]
         inputs = len(layer.inputs)
@@ -339,8 +342,8 @@ class PipelineDataflow(Engine):
 
     def _deliver_input(self, b: int, j: int, size: int, arrive: int) -> Proc:
         yield self.env.timeout(arrive - int(self.env.now))
-        consumers = self.workload.consumers(INPUT)
-        self.arrival[INPUT][b, j] = max(self._send(self.first, INPUT, c, size) for c in consumers)
+        self.arrival[INPUT][b, j] = self._send(self.first, INPUT, self.workload.consumers(INPUT),
+                                               size)
         self.computed[INPUT][b][j].succeed()
 
     def _stage(self, layer: Layer) -> Proc:
@@ -469,16 +472,13 @@ class PipelineDataflow(Engine):
         name = layer.name
         size = nbytes(vectors * int(self.workload.output_shape(name)[0]), self.act_bits)
         consumers = self.workload.consumers(name)
-        arrive = int(self.env.now)
-        for consumer in consumers:
-            arrive = max(arrive, self._send(name, name, consumer, size))
-        if not consumers:
-            src = int(self.place[name].home[0])
-            self.chip.counters.add(name, "tile_buffer_read_bytes", size)
-            at_io = self.chip.mesh.book(name, src, IO, size, int(self.env.now))
-            self.env.process(self._write_output(name, b, size, at_io))
-            arrive = max(arrive, at_io)
-        return arrive
+        if consumers:
+            return self._send(name, name, consumers, size)
+        src = int(self.place[name].home[0])
+        self.chip.counters.add(name, "tile_buffer_read_bytes", size)
+        at_io = self.chip.mesh.book(name, src, IO, size, int(self.env.now))
+        self.env.process(self._write_output(name, b, size, at_io))
+        return at_io
 
     def _write_output(self, name: str, b: int, size: int, at_io: int) -> Proc:
         yield self.env.timeout(at_io - int(self.env.now))
@@ -486,34 +486,38 @@ class PipelineDataflow(Engine):
         self.image_done[b] = max(self.image_done[b], done)
         yield self.env.timeout(done - int(self.env.now))
 
-    def _send(self, layer: str | None, source: str, consumer: str, size: int) -> int:
-        """Split ``size`` bytes over streams from the source's copies to the consumer's copies
-        (as many streams as the larger side has copies, stream s from source copy s mod c_src
-        to consumer copy s mod c_dst); streams between the same two tiles travel as one
-        transfer. Return the last arrival."""
+    def _send(self, layer: str | None, source: str, consumers: Sequence[str], size: int) -> int:
+        """Split ``size`` bytes over streams from the source's copies to the copies of every
+        consumer (S streams, S the most copies of any of them: stream s from source copy
+        s mod c_src to copy s mod c of each consumer). A stream's bytes leave the source once
+        and travel the tree of XY routes to its destinations (multicast [A]); streams with the
+        same source tile and destination tiles travel as one transfer. Return the last
+        arrival."""
         now = int(self.env.now)
-        pairs, streams = self._stream_pairs(source, consumer)
+        groups, streams = self._stream_groups(source, tuple(consumers))
         part, extra = divmod(size, streams)
-        moves = [(a, d, part * len(indices) + bisect_right(indices, extra - 1))
-                 for a, d, indices in pairs]
-        counters = self.chip.counters
-        counters.add(layer, "tile_buffer_read_bytes", sum(p for a, _, p in moves if a != IO))
-        counters.add(layer, "tile_buffer_write_bytes", sum(p for _, _, p in moves))
-        return self.chip.mesh.book_many(layer, moves, now)
+        counters, mesh, arrive = self.chip.counters, self.chip.mesh, now
+        for a, dsts, indices in groups:
+            n = part * len(indices) + bisect_right(indices, extra - 1)
+            counters.add(layer, "tile_buffer_read_bytes", n if a != IO else 0)
+            counters.add(layer, "tile_buffer_write_bytes", n * len(dsts))
+            arrive = max(arrive, mesh.multicast(layer, a, list(dsts), n, now))
+        return arrive
 
-    def _stream_pairs(self, source: str, consumer: str
-                      ) -> tuple[list[tuple[int, int, list[int]]], int]:
-        """(source tile, consumer tile, stream indices) of each pair of distinct tiles that
-        streams connect, and the number of streams (cached per edge)."""
-        key = (source, consumer)
-        if key not in self._pairs:
+    def _stream_groups(self, source: str, consumers: tuple[str, ...]
+                       ) -> tuple[list[tuple[int, tuple[int, ...], list[int]]], int]:
+        """(source tile, destination tiles, stream indices) of the streams that leave their
+        tile, grouped by source and destinations, and the number of streams (cached)."""
+        key = (source, consumers)
+        if key not in self._groups:
             src = self.place[source].home if source in self.place else np.full(1, IO)
-            dst = self.place[consumer].home
-            streams = max(src.size, dst.size)
-            pairs: dict[tuple[int, int], list[int]] = {}
+            dst = [self.place[c].home for c in consumers]
+            streams = max(src.size, *(d.size for d in dst))
+            groups: dict[tuple[int, tuple[int, ...]], list[int]] = {}
             for s in range(streams):
-                a, d = int(src[s % src.size]), int(dst[s % dst.size])
-                if a != d:
-                    pairs.setdefault((a, d), []).append(s)
-            self._pairs[key] = ([(a, d, idx) for (a, d), idx in pairs.items()], streams)
-        return self._pairs[key]
+                a = int(src[s % src.size])
+                far = tuple(sorted({int(d[s % d.size]) for d in dst} - {a}))
+                if far:
+                    groups.setdefault((a, far), []).append(s)
+            self._groups[key] = ([(a, d, idx) for (a, d), idx in groups.items()], streams)
+        return self._groups[key]

@@ -5,6 +5,7 @@ beside tile 0."""
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from xbarsim.timing.dataflows.spans import CHANNELS, VECTORS, Holdings, Span
@@ -205,6 +206,24 @@ class TileMemory:
         yield from self._dram(layer, size)
         yield from until(self.env, self.chip.mesh.multicast(layer, IO, tiles, size,
                                                        int(self.env.now)))
+
+    def digital_operands(self, layer: str, tiles: list[int], weight_bytes: int,
+                         weights: list[int], ins: list[int], *,
+                         by_vectors: bool) -> Generator[Any, Any, list[int]]:
+        """The digital baseline's operands. Split by vectors, the weights are multicast from
+        DRAM and each tile then gathers its inputs; split by channels, each tile is sent its
+        share of the weights and gets every input from their holders. Returns the bytes each
+        tile of ``tiles`` still gathers."""
+        if by_vectors:
+            yield from self.multicast_from_dram(layer, tiles, weight_bytes)
+            return [ins[t] for t in tiles]
+        yield self.e.all_of(self._weights_to_tile(layer, t, weights[t]) for t in tiles)
+        yield from self.fetch_whole(layer, tiles, ins[tiles[0]])  # each: the whole input
+        return [0] * len(tiles)
+
+    def _weights_to_tile(self, layer: str, tile: int, size: int) -> Proc:
+        yield from self.to_tile(layer, tile, size, resident=False)
+        yield from self.chip.tile_ports[tile].access(layer, size, "write")
 
     def multicast_from_dram(self, layer: str, tiles: list[int], size: int) -> Proc:
         """Bytes read once from DRAM and multicast from the I/O port to ``tiles`` (each tile's

@@ -28,6 +28,7 @@ class Mesh:
         self.width = max(1, math.ceil(math.sqrt(tiles)))
         self.bytes_per_cycle = cfg.bytes_per_cycle
         self.hop_cycles = cfg.hop_cycles
+        self.multicast_ok = cfg.multicast
         self.counters = counters
         # link id: 4 per router (east, west, south, north); plain lists, since a route has a
         # handful of links and a booking is the engines' most frequent action
@@ -110,11 +111,14 @@ class Mesh:
                   now: int) -> int:
         """Reserve the tree of XY routes from ``src`` to every tile of ``dsts`` for ``nbytes``
         (each link of the tree carries them once), requested at cycle ``now``; return the
-        cycle the farthest destination has them. ``noc_bytes`` counts the bytes delivered
+        cycle the farthest destination has them. Without ``noc.multicast``: one ``book`` per
+        destination, in order. ``noc_bytes`` counts the bytes delivered
         (``nbytes`` per destination other than the source), ``noc_byte_hops`` the tree's."""
         dsts = [d for d in dsts if d != src]
         if nbytes <= 0 or not dsts:
             return now
+        if not self.multicast_ok:
+            return self.book_many(layer, [(src, d, nbytes) for d in dsts], now)
         key = (src, tuple(dsts))
         tree = self._trees.get(key)
         if tree is None:
