@@ -253,6 +253,32 @@ def test_partial_sums_are_added_at_their_column_blocks_home() -> None:
     assert (held.starts, held.stops, held.tiles) == ([0], [8], [1])
 
 
+def test_the_sums_a_full_home_holds_go_to_dram_in_one_transfer() -> None:
+    """Tile 1's activation share is full, so the running sums of two column blocks homed
+    there, 9 bytes each, go to DRAM and come back. One transfer per home: 18 bytes hold the
+    route tile 1 -> tile 0 -> I/O port (2 hops) for ceil(18 / 8) = 3 cycles each way, 12
+    link-cycles in all; as two transfers of 9 bytes they would hold it 2 + 2 cycles each way
+    (16). DRAM moves the 18 bytes out and back."""
+    chip = Chip(with_crossbars(NO_GB, 8), seed=0, per_row_events=False)
+    engine = DigitalDataflow(chip, two_linears(4), Encoding.from_arch(NO_GB), 1, False)
+    memory = engine.memory
+    assert isinstance(memory, TileMemory)
+    memory.live[1] = memory.capacity
+    sums = {(0, 0): (1, 9), (0, 1): (1, 9)}
+
+    def layer_work():
+        yield from memory.hold_sums("fc1", sums)
+        yield from memory.resume_sums("fc1", sums)
+
+    chip.env.process(layer_work())
+    chip.env.run()
+    c = chip.counters.layer("fc1")
+    assert chip.counters.busy["mesh_link"] == 2 * 3 * 2
+    assert c["dram_bytes"] == 2 * 18 and c["noc_bytes"] == 2 * 18
+    assert (c["tile_buffer_read_bytes"], c["tile_buffer_write_bytes"]) == (18, 18)
+    assert memory.live[1] == memory.capacity
+
+
 def concat_net():
     return workload_from_dict({"name": "cat", "input": [4, 4, 4], "layers": [
         {"name": "a", "type": "conv", "in_channels": 4, "out_channels": 8, "kernel": 3,

@@ -9,6 +9,7 @@ t = ceil(input_bits / dac.bits) reads per input vector.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -52,17 +53,17 @@ class Encoding:
         """Magnitude bits stored in cells."""
         return self.weight_bits - 1 if self.differential else self.weight_bits
 
-    @property
+    @cached_property
     def s(self) -> int:
         """Slices (cells) per weight and polarity."""
         return ceil_div(self.m, self.cell_bits)
 
-    @property
+    @cached_property
     def t(self) -> int:
         """Reads per input vector (bit-serial DAC steps)."""
         return ceil_div(self.input_bits, self.dac_bits)
 
-    @property
+    @cached_property
     def columns_per_weight(self) -> int:
         """Crossbar columns one output channel occupies: s * d."""
         return self.s * self.d

@@ -333,29 +333,31 @@ class TileMemory:
     def hold_sums(self, layer: str, sets: dict[Any, tuple[int, int]]) -> Proc:
         """Column blocks a part leaves unfinished (``key -> (home, bytes)``): each home keeps
         the running sums while it has room beside its live activations; the rest goes to
-        DRAM until the part that continues them (``resume_sums``)."""
-        procs = []
+        DRAM, one transfer per home, until the part that continues them (``resume_sums``)."""
+        spills: dict[int, int] = {}
         held = self.sets.setdefault(layer, {})
         for key, (home, size) in sets.items():
             kept = min(size, max(0, self.capacity - self.live[home]))
             self.live[home] += kept
             held[key] = (home, kept, size - kept)
             if size - kept:
-                procs.append(self._to_dram(layer, home, size - kept))
-        if procs:
-            yield self.e.all_of(procs)
+                spills[home] = spills.get(home, 0) + size - kept
+        if spills:
+            yield self.e.all_of(self._to_dram(layer, home, size)
+                                for home, size in spills.items())
 
     def resume_sums(self, layer: str, sets: dict[Any, tuple[int, int]]) -> Proc:
         """Column blocks an earlier part left unfinished: their homes take back the running
-        sums sent to DRAM (``hold_sums``) and free the room of those they kept."""
-        procs = []
+        sums sent to DRAM (``hold_sums``), one transfer per home, and free the room of those
+        they kept."""
+        spills: dict[int, int] = {}
         for key in sets:
             home, kept, spilled = self.sets[layer].pop(key)
             self.live[home] -= kept
             if spilled:
-                procs.append(self._move(layer, IO, home, spilled))
-        if procs:
-            yield self.e.all_of(procs)
+                spills[home] = spills.get(home, 0) + spilled
+        if spills:
+            yield self.e.all_of(self._move(layer, IO, home, size) for home, size in spills.items())
 
     def reduce(self, layer: str, outputs: int, row_blocks: int,
                homes: dict[Any, tuple[int, Span]]) -> Proc:

@@ -78,9 +78,19 @@ class WriteVerifyController:
         self.count = controllers
         self.batch = simpy.Resource(env, capacity=1)
         """Held by ``program_blocks``: one batch of blocks at a time has the tile's controllers."""
+        self._step_cells: dict[tuple[int, int], np.ndarray] = {}
 
     def step_cells(self, rows_used: int, cols_used: int) -> np.ndarray:
-        """Cells pulsed together in each write step of a block, in write order."""
+        """Cells pulsed together in each write step of a block, in write order (read-only:
+        one array per block shape, shared)."""
+        steps = self._step_cells.get((rows_used, cols_used))
+        if steps is None:
+            steps = self._step_cells[rows_used, cols_used] = self._new_step_cells(rows_used,
+                                                                                  cols_used)
+            steps.flags.writeable = False
+        return steps
+
+    def _new_step_cells(self, rows_used: int, cols_used: int) -> np.ndarray:
         wv = self.cfg
         row_groups = np.minimum(wv.rows_parallel,
                                 rows_used - np.arange(ceil_div(rows_used, wv.rows_parallel))
