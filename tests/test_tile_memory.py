@@ -19,6 +19,7 @@ from xbarsim.timing.dataflows.plan import Dataflow
 from xbarsim.timing.dataflows.spans import CHANNELS, VECTORS, Holdings, Span
 from xbarsim.timing.dataflows.tile_memory import TileMemory
 from xbarsim.timing.hw.chip import Chip
+from xbarsim.timing.hw.clock import until
 from xbarsim.timing.hw.mesh import IO
 from xbarsim.timing.simulate import Granularity, RunOptions, simulate
 from xbarsim.workload import load_workload, workload_from_dict
@@ -202,6 +203,28 @@ def test_aggregated_units_equal_units_one_by_one_without_a_global_buffer(
     pd.testing.assert_series_equal(summary(True), summary(False))
 
 
+@pytest.mark.parametrize("overlap", [False, True])
+def test_a_parts_blocks_in_one_process_equal_a_process_each(
+        monkeypatch: pytest.MonkeyPatch, overlap: bool) -> None:
+    """Reprogram LeNet-5 on 8 crossbars (2 tiles, many rounds; conv2 and fc1 have row
+    blocks), batch 3, with and without the per-tile overlap: every summary value and layer row
+    is the same whether a part's blocks are booked by one process or a process each."""
+    import xbarsim.timing.dataflows.rounds as rounds
+
+    w = load_workload("workloads/lenet5_mnist.yaml")
+
+    def run(aggregate: bool) -> tuple[pd.Series, pd.DataFrame]:
+        monkeypatch.setattr(rounds, "AGGREGATE", aggregate)
+        r = simulate(with_crossbars(NO_GB, 8), w,
+                     RunOptions(Dataflow.REPROGRAM, batch=3, overlap=overlap))
+        return (pd.Series({k: v for k, v in r.summary.items() if k != "wall_s"}),
+                pd.DataFrame(r.layers))
+
+    (s1, l1), (s0, l0) = run(True), run(False)
+    pd.testing.assert_series_equal(s1, s0)
+    pd.testing.assert_frame_equal(l1, l0)
+
+
 def test_tiles_of_a_layer_share_one_coefficient_refill_stream() -> None:
     """A 64 -> 64 linear layer, batch 64, basis L = 4, B = 2, 16 segments, 2,048 nonzero 8-bit
     coefficients (2,048 bytes) on 8 tiny crossbars (2 tiles of 4 units, one projection per
@@ -235,8 +258,8 @@ def test_partial_sums_are_added_at_their_column_blocks_home() -> None:
     key = (0, 0)
 
     def layer_work():
-        yield from memory.partial_sums("fc1", 1, 2, key, 1, adds=0)
-        yield from memory.partial_sums("fc1", 0, 2, key, 1, adds=1)
+        yield from until(chip.env, memory.partial_sums("fc1", 1, 2, key, 1, adds=0))
+        yield from until(chip.env, memory.partial_sums("fc1", 0, 2, key, 1, adds=1))
         yield from memory.hold_sums("fc1", {key: (1, 2)})
         assert memory.live == [0, 2]
         yield from memory.resume_sums("fc1", {key: (1, 2)})

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 class GlobalBufferMemory:
     """Activations in the global buffer: sent to tiles and drained back over the star NoC."""
 
+    SUMS_BOOKED = False
+    """``partial_sums`` is a process (the star NoC's links are SimPy resources)."""
+
     def __init__(self, engine: Engine) -> None:
         self.e = engine
         self.chip = engine.chip

@@ -59,6 +59,12 @@ def rounds_steps(arch: Arch, maps: list[LayerMap], batch: int, per_vector: bool,
     return steps
 
 
+AGGREGATE = True
+"""Simulate a part's blocks in one process when the memory books their partial sums (exact:
+the same bookings in the same order as a process per block); False runs a process per block
+(the equivalence test)."""
+
+
 class RoundsDataflow(Engine):
     """Weights on the crossbars, written round by round (or once, when resident)."""
 
@@ -185,8 +191,12 @@ class RoundsDataflow(Engine):
             yield self.all_of(self.distribute_inputs(layer, part))
             resumed, pending = self._partial_sum_sets(part)
             yield from self.memory.resume_sums(layer.name, resumed)
-            yield self.all_of(self._block_then(layer, part, k, on_block)
-                              for k in range(part.size))
+            if AGGREGATE and self.memory.SUMS_BOOKED and part.lmap.row_blocks > 1 \
+                    and not self.per_vector_events:
+                yield from self._booked_blocks(layer, part, on_block)
+            else:
+                yield self.all_of(self._block_then(layer, part, k, on_block)
+                                  for k in range(part.size))
             yield from self.memory.hold_sums(layer.name, pending)
             if part.last:
                 yield from self.reduce(layer, part)
@@ -230,36 +240,61 @@ class RoundsDataflow(Engine):
             yield from self.block_stages(layer, part, k, n, first=i == 0)
 
     def block_stages(self, layer: Layer, part: Part, k: int, n: int, first: bool) -> Proc:
-        """The pipelined stages of ``n`` vectors on block ``k`` of a part, side by side; the
-        inputs come from the IMA's input register, filled by the IMA's first block of that row
-        block. The buffer read, the crossbar reads and the shift-and-add are each one booking,
-        made now; the output stage runs here; the item ends when the last stage does."""
+        """The pipelined stages of ``n`` vectors on block ``k`` of a part, side by side
+        (``_book_block``); the item ends when the last stage does."""
+        end, then = self._book_block(layer, part, k, n, first)
+        if isinstance(then, int):
+            end = max(end, then)
+        else:
+            yield from then
+        yield from until(self.env, end)
+
+    def _booked_blocks(self, layer: Layer, part: Part,
+                       on_block: Callable[[int], None] | None) -> Proc:
+        """All blocks of a part whose partial sums the memory books (``SUMS_BOOKED``), in one
+        process: each block's stages booked now, in block order, as a process per block would
+        book them as it starts; a tile's blocks finish with the last of them."""
+        n = self.batch * part.lmap.P
+        last: dict[int, list[int]] = {}
+        for k in range(part.size):
+            end, sums = self._book_block(layer, part, k, n, first=True)
+            assert isinstance(sums, int)
+            ends = last.setdefault(self.chip.tile_of(int(part.slots[k])), [])
+            ends.append(max(end, sums))
+        for tile, ends in sorted(last.items(), key=lambda item: (max(item[1]), item[0])):
+            yield from until(self.env, max(ends))
+            if on_block is not None:
+                for _ in ends:
+                    on_block(tile)
+
+    def _book_block(self, layer: Layer, part: Part, k: int, n: int,
+                    first: bool) -> tuple[int, int | Proc]:
+        """Book the stages of ``n`` vectors on block ``k`` now: the buffer read of the inputs
+        (from the IMA's input register, filled by the IMA's first block of that row block),
+        the crossbar reads and the shift-and-adds. Return their end and what follows: the
+        cycle the partial sums are added at their column block's home, when the memory books
+        them, or else the process that sends them there or drains the outputs."""
         slot = int(part.slots[k])
         tile = self.chip.tile_of(slot)
         rows, cols = int(part.blocks["rows_used"][k]), int(part.blocks["cols_used"][k])
         in_rows = rows if self._fills_register(part)[k] else 0
         reads = n * self.enc.t
         m = part.lmap
-        g, c = int(part.blocks["group"][k]), int(part.blocks["col_block"][k])
-        start = (g * m.O * self.enc.columns_per_weight + c * self.enc.cols)
-        span = Span(start, start + cols, m.G * m.O * self.enc.columns_per_weight, CHANNELS)
-        if m.row_blocks > 1:  # partial sums, added up at the column block's home
-            home = self._homes[layer.name][g, c][0]
-            outputs = n * cols // self.enc.columns_per_weight
-            out = self.memory.partial_sums(
-                layer.name, tile, nbytes(n * cols / self.enc.columns_per_weight,
-                                         self.psum_bits), (g, c), home,
-                adds=0 if self._first_sums[id(part)][k] else outputs)
-        else:
-            out = self.drain(layer.name, tile,
-                             nbytes(n * cols / self.enc.columns_per_weight, self.act_bits), span)
         end = max(
             self.chip.tile_ports[tile].book(layer.name, nbytes(n * in_rows, self.act_bits),
                                             "read"),
             self.chip.xbars[slot].book(layer.name, reads, reads * rows, reads * cols, first),
             self.chip.shift_add[tile].book(layer.name, reads * cols))
-        yield from out
-        yield from until(self.env, end)
+        g, c = int(part.blocks["group"][k]), int(part.blocks["col_block"][k])
+        outputs = n * cols / self.enc.columns_per_weight
+        if m.row_blocks > 1:
+            home = self._homes[layer.name][g, c][0]
+            adds = 0 if self._first_sums[id(part)][k] else n * cols // self.enc.columns_per_weight
+            return end, self.memory.partial_sums(
+                layer.name, tile, nbytes(outputs, self.psum_bits), (g, c), home, adds=adds)
+        start = g * m.O * self.enc.columns_per_weight + c * self.enc.cols
+        span = Span(start, start + cols, m.G * m.O * self.enc.columns_per_weight, CHANNELS)
+        return end, self.drain(layer.name, tile, nbytes(outputs, self.act_bits), span)
 
     def _fills_register(self, part: Part) -> np.ndarray:
         """Per block of ``part``: whether it is the first of its IMA to read its input segment

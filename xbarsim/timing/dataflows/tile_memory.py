@@ -25,6 +25,10 @@ class TileMemory:
     All moves are XY-routed on the mesh (``hw/mesh.py``), DRAM entering at the I/O port beside
     tile 0."""
 
+    SUMS_BOOKED = True
+    """``partial_sums`` books every step by time and returns its end: a part's blocks need no
+    process each (``rounds.py``)."""
+
     def __init__(self, engine: Engine) -> None:
         self.e = engine
         self.chip = engine.chip
@@ -315,20 +319,23 @@ class TileMemory:
                                          dict(source.spilled))
 
     def partial_sums(self, layer: str, tile: int, size: int, key: Any, home: int, *,
-                     adds: int) -> Proc:
+                     adds: int) -> int:
         """A block's partial sums for column block ``key`` go, as they are made, to the
         column block's home tile (over the mesh unless it is the home), which writes them into
         its buffer; unless they start the column block's sum (``adds`` 0), the home reads its
-        running sums and adds them (``adds`` outputs) on its shift-and-add units."""
+        running sums and adds them (``adds`` outputs) on its shift-and-add units. All booked
+        now: the home's write, read and add back to back from the sums' arrival (one
+        read-modify-write [A]). Returns the cycle the home is done with them."""
+        arrive = int(self.env.now)
         if tile != home:
-            yield from until(self.env, self.chip.mesh.book(layer, tile, home, size,
-                                                      int(self.env.now)))
+            arrive = self.chip.mesh.book(layer, tile, home, size, arrive)
         port = self.chip.tile_ports[home]
-        yield from port.access(layer, size, "write")
+        done = port.book(layer, size, "write", at=arrive)
         if adds:
             self.accumulated[layer] = self.accumulated.get(layer, 0) + adds
-            yield from port.access(layer, size, "read")
-            yield from self.chip.shift_add[home].run(layer, adds)
+            done = port.book(layer, size, "read", at=done)
+            done = self.chip.shift_add[home].book(layer, adds, at=done)
+        return done
 
     def hold_sums(self, layer: str, sets: dict[Any, tuple[int, int]]) -> Proc:
         """Column blocks a part leaves unfinished (``key -> (home, bytes)``): each home keeps

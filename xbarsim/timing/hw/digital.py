@@ -37,10 +37,10 @@ class UnitBank:
         end = self.book(layer, ops)
         yield from until(self.env, end)
 
-    def book(self, layer: str | None, ops: int) -> int:
-        """Book ``run`` requested now on the unit free first and count it; return the cycle it
-        ends."""
-        now = int(self.env.now)
+    def book(self, layer: str | None, ops: int, at: int | None = None) -> int:
+        """Book ``run`` requested now (or at cycle ``at``, as ``Port.book``) on the unit free
+        first and count it; return the cycle it ends."""
+        now = int(self.env.now) if at is None else at
         if ops <= 0:
             return now
         cycles = math.ceil(ops / self.ops_per_cycle)

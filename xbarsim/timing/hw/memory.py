@@ -31,13 +31,15 @@ class Port:
         end = self.book(layer, nbytes, kind)
         yield from until(self.env, end)
 
-    def book(self, layer: str | None, nbytes: int, kind: str) -> int:
-        """Book a read or write of ``nbytes`` requested now and count it; return the cycle it
-        ends (``access`` without the wait)."""
+    def book(self, layer: str | None, nbytes: int, kind: str, at: int | None = None) -> int:
+        """Book a read or write of ``nbytes`` requested now (or at cycle ``at``, the end of
+        the step before it in one booked sequence) and count it; return the cycle it ends
+        (``access`` without the wait)."""
+        at = int(self.env.now) if at is None else at
         if nbytes <= 0:
-            return int(self.env.now)
+            return at
         cycles = transfer_cycles(nbytes, self.bytes_per_cycle)
-        self.free_at = max(int(self.env.now), self.free_at) + cycles
+        self.free_at = max(at, self.free_at) + cycles
         self.counters.add_busy(self.kind, cycles)
         self.counters.add(layer, self._counter[kind], nbytes)
         return self.free_at
