@@ -334,6 +334,49 @@ def test_a_concat_is_a_view_of_its_inputs() -> None:
     assert memory._readers("a") == ["b", "c"]  # its space lives until the concat's reader
 
 
+def test_a_holder_sends_all_it_holds_of_a_gather_in_one_transfer() -> None:
+    """c gathers 18 bytes of the concat of a and b (8 channels each: 9 bytes of each), both
+    held whole by tile 1, into tile 0: one 18-byte transfer over the one link between them,
+    ceil(18 / 8) = 3 cycles (two transfers of 9 bytes would take 2 + 2)."""
+    chip = Chip(with_crossbars(NO_GB, 8), seed=0, per_row_events=False)
+    engine = DigitalDataflow(chip, concat_net(), Encoding.from_arch(NO_GB), 1, False)
+    memory = engine.memory
+    assert isinstance(memory, TileMemory)
+    memory.views["cat"] = [("a", 8), ("b", 8)]
+    for name in ("a", "b"):
+        memory.held[name] = Holdings(VECTORS, 1, [0], [1], [1])
+    chip.env.process(memory.fetch("c", 0, 18, Span.whole()))
+    chip.env.run()
+    assert chip.counters.busy["mesh_link"] == 3
+    c = chip.counters.layer("c")
+    assert (c["noc_bytes"], c["tile_buffer_read_bytes"], c["tile_buffer_write_bytes"]) == (
+        18, 18, 18)
+
+
+def test_a_concat_of_concats_is_one_view_of_their_inputs() -> None:
+    """cat2 = concat(cat1, c) with cat1 = concat(a, b): one view of a, b and c (8 + 8 + 4
+    channels), its first input a's holdings."""
+    net = workload_from_dict({"name": "cats", "input": [4, 2, 2], "layers": [
+        {"name": "a", "type": "conv", "in_channels": 4, "out_channels": 8, "kernel": 1},
+        {"name": "b", "type": "conv", "inputs": ["a"], "in_channels": 8, "out_channels": 8,
+         "kernel": 1},
+        {"name": "cat1", "type": "concat", "inputs": ["a", "b"]},
+        {"name": "c", "type": "conv", "inputs": ["cat1"], "in_channels": 16, "out_channels": 4,
+         "kernel": 1},
+        {"name": "cat2", "type": "concat", "inputs": ["cat1", "c"]},
+        {"name": "d", "type": "conv", "inputs": ["cat2"], "in_channels": 20, "out_channels": 2,
+         "kernel": 1}]})
+    chip = Chip(with_crossbars(NO_GB, 8), seed=0, per_row_events=False)
+    memory = DigitalDataflow(chip, net, Encoding.from_arch(NO_GB), 1, False).memory
+    assert isinstance(memory, TileMemory)
+    memory.held["a"] = Holdings(VECTORS, 1, [0], [1], [2])
+    for name in ("cat1", "cat2"):
+        chip.env.process(memory.digital_layer(net.layer(name), 0, 0, 0))
+    chip.env.run()
+    assert memory.views["cat2"] == [("a", 8), ("b", 8), ("c", 4)]
+    assert memory._placement("cat2") is memory.held["a"]
+
+
 @pytest.mark.parametrize("dataflow", ["reprogram", "digital"])
 def test_a_network_with_a_concat_does_the_same_work_without_a_global_buffer(
         dataflow: str) -> None:

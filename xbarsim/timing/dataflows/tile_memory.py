@@ -129,14 +129,21 @@ class TileMemory:
     def _gather(self, layer: str, sources: list[str], tile: int, size: int, span: Span) -> Proc:
         """``size`` bytes of ``span``, split evenly over the activations ``sources``, from the
         tiles (or DRAM) holding them into ``tile``'s buffer: the spilled bytes in one DRAM
-        transfer through the I/O port, each holder's bytes over its XY route, all booked when
-        the gather starts; the holders' buffer reads are counted but do not hold their ports
-        [A] (a gather may draw on every tile); the tile writes what arrived."""
-        moves = [(src, b, sp) for name, part in zip(sources, even_split(size, len(sources)))
-                 for src, b, sp in self._pieces(name, span, part)]
-        spilled = sum(b if src == IO else sp for src, b, sp in moves)
-        local = [(src, tile, b - sp) for src, b, sp in moves if src not in (IO, tile)]
-        read = sum(b for _, _, b in local)
+        transfer through the I/O port, each holder's bytes (of all the sources it holds) in one
+        transfer over its XY route, all booked when the gather starts; the holders' buffer
+        reads are counted but do not hold their ports [A] (a gather may draw on every tile);
+        the tile writes what arrived."""
+        spilled, by_holder = 0, dict[int, int]()
+        for name, part in zip(sources, even_split(size, len(sources))):
+            for src, b, sp in self._pieces(name, span, part):
+                if src == IO:
+                    spilled += b
+                    continue
+                spilled += sp
+                if src != tile:
+                    by_holder[src] = by_holder.get(src, 0) + b - sp
+        local = [(src, tile, b) for src, b in by_holder.items()]
+        read = sum(by_holder.values())
         self.chip.counters.add(layer, "tile_buffer_read_bytes", read)
         mesh, moved = self.chip.mesh, spilled + read
         arrival = mesh.book_many(layer, local, int(self.env.now))
@@ -280,7 +287,10 @@ class TileMemory:
         concat read by other layers is a view of its inputs instead: nothing moves."""
         if layer.type is LayerType.CONCAT and self.e.workload.consumers(layer.name):
             channels = [shape[0] for shape in self.e.workload.input_shapes(layer.name)]
-            self.views[layer.name] = list(zip(layer.inputs, channels))
+            # a concat of concats is one concat of their inputs (concatenation is
+            # associative): DenseNet's chains of views stay one level deep
+            self.views[layer.name] = [part for name, c in zip(layer.inputs, channels)
+                                      for part in self.views.get(name, [(name, c)])]
             return
         first = self._placement(layer.inputs[0])
         spans: dict[int, list[tuple[int, int]]] = {}
