@@ -60,6 +60,7 @@ CONTEXT = {
     "chip.crossbars_per_tile": ("chip.crossbars_per_tile=1",),
     "chip.noc.bytes_per_cycle": ("chip.crossbars_per_tile=1",),
     "chip.noc.multicast": ("chip.crossbars_per_tile=1",),
+    "chip.dram.io_ports": ("chip.crossbars_per_tile=1",),
     "tile.buffer.activation_share": ("tile.buffer.kib=1",),
     "crossbar.adc.energy_pj": ("crossbar.adc.energy_pj=1.0",),
     "crossbar.read_v": ("crossbar.read_energy_pj=null",),
@@ -79,7 +80,8 @@ estimated from attributes matter only where the config leaves the given figure u
 global buffer spills only when it is small against the activations; a one-tile chip without
 a global buffer moves nothing over a mesh link (the I/O port's hop is paced by DRAM, not by
 the link width) and sends nothing to several tiles at once; the measured pulse table has
-2-bit cells only."""
+2-bit cells only; the I/O ports are the corners of the mesh, which only the static run's
+16 one-crossbar tiles spread out."""
 
 NETWORK = {"name": "keys", "input": [16, 6, 6], "layers": [
     {"name": "c1", "type": "conv", "in_channels": 16, "out_channels": 8, "kernel": 3,

@@ -106,6 +106,25 @@ def test_mesh_transfers_sharing_a_link_serialize_and_others_overlap():
     assert mesh.book("x", IO, 0, 8, now=0) == 1         # the I/O port's hop (DRAM paces it)
 
 
+def test_off_chip_traffic_enters_at_the_nearest_io_port():
+    """A 3 x 3 mesh with 4 I/O ports at its corners (0, 0), (2, 2), (2, 0), (0, 2). Tile 8 sits
+    at the (2, 2) port: 8 B from DRAM take only the port's hop (arrive at 1). Tile 5, at
+    (2, 1), is one link from the ports (2, 2) and (2, 0): the first listed, (2, 2), and its
+    north link. With one port, at (0, 0), tile 8 is 4 links away (2 + 4 + 1 = 7). A multicast
+    to tiles 5 and 8 enters at the port nearest both, (2, 2): one link."""
+    noc = Noc(bytes_per_cycle=4, hop_cycles=1, energy_pj_per_byte=0.0)
+    mesh = Mesh(noc, 9, Counters(), io_ports=4)
+    assert mesh.ports == [(0, 0), (2, 2), (2, 0), (0, 2)]
+    assert mesh.book("x", IO, 8, 8, now=0) == 1
+    assert mesh.route(IO, 5) == (4 * (2 * 3 + 2) + 3,)  # north out of (2, 2)
+    assert mesh.route(5, IO) == (4 * (1 * 3 + 2) + 2,)  # south out of (2, 1)
+    assert Mesh(noc, 9, Counters()).book("x", IO, 8, 8, now=0) == 2 + 4 + 1
+    counters = Counters()
+    tree = Mesh(noc, 9, counters, io_ports=4)
+    assert tree.multicast("x", IO, [5, 8], 8, now=0) == 2 + 1 + 1
+    assert counters.layer("x")["noc_byte_hops"] == 8 * (1 + 1)  # one link and the port's hop
+
+
 def test_a_multicast_crosses_each_link_of_its_tree_once():
     """Tile 0 to tiles 1 and 3 on the 2 x 2 mesh: the routes share tile 0's east link. As a
     multicast, 8 B hold the tree (east of 0, south of 1) 2 cycles from 0 and reach tile 3 after

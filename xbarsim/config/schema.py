@@ -170,6 +170,9 @@ class Dram:
     """Area of the chip's off-chip link interfaces (PHYs)."""
     io_energy_pj_per_bit: float = bounded(0.0, ge=0)
     """Energy of the chip's off-chip links per bit moved, on top of the memory's own."""
+    io_ports: int = bounded(1, ge=1, le=4)
+    """Routers the off-chip links enter the tile mesh at: the corners, in the order (0, 0),
+    the far corner, then the other two; a transfer uses the port nearest its tile."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -60,7 +60,7 @@ class Chip:
             for n in tile_crossbars(arch)
         ]
         self.noc = Noc(env, arch.chip.noc, self.tiles, c)
-        self.mesh = Mesh(arch.chip.noc, self.tiles, c)
+        self.mesh = Mesh(arch.chip.noc, self.tiles, c, io_ports=arch.chip.dram.io_ports)
         gb = arch.chip.global_buffer
         self.global_buffer = None if gb is None else Port(
             env, gb.bytes_per_cycle, c, "global_buffer_bytes", "global_buffer_bytes",

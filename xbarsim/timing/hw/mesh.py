@@ -1,7 +1,9 @@
 """The tile mesh of the pipelined engine: XY-routed transfers, each directed link a resource.
 
 Tiles sit on a w x w mesh (w = ceil(sqrt(tiles))), tile i at column i mod w, row i div w; the
-chip's I/O port (DRAM and host) attaches to the router of tile 0. A transfer takes the XY route
+chip's off-chip links (DRAM and host) enter at ``io_ports`` corner routers, a transfer to or
+from a tile through the port nearest it (a multicast through the port nearest all its
+destinations). A transfer takes the XY route
 (columns first, then rows) and, wormhole-style, holds every link of the route at once for
 ceil(bytes / link width) cycles, then arrives hops x hop_cycles later. A link serves one transfer
 at a time in the order they were requested: two transfers sharing a link serialize, two on
@@ -18,14 +20,19 @@ from xbarsim.timing.hw.clock import EPS, transfer_cycles
 from xbarsim.timing.hw.stats import Counters
 
 IO = -1
-"""Endpoint id of the chip's I/O port (beside tile 0's router)."""
+"""Endpoint id of the chip's off-chip links (the I/O port nearest the other end)."""
 
 
 class Mesh:
     """Directed links between neighbouring tile routers."""
 
-    def __init__(self, cfg: NocConfig, tiles: int, counters: Counters) -> None:
+    def __init__(self, cfg: NocConfig, tiles: int, counters: Counters, io_ports: int = 1) -> None:
         self.width = max(1, math.ceil(math.sqrt(tiles)))
+        last_row = max(1, math.ceil(tiles / self.width)) - 1
+        corners = [(0, 0), (self.width - 1, last_row), (self.width - 1, 0), (0, last_row)]
+        self.ports = list(dict.fromkeys(corners[:io_ports]))
+        """(column, row) of the routers the off-chip links enter at (a small mesh may have
+        fewer distinct corners than ports)."""
         self.bytes_per_cycle = cfg.bytes_per_cycle
         self.hop_cycles = cfg.hop_cycles
         self.multicast_ok = cfg.multicast
@@ -57,11 +64,23 @@ class Mesh:
             route = self._routes[key] = tuple(self._xy(src, dst))
         return route
 
+    def _port(self, near: list[tuple[int, int]]) -> tuple[int, int]:
+        """The I/O port with the least total distance to the positions ``near`` (ties: the
+        first port)."""
+        return min(self.ports, key=lambda p: sum(abs(p[0] - x) + abs(p[1] - y)
+                                                 for x, y in near))
+
     def _xy(self, src: int, dst: int) -> list[int]:
+        if src == IO and dst == IO:
+            return []
+        ends = [self.position(e) for e in (src, dst) if e != IO]
+        start = self._port(ends) if src == IO else ends[0]
+        return self._xy_between(start, self._port(ends) if dst == IO else ends[-1])
+
+    def _xy_between(self, start: tuple[int, int], end: tuple[int, int]) -> list[int]:
         links = []
-        a, b = max(src, 0), max(dst, 0)
-        x, y = self.position(a)
-        tx, ty = self.position(b)
+        x, y = start
+        tx, ty = end
         while x != tx:
             step = 1 if tx > x else -1
             links.append(4 * (y * self.width + x) + (0 if step > 0 else 1))
@@ -122,7 +141,11 @@ class Mesh:
         key = (src, tuple(dsts))
         tree = self._trees.get(key)
         if tree is None:
-            routes = [self.route(src, d) for d in dsts]
+            if src == IO:  # one port feeds the whole tree
+                port = self._port([self.position(d) for d in dsts])
+                routes = [tuple(self._xy_between(port, self.position(d))) for d in dsts]
+            else:
+                routes = [self.route(src, d) for d in dsts]
             tree = self._trees[key] = (sorted(set().union(*routes)),
                                        max(len(r) for r in routes))
         links, farthest = tree
