@@ -203,9 +203,16 @@ class BasisDataflow(Engine):
                       "read"),
             self.tile_projections(layer, tile, slot, shares),
             port.book(layer, proj_bytes, "write"))
-        yield self.all_of([self.combine(layer, tile, total.macs, proj_bytes),
-                           self.drain(layer, tile, nbytes(total.outputs, self.act_bits), span),
-                           *self.refill_coefficients(layer, tile, proj_bytes)])
+        end = max(end, self.book_combine(layer, tile, total.macs, proj_bytes))
+        out_bytes = nbytes(total.outputs, self.act_bits)
+        kept = self.memory.book_keep(layer, tile, out_bytes, span)
+        procs = self.refill_coefficients(layer, tile, proj_bytes)
+        if kept is None:
+            procs.insert(0, self.drain(layer, tile, out_bytes, span))
+        else:
+            end = max(end, kept)
+        if procs:
+            yield self.all_of(procs)
         yield from until(self.env, end)
 
     def tile_projections(self, layer: str, tile: int, slot: int,
@@ -387,9 +394,14 @@ class BasisDataflow(Engine):
 
     def combine(self, layer: str, tile: int, macs: int, proj_bytes: int) -> Proc:
         """Coefficient combiner: read projections and coefficients, one MAC per nonzero."""
-        yield from self.chip.tile_ports[tile].access(layer, proj_bytes, "read")
-        yield from self.chip.combiners[tile].run(layer, macs)
+        yield from until(self.env, self.book_combine(layer, tile, macs, proj_bytes))
+
+    def book_combine(self, layer: str, tile: int, macs: int, proj_bytes: int) -> int:
+        """``combine``, booked now: the projections' read, then the MACs on the combiner from
+        its end; returns the cycle the MACs end."""
+        read = self.chip.tile_ports[tile].book(layer, proj_bytes, "read")
         self.chip.counters.add(layer, "coeff_buffer_bytes", nbytes(macs, self.spec.coeff_bits))
+        return self.chip.combiners[tile].book(layer, macs, at=read)
 
 
 AGGREGATE = True

@@ -62,6 +62,11 @@ class GlobalBufferMemory:
         yield from self.chip.noc.transfer(layer, tile, size)
         yield from self.gb().access(layer, size, "write")
 
+    def book_keep(self, layer: str, tile: int, size: int, span: Span) -> int | None:
+        """None: ``keep`` waits for the star NoC's links (SimPy resources), so it runs as a
+        process."""
+        return None
+
     def from_dram(self, layer: str, size: int) -> Proc:
         """Weights or coefficients of a layer from DRAM, staged in the global buffer."""
         yield from self.chip.dram.transfer(layer, size)

@@ -201,9 +201,13 @@ class TileMemory:
     def keep(self, layer: str, tile: int, size: int, span: Span) -> Proc:
         """``tile`` writes the ``size`` bytes of ``span`` of the layer's output it made into its
         own buffer, where they stay."""
+        yield from until(self.env, self.book_keep(layer, tile, size, span))
+
+    def book_keep(self, layer: str, tile: int, size: int, span: Span) -> int:
+        """``keep``, booked now; returns the cycle the write ends."""
         held = self.held.setdefault(layer, Holdings(span.axis, span.length))
         held.add(tile, span.start, span.stop)
-        yield from self.chip.tile_ports[tile].access(layer, size, "write")
+        return self.chip.tile_ports[tile].book(layer, size, "write")
 
     def to_tile(self, layer: str, tile: int, size: int, *, resident: bool) -> Proc:
         """Bytes from DRAM through the I/O port over the mesh to a tile (no tile-buffer
