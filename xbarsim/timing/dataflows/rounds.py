@@ -16,6 +16,7 @@ block's home tile: ``tile_memory.py``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import simpy
@@ -65,6 +66,20 @@ the same bookings in the same order as a process per block); False runs a proces
 (the equivalence test)."""
 
 
+@dataclass(frozen=True)
+class BlockRows:
+    """A part's block records, one list entry per block."""
+
+    slots: list[int]
+    tiles: list[int]
+    rows: list[int]
+    cols: list[int]
+    groups: list[int]
+    col_blocks: list[int]
+    fills: list[bool]
+    """Whether the block is the first of its IMA to read its input segment."""
+
+
 class RoundsDataflow(Engine):
     """Weights on the crossbars, written round by round (or once, when resident)."""
 
@@ -75,6 +90,7 @@ class RoundsDataflow(Engine):
         self.rounds, self.resident, self.overlap = rounds, resident, overlap
         self._register_fills: dict[int, np.ndarray] = {}
         self._first_sums: dict[int, np.ndarray] = {}
+        self._rows: dict[int, BlockRows] = {}
         """Per part (by id): whether each block starts its column block's sum."""
         self._blocks_seen: dict[str, dict[Key, int]] = {}
         """Per layer: blocks of each column block computed so far (parts begun)."""
@@ -259,7 +275,7 @@ class RoundsDataflow(Engine):
         for k in range(part.size):
             end, sums = self._book_block(layer, part, k, n, first=True)
             assert isinstance(sums, int)
-            ends = last.setdefault(self.chip.tile_of(int(part.slots[k])), [])
+            ends = last.setdefault(self._block_rows(part).tiles[k], [])
             ends.append(max(end, sums))
         for tile, ends in sorted(last.items(), key=lambda item: (max(item[1]), item[0])):
             yield from until(self.env, max(ends))
@@ -274,10 +290,9 @@ class RoundsDataflow(Engine):
         the crossbar reads and the shift-and-adds. Return their end and what follows: the
         cycle the partial sums are added at their column block's home, when the memory books
         them, or else the process that sends them there or drains the outputs."""
-        slot = int(part.slots[k])
-        tile = self.chip.tile_of(slot)
-        rows, cols = int(part.blocks["rows_used"][k]), int(part.blocks["cols_used"][k])
-        in_rows = rows if self._fills_register(part)[k] else 0
+        b = self._block_rows(part)
+        slot, tile, rows, cols = b.slots[k], b.tiles[k], b.rows[k], b.cols[k]
+        in_rows = rows if b.fills[k] else 0
         reads = n * self.enc.t
         m = part.lmap
         end = max(
@@ -285,7 +300,7 @@ class RoundsDataflow(Engine):
                                             "read"),
             self.chip.xbars[slot].book(layer.name, reads, reads * rows, reads * cols, first),
             self.chip.shift_add[tile].book(layer.name, reads * cols))
-        g, c = int(part.blocks["group"][k]), int(part.blocks["col_block"][k])
+        g, c = b.groups[k], b.col_blocks[k]
         outputs = n * cols / self.enc.columns_per_weight
         if m.row_blocks > 1:
             home = self._homes[layer.name][g, c][0]
@@ -295,6 +310,20 @@ class RoundsDataflow(Engine):
         start = g * m.O * self.enc.columns_per_weight + c * self.enc.cols
         span = Span(start, start + cols, m.G * m.O * self.enc.columns_per_weight, CHANNELS)
         return end, self.drain(layer.name, tile, nbytes(outputs, self.act_bits), span)
+
+    def _block_rows(self, part: Part) -> BlockRows:
+        """The part's block records as Python lists, once per part (``_book_block`` reads them
+        block by block)."""
+        rows = self._rows.get(id(part))
+        if rows is None:
+            b = part.blocks
+            rows = self._rows[id(part)] = BlockRows(
+                slots=part.slots.tolist(), tiles=(part.slots // self.chip.crossbars_per_tile
+                                                  ).tolist(),
+                rows=b["rows_used"].tolist(), cols=b["cols_used"].tolist(),
+                groups=b["group"].tolist(), col_blocks=b["col_block"].tolist(),
+                fills=self._fills_register(part).tolist())
+        return rows
 
     def _fills_register(self, part: Part) -> np.ndarray:
         """Per block of ``part``: whether it is the first of its IMA to read its input segment
