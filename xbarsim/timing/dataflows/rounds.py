@@ -88,7 +88,6 @@ class RoundsDataflow(Engine):
                  overlap: bool) -> None:
         super().__init__(chip, workload, enc, batch, per_vector_events)
         self.rounds, self.resident, self.overlap = rounds, resident, overlap
-        self._register_fills: dict[int, np.ndarray] = {}
         self._first_sums: dict[int, np.ndarray] = {}
         self._rows: dict[int, BlockRows] = {}
         """Per part (by id): whether each block starts its column block's sum."""
@@ -271,12 +270,12 @@ class RoundsDataflow(Engine):
         process: each block's stages booked now, in block order, as a process per block would
         book them as it starts; a tile's blocks finish with the last of them."""
         n = self.batch * part.lmap.P
+        tiles = self._block_rows(part).tiles
         last: dict[int, list[int]] = {}
         for k in range(part.size):
             end, sums = self._book_block(layer, part, k, n, first=True)
             assert isinstance(sums, int)
-            ends = last.setdefault(self._block_rows(part).tiles[k], [])
-            ends.append(max(end, sums))
+            last.setdefault(tiles[k], []).append(max(end, sums))
         for tile, ends in sorted(last.items(), key=lambda item: (max(item[1]), item[0])):
             yield from until(self.env, max(ends))
             if on_block is not None:
@@ -327,16 +326,13 @@ class RoundsDataflow(Engine):
 
     def _fills_register(self, part: Part) -> np.ndarray:
         """Per block of ``part``: whether it is the first of its IMA to read its input segment
-        (group, row block), which the IMA's other crossbars then share (once per part)."""
-        key = id(part)
-        if key not in self._register_fills:
-            b = part.blocks
-            rows = [self.chip.ima_of(part.slots), b["group"], b["row_block"]]
-            _, first = np.unique(np.stack(rows), axis=1, return_index=True)
-            flags = np.zeros(part.size, dtype=bool)
-            flags[first] = True
-            self._register_fills[key] = flags
-        return self._register_fills[key]
+        (group, row block), which the IMA's other crossbars then share."""
+        b = part.blocks
+        rows = [self.chip.ima_of(part.slots), b["group"], b["row_block"]]
+        _, first = np.unique(np.stack(rows), axis=1, return_index=True)
+        flags = np.zeros(part.size, dtype=bool)
+        flags[first] = True
+        return flags
 
     def _partial_sum_sets(self, part: Part) -> tuple[dict[Key, tuple[int, int]],
                                                       dict[Key, tuple[int, int]]]:

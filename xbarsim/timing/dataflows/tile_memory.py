@@ -1,7 +1,7 @@
 """Activations in the tile buffers, on a chip without a global buffer as ISAAC and PUMA
 (docs/design.md section 6.1): each tile keeps the part of an output it made and consumers
-gather their parts tile to tile over the XY-routed mesh; DRAM is reached through the I/O port
-beside tile 0."""
+gather their parts tile to tile over the XY-routed mesh; DRAM is reached through the nearest
+of the chip's I/O ports (``chip.dram.io_ports``)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ class TileMemory:
     """Activations in the tile buffers (no global buffer): each tile keeps what it made, up to
     ``tile.buffer.activation_share`` of its buffer for all live activations together (the rest
     is its working space); the excess goes to DRAM and comes back when a consumer gathers it.
-    All moves are XY-routed on the mesh (``hw/mesh.py``), DRAM entering at the I/O port beside
-    tile 0."""
+    All moves are XY-routed on the mesh (``hw/mesh.py``), DRAM entering at the nearest I/O
+    port."""
 
     SUMS_BOOKED = True
     """``partial_sums`` books every step by time and returns its end: a part's blocks need no
@@ -66,7 +66,7 @@ class TileMemory:
         if spilled:
             yield from self._dram(layer, spilled)
             yield from until(self.env, self.chip.mesh.book(layer, IO, dst, spilled,
-                                                      int(self.env.now)))
+                                                           int(self.env.now)))
             yield from self.chip.tile_ports[dst].access(layer, spilled, "write")
         if local and src != dst:
             yield from self.chip.tile_ports[src].access(layer, local, "read")
@@ -196,7 +196,7 @@ class TileMemory:
         if size - spilled:
             yield from self.chip.tile_ports[src].access(layer, size - spilled, "read")
             yield from until(self.env, mesh.multicast(layer, src, tiles, size - spilled,
-                                                 int(self.env.now)))
+                                                      int(self.env.now)))
 
     def keep(self, layer: str, tile: int, size: int, span: Span) -> Proc:
         """``tile`` writes the ``size`` bytes of ``span`` of the layer's output it made into its
@@ -220,7 +220,7 @@ class TileMemory:
         coefficient buffers: no tile-buffer write)."""
         yield from self._dram(layer, size)
         yield from until(self.env, self.chip.mesh.multicast(layer, IO, tiles, size,
-                                                       int(self.env.now)))
+                                                            int(self.env.now)))
 
     def digital_operands(self, layer: str, tiles: list[int], weight_bytes: int,
                          weights: list[int], ins: list[int], *,
@@ -241,11 +241,8 @@ class TileMemory:
         yield from self.chip.tile_ports[tile].access(layer, size, "write")
 
     def multicast_from_dram(self, layer: str, tiles: list[int], size: int) -> Proc:
-        """Bytes read once from DRAM and multicast from the I/O port to ``tiles`` (each tile's
-        buffer writes them)."""
-        yield from self._dram(layer, size)
-        yield from until(self.env, self.chip.mesh.multicast(layer, IO, tiles, size,
-                                                       int(self.env.now)))
+        """``stream_from_dram``, then each tile's buffer writes the bytes."""
+        yield from self.stream_from_dram(layer, tiles, size)
         yield self.e.all_of(self.chip.tile_ports[t].access(layer, size, "write") for t in tiles)
 
     # -- a finished layer ---------------------------------------------------------------
