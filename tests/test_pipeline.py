@@ -12,8 +12,9 @@ from xbarsim.config import load_arch
 from xbarsim.config.loader import with_crossbars
 from xbarsim.config.schema import Noc
 from xbarsim.mapping.replication import balance_copies, stage_cycles
+from xbarsim.timing.dataflows import pipeline
 from xbarsim.timing.dataflows.plan import Dataflow
-from xbarsim.timing.hw.mesh import IO, Mesh
+from xbarsim.timing.hw.mesh import IO, WINDOWS_KEPT, Mesh
 from xbarsim.timing.hw.stats import Counters
 from xbarsim.timing.simulate import Granularity, RunOptions, simulate
 from xbarsim.workload import load_workload, workload_from_dict
@@ -60,6 +61,35 @@ def test_two_conv_layers_overlap_by_the_line_buffer_rule():
     assert r.summary["compute_cycles"] == (217 - 53) + (303 - 217)
 
 
+def test_chunks_follow_their_input_rows_and_stream_their_outputs(monkeypatch):
+    """Two chunks of 2 rows a layer: a (3x1 conv, tile 0), then b (1x1 conv, tile 1).
+
+    Input chunks (8 B, 1 DRAM cycle each, + 50, + the port's hop) are in tile 0 at 52 and 53.
+    a, chunk 0 (rows 0-1): its first row needs input rows 0-1 (chunk 0, 52), so it starts at
+    52 and takes fill 4 + 2 vectors x 40 = 84; its last row needs row 2 (53): it ends at
+    max(52 + 84, 53 + 84 / 2) = 136. Its 4 B cross one link: [136, 137) + 1 hop -> 138.
+    a, chunk 1: starts at 136 (no refill), 80 cycles -> 216 -> in tile 1 at 218.
+    b, chunk 0: its first row needs a's row 0, which arrived a row's time (84 / 2 = 42)
+    before a's chunk 0 was all there: 138 - 42 = 96. So b starts at 96, before a's chunk 0
+    ended (the old chunk-by-chunk rule: 218); its last row needs a's row 1 (138): it ends at
+    max(96 + 84, 138 + 42) = 180. To the I/O port (1 link + the port's hop): 183; DRAM 1 cycle
+    + 50 -> 234. b, chunk 1: a's row 2 arrived at 218 - 80 / 2 = 178, b is free at 180 (no
+    refill), 80 cycles; its last row needs a's row 3 (218): max(260, 218 + 40) = 260 -> 263 at
+    the port -> 314 in DRAM. Compute: a [52, 216) and b [96, 260) overlap: 208 cycles.
+    """
+    monkeypatch.setattr(pipeline, "MAX_CHUNKS", 2)
+    w = workload_from_dict({"name": "two", "input": [4, 4, 1], "layers": [
+        conv("a", "input", 4, 2),
+        {"name": "b", "type": "conv", "inputs": ["a"], "in_channels": 2, "out_channels": 2,
+         "kernel": [1, 1]}]})
+    r = run(w, ONE_TILE_PER_XBAR)
+    layers = {row["layer"]: row for row in r.layers}
+    assert (layers["a"]["start_cycle"], layers["a"]["end_cycle"]) == (52, 218)
+    assert (layers["b"]["start_cycle"], layers["b"]["end_cycle"]) == (96, 263)
+    assert r.summary["cycles"] == 314
+    assert r.summary["compute_cycles"] == 260 - 52
+
+
 def test_batch_two_steady_state_is_the_slowest_stage():
     """Input 4 x 2 x 2: a conv computes 2 rows x 2 vectors = 4 vectors per image, 40 cycles each
     once streaming (160 per image); the linear layer after it one vector (40). Image 1 follows
@@ -104,6 +134,59 @@ def test_mesh_transfers_sharing_a_link_serialize_and_others_overlap():
     assert mesh.book("x", 2, 0, 8, now=0) == 3          # north from tile 2: disjoint, parallel
     assert mesh.book("x", 1, 1, 8, now=0) == 0          # same tile: nothing moves
     assert mesh.book("x", IO, 0, 8, now=0) == 1         # the I/O port's hop (DRAM paces it)
+
+
+def test_a_transfer_uses_a_window_a_link_left_idle():
+    """On the 2 x 2 mesh: A (0 -> 1, 8 B) holds tile 0's east link [0, 2); B (0 -> 3) needs it
+    too and tile 1's south link, so holds both [2, 4), and tile 1's south link is idle during
+    [0, 2). C (1 -> 3, 4 B) requested at 0 takes [0, 1) of it and arrives at 1 + 1 hop = 2
+    (without the window: after B, at 4 + 1 + 1 = 6). D (1 -> 3, 8 B) does not fit in [1, 2):
+    it takes [4, 6) and arrives at 7."""
+    mesh = Mesh(Noc(bytes_per_cycle=4, hop_cycles=1, energy_pj_per_byte=0.0), 4, Counters())
+    assert mesh.book("x", 0, 1, 8, now=0) == 3
+    assert mesh.book("x", 0, 3, 8, now=0) == 4 + 2
+    assert mesh.book("x", 1, 3, 4, now=0) == 2
+    assert mesh.book("x", 1, 3, 8, now=0) == 7
+
+
+def free(windows: list[tuple[int, int]], start: int, cycles: int) -> bool:
+    """Whether [start, start + cycles) overlaps none of ``windows``."""
+    return all(e <= start or s >= start + cycles for s, e in windows)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 8), st.integers(0, 8), st.integers(1, 40),
+                          st.integers(0, 60)), min_size=1, max_size=WINDOWS_KEPT - 1))
+def test_link_windows_never_overlap_and_each_transfer_takes_the_earliest(moves):
+    """Random transfers on a 3 x 3 mesh (8 B/cycle, no hop time): each link's reserved windows
+    stay disjoint, and no transfer could have started earlier than it did (every earlier
+    candidate start, its request or the end of a window, collides on some link). Fewer
+    transfers than the windows a link keeps, so none is forgotten."""
+    mesh = Mesh(Noc(bytes_per_cycle=8, hop_cycles=0, energy_pj_per_byte=0.0), 9, Counters())
+    held: dict[int, list[tuple[int, int]]] = {}
+    for src, dst, size, now in moves:
+        if src == dst:
+            continue
+        cycles = -(-size // 8)
+        links = mesh.route(src, dst)
+
+        windows = [w for i in links for w in held.get(i, [])]
+        start = mesh.book("x", src, dst, size, now) - cycles
+        assert start >= now and free(windows, start, cycles)
+        assert not any(free(windows, t, cycles) for t in {now, *(e for _, e in windows)}
+                       if now <= t < start)
+        for i in links:
+            held.setdefault(i, []).append((start, start + cycles))
+
+
+def test_a_link_forgets_its_oldest_gap_beyond_the_windows_it_keeps():
+    """Tile 0's east link reserved 1 cycle in every 2 from 0, one window more than it keeps:
+    its first gap, [1, 2), is filled, so a 1-cycle transfer requested at 0 takes [3, 4), the
+    first gap left (it arrives 1 hop later: 5)."""
+    mesh = Mesh(Noc(bytes_per_cycle=8, hop_cycles=1, energy_pj_per_byte=0.0), 4, Counters())
+    for k in range(WINDOWS_KEPT + 1):
+        assert mesh.book("x", 0, 1, 8, now=2 * k) == 2 * k + 2
+    assert mesh.book("x", 0, 1, 8, now=0) == 5
 
 
 def test_off_chip_traffic_enters_at_the_nearest_io_port():

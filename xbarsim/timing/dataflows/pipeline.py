@@ -3,12 +3,15 @@
 Every MVM layer keeps its blocks (and any copies, ``mapping.replication``) on its own crossbars;
 activations live in the tile buffers and move tile to tile over the mesh (``hw.mesh``); no global
 buffer is involved. Each layer processes its output rows in order, image after image, in chunks
-of rows. A chunk starts when (1) the layer has finished its previous chunk and (2) every input
-has delivered the rows the chunk's windows need (the line-buffer rule, docs/design.md section 6):
+of rows, and its rows follow its inputs' rows (the line-buffer rule, docs/design.md section 6):
 output rows [r0, r1) of a conv or pool layer with kernel kh, stride sh and padding ph need input
 rows [0, min(H_in, (r1 - 1) * sh - ph + kh)); an add or concat needs rows [0, r1) of every input;
-a linear or flatten layer needs its whole input. So consecutive layers overlap, and images follow
-each other through the layers.
+a linear or flatten layer needs its whole input. A chunk starts once the layer has finished its
+previous chunk and the input rows its first row needs have arrived, and ends no earlier than its
+own work and than one row's time after the input rows its last row needs have arrived; rows
+arrive at an even pace over their chunk's compute time. A chunk's outputs stream to their
+consumers while it computes (the last vector's share leaves when it is done). So consecutive
+layers overlap row by row, and images follow each other through the layers.
 
 A chunk of n output vectors on a layer with c copies: each copy computes about n / c of them;
 all blocks of a copy read in lockstep (one bit-serial input slice per read), so the copy's time
@@ -39,7 +42,7 @@ from xbarsim.mapping.replication import balance_copies
 from xbarsim.timing.dataflows.engine import Engine, Proc
 from xbarsim.timing.estimators import adc_conversion_ns
 from xbarsim.timing.hw.chip import Chip
-from xbarsim.timing.hw.clock import Clock
+from xbarsim.timing.hw.clock import Clock, transfer_cycles
 from xbarsim.timing.hw.mesh import IO
 from xbarsim.util import ceil_div, nbytes
 from xbarsim.workload.graph import Workload
@@ -163,6 +166,11 @@ class PipelineDataflow(Engine):
                                 for _ in range(batch)] for name in self.chunks}
         self.arrival = {name: np.zeros((batch, len(self.chunks[name]) - 1), dtype=np.int64)
                         for name in self.chunks}
+        """Cycle each chunk's outputs are all at their consumers."""
+        self.began = {name: np.zeros_like(a) for name, a in self.arrival.items()}
+        self.ended = {name: np.zeros_like(a) for name, a in self.arrival.items()}
+        """Cycles each chunk started and ended computing (input chunks: when they arrived)."""
+        self.compute_spans: list[tuple[int, int]] = []
         self.image_done = np.zeros(batch, dtype=np.int64)
         self.busy_until: dict[str, int] = {}
         self._groups: dict[tuple[str, tuple[str, ...]],
@@ -321,6 +329,7 @@ class PipelineDataflow(Engine):
         for layer in self.workload.layers:
             self.env.process(self._stage(layer))
         self.env.run()
+        self.chip.activity.add_spans("compute", self.compute_spans)
         return int(self.env.now)
 
     def image_done_cycles(self, cycles: int) -> list[int]:
@@ -342,39 +351,55 @@ class PipelineDataflow(Engine):
 
     def _deliver_input(self, b: int, j: int, size: int, arrive: int) -> Proc:
         yield self.env.timeout(arrive - int(self.env.now))
-        self.arrival[INPUT][b, j] = self._send(self.first, INPUT, self.workload.consumers(INPUT),
-                                               size)
+        arrival = self._send(self.first, INPUT, self.workload.consumers(INPUT), size)
+        self.arrival[INPUT][b, j] = self.began[INPUT][b, j] = self.ended[INPUT][b, j] = arrival
         self.computed[INPUT][b][j].succeed()
 
     def _stage(self, layer: Layer) -> Proc:
-        """One layer: its chunks in order, image after image."""
+        """One layer: its chunks in order, image after image. A chunk's timing is set when the
+        input rows its last row needs are known (it may have started earlier, booking its
+        units from its start)."""
         name, bounds = layer.name, self.chunks[layer.name]
+        free = 0  # the cycle the layer finished its previous chunk
         for b in range(self.batch):
             if b >= IMAGES_AHEAD:  # back-pressure: consumers' buffers hold IMAGES_AHEAD images
                 for consumer in self.workload.consumers(name):
                     yield self.computed[consumer][b - IMAGES_AHEAD][-1]
+                free = max(free, int(self.env.now))
             for j in range(len(bounds) - 1):
-                ready = 0
+                first = last = 0
                 for source in layer.inputs:
                     k = self._chunk_holding(source, self.rows_needed(layer, source, bounds[j + 1]))
                     yield self.computed[source][b][k]
-                    ready = max(ready, int(self.arrival[source][b, k]))
-                if ready > self.env.now:
-                    yield self.env.timeout(ready - int(self.env.now))
-                now = int(self.env.now)
-                self.start.setdefault(name, now)
-                vectors = (bounds[j + 1] - bounds[j]) * self._row_vectors(layer)
+                    last = max(last, int(self.arrival[source][b, k]))
+                    row = self.rows_needed(layer, source, bounds[j] + 1) - 1
+                    first = max(first, self._row_arrival(source, b, row))
+                start = max(free, first)
+                self.start.setdefault(name, start)
                 rows = bounds[j + 1] - bounds[j]
+                vectors = rows * self._row_vectors(layer)
                 if layer.is_mvm:
-                    cycles = self._mvm_chunk(layer, vectors, now)
+                    cycles = self._mvm_chunk(layer, vectors, start)
                 else:
-                    cycles = self._digital_chunk(layer, vectors, now)
-                cycles = max(cycles, self._spill(name, rows, now) - now)
-                with self.chip.activity.busy("compute"):
-                    yield self.env.timeout(cycles)
-                self.arrival[name][b, j] = self._forward(layer, b, vectors)
+                    cycles = self._digital_chunk(layer, vectors, start)
+                cycles = max(cycles, self._spill(name, rows, start) - start)
+                free = max(start + cycles, last + math.ceil(cycles / rows))
+                self.began[name][b, j], self.ended[name][b, j] = start, free
+                self.compute_spans.append((start, free))
+                if free > self.env.now:
+                    yield self.env.timeout(free - int(self.env.now))
+                self.arrival[name][b, j] = self._forward(layer, b, vectors, start)
                 self.computed[name][b][j].succeed()
         self.end[name] = int(self.arrival[name].max(initial=int(self.env.now)))
+
+    def _row_arrival(self, source: str, b: int, row: int) -> int:
+        """Cycle row ``row`` of image ``b`` of ``source`` arrived: its chunk's rows arrive a
+        row's compute time apart, the chunk's last row with the whole chunk."""
+        bounds = self.chunks[source]
+        k = self._chunk_holding(source, row + 1)
+        per_row = (self.ended[source][b, k] - self.began[source][b, k]) / (bounds[k + 1]
+                                                                           - bounds[k])
+        return int(self.arrival[source][b, k]) - int((bounds[k + 1] - 1 - row) * per_row)
 
     def _row_vectors(self, layer: Layer) -> int:
         """Output vectors (pixels) per output row."""
@@ -466,14 +491,14 @@ class PipelineDataflow(Engine):
             return now
         return self.chip.dram.book(name, size, now)[1]
 
-    def _forward(self, layer: Layer, b: int, vectors: int) -> int:
-        """Send a finished chunk to its consumers' home tiles (network outputs to DRAM); return
-        when the last of it arrives."""
+    def _forward(self, layer: Layer, b: int, vectors: int, began: int) -> int:
+        """Send a chunk of ``vectors`` computed from cycle ``began`` to now to its consumers'
+        home tiles (network outputs to DRAM); return when the last of it arrives."""
         name = layer.name
         size = nbytes(vectors * int(self.workload.output_shape(name)[0]), self.act_bits)
         consumers = self.workload.consumers(name)
         if consumers:
-            return self._send(name, name, consumers, size)
+            return self._send(name, name, consumers, size, (began, vectors))
         src = int(self.place[name].home[0])
         self.chip.counters.add(name, "tile_buffer_read_bytes", size)
         at_io = self.chip.mesh.book(name, src, IO, size, int(self.env.now))
@@ -486,13 +511,16 @@ class PipelineDataflow(Engine):
         self.image_done[b] = max(self.image_done[b], done)
         yield self.env.timeout(done - int(self.env.now))
 
-    def _send(self, layer: str | None, source: str, consumers: Sequence[str], size: int) -> int:
+    def _send(self, layer: str | None, source: str, consumers: Sequence[str], size: int,
+              streamed: tuple[int, int] | None = None) -> int:
         """Split ``size`` bytes over streams from the source's copies to the copies of every
         consumer (S streams, S the most copies of any of them: stream s from source copy
         s mod c_src to copy s mod c of each consumer). A stream's bytes leave the source once
         and travel the tree of XY routes to its destinations (multicast [A]); streams with the
-        same source tile and destination tiles travel as one transfer. Return the last
-        arrival."""
+        same source tile and destination tiles travel as one transfer. ``streamed``: the bytes
+        are ``(began, vectors)``'s outputs, produced at an even pace from cycle ``began`` to now,
+        so a transfer may start while they are computed, its last vector's share leaving now.
+        Return the last arrival."""
         now = int(self.env.now)
         groups, streams = self._stream_groups(source, tuple(consumers))
         part, extra = divmod(size, streams)
@@ -501,7 +529,12 @@ class PipelineDataflow(Engine):
             n = part * len(indices) + bisect_right(indices, extra - 1)
             counters.add(layer, "tile_buffer_read_bytes", n if a != IO else 0)
             counters.add(layer, "tile_buffer_write_bytes", n * len(dsts))
-            arrive = max(arrive, mesh.multicast(layer, a, list(dsts), n, now))
+            at = now
+            if streamed is not None and n:
+                began, vectors = streamed
+                ahead = transfer_cycles(n, mesh.bytes_per_cycle) * (vectors - 1) // vectors
+                at = max(began, now - ahead)
+            arrive = max(arrive, mesh.multicast(layer, a, list(dsts), n, at))
         return arrive
 
     def _stream_groups(self, source: str, consumers: tuple[str, ...]

@@ -3,17 +3,21 @@
 Tiles sit on a w x w mesh (w = ceil(sqrt(tiles))), tile i at column i mod w, row i div w; the
 chip's off-chip links (DRAM and host) enter at ``io_ports`` corner routers, a transfer to or
 from a tile through the port nearest it (a multicast through the port nearest all its
-destinations). A transfer takes the XY route
-(columns first, then rows) and, wormhole-style, holds every link of the route at once for
-ceil(bytes / link width) cycles, then arrives hops x hop_cycles later. A link serves one transfer
-at a time in the order they were requested: two transfers sharing a link serialize, two on
-disjoint routes overlap. Links are booked by time (each keeps the cycle it is next free), so a
-transfer costs no simulation event of its own. Energy is per byte per hop, as in ``noc.Noc``.
+destinations). A transfer takes the XY route (columns first, then rows) and, wormhole-style,
+holds every link of the route at once for ceil(bytes / link width) cycles, then arrives
+hops x hop_cycles later. A link serves one transfer at a time. Each link keeps the windows it
+is reserved in, and a transfer takes the earliest window, from the cycle it is requested, in
+which every link of its route is free: two transfers sharing a link serialize, two on disjoint
+routes overlap, and a transfer may use a window a link left idle while an earlier transfer
+waited for another link of its route (routers arbitrate packet by packet, so an idle link
+serves whichever flow has data). Links are booked by time, so a transfer costs no simulation
+event of its own. Energy is per byte per hop, as in ``noc.Noc``.
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 
 from xbarsim.config.schema import Noc as NocConfig
 from xbarsim.timing.hw.clock import EPS, transfer_cycles
@@ -21,6 +25,10 @@ from xbarsim.timing.hw.stats import Counters
 
 IO = -1
 """Endpoint id of the chip's off-chip links (the I/O port nearest the other end)."""
+
+WINDOWS_KEPT = 32
+"""Reserved windows a link remembers [A]: beyond them its oldest idle gap is filled (counted as
+busy), which can only delay a transfer, and bounds the cost of a booking."""
 
 
 class Mesh:
@@ -39,7 +47,12 @@ class Mesh:
         self.counters = counters
         # link id: 4 per router (east, west, south, north); plain lists, since a route has a
         # handful of links and a booking is the engines' most frequent action
-        self.free_at = [0] * (4 * self.width ** 2)
+        links = 4 * self.width ** 2
+        self.free_at = [0] * links
+        """Cycle each link's last reserved window ends."""
+        self._starts: list[list[int]] = [[] for _ in range(links)]
+        self._ends: list[list[int]] = [[] for _ in range(links)]
+        """Each link's reserved windows [start, end), in order, disjoint and not touching."""
         self._routes: dict[tuple[int, int], tuple[int, ...]] = {}
         self._trees: dict[tuple[int, tuple[int, ...]], tuple[list[int], int]] = {}
         """Multicast trees: (source, destinations) -> (links, longest route)."""
@@ -100,20 +113,17 @@ class Mesh:
     def book_many(self, layer: str | None, moves: list[tuple[int, int, int]], now: int) -> int:
         """``book`` each ``(src, dst, nbytes)`` of ``moves``, requested at cycle ``now`` in
         that order; return the last arrival (``now`` if nothing moves)."""
-        free_at, routes, rate = self.free_at, self._routes, self.bytes_per_cycle
+        routes, rate = self._routes, self.bytes_per_cycle
         arrive, busy, moved, byte_hops, hop_cycles = now, 0, 0, 0, self.hop_cycles
         for src, dst, nbytes in moves:
             if nbytes <= 0 or src == dst:
                 continue
             links = routes.get((src, dst)) or self.route(src, dst)
             start = end = now
-            if links:  # transfer_cycles, inlined: this loop is the engines' hottest
-                for i in links:
-                    if free_at[i] > start:
-                        start = free_at[i]
-                end = start + math.ceil(nbytes / rate - EPS)
-                for i in links:
-                    free_at[i] = end
+            if links:
+                cycles = math.ceil(nbytes / rate - EPS)  # transfer_cycles, inlined (hot loop)
+                start = self._reserve(links, now, cycles)
+                end = start + cycles
             hops = len(links) + (src == IO) + (dst == IO)
             busy += (end - start) * hops
             moved += nbytes
@@ -149,11 +159,8 @@ class Mesh:
             tree = self._trees[key] = (sorted(set().union(*routes)),
                                        max(len(r) for r in routes))
         links, farthest = tree
-        free_at = self.free_at
         cycles = transfer_cycles(nbytes, self.bytes_per_cycle) if links else 0
-        start = max(now, max([free_at[i] for i in links], default=0))
-        for i in links:
-            free_at[i] = start + cycles
+        start = self._reserve(links, now, cycles) if links else now
         io_hop = int(src == IO)
         hops = len(links) + io_hop
         self.counters.add_busy("mesh_link", cycles * hops)
@@ -161,3 +168,39 @@ class Mesh:
         self.counters.add(layer, "noc_byte_hops", nbytes * hops)
         farthest += io_hop
         return start + cycles + farthest * self.hop_cycles
+
+    def _reserve(self, links: tuple[int, ...] | list[int], now: int, cycles: int) -> int:
+        """Reserve ``links`` for ``cycles`` in their earliest common free window from ``now``;
+        return its start."""
+        free_at, starts, ends = self.free_at, self._starts, self._ends
+        start = now
+        if max([free_at[i] for i in links]) > now:  # else every link is idle from now on
+            moved = True
+            while moved:  # slide past every window that overlaps, until none does
+                moved = False
+                for i in links:
+                    st, en = starts[i], ends[i]
+                    k = bisect_right(en, start)
+                    while k < len(st) and st[k] < start + cycles:
+                        start = en[k]
+                        moved = True
+                        k += 1
+        end = start + cycles
+        for i in links:
+            st, en = starts[i], ends[i]
+            k = bisect_right(st, start)
+            if k and en[k - 1] == start:  # extends the window before it
+                en[k - 1] = end
+                if k < len(st) and st[k] == end:
+                    en[k - 1] = en[k]
+                    del st[k], en[k]
+            elif k < len(st) and st[k] == end:  # joins the window after it
+                st[k] = start
+            else:
+                st.insert(k, start)
+                en.insert(k, end)
+            if len(st) > WINDOWS_KEPT:  # forget the oldest gap
+                en[0] = en[1]
+                del st[1], en[1]
+            free_at[i] = en[-1]
+        return start

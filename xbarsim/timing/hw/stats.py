@@ -63,6 +63,7 @@ class Activity:
         self.overlapped = 0
         """Cycles in which compute and programming ran at the same time (within compute)."""
         self._last = 0
+        self._spans: dict[str, list[tuple[int, int]]] = {}
 
     def _advance(self) -> None:
         now = int(self.env.now)
@@ -83,7 +84,22 @@ class Activity:
             self._advance()
             self.active[kind] -= 1
 
+    def add_spans(self, kind: str, spans: list[tuple[int, int]]) -> None:
+        """Mark ``kind`` active during each [start, end) of ``spans``, for an engine that times
+        its work without running it as ``busy`` blocks (the static pipeline: a chunk may start
+        before the event that times it). Only for runs that mark nothing else."""
+        self._spans.setdefault(kind, []).extend(spans)
+
     def finish(self) -> dict[str, int]:
         """Account up to now and return the split."""
         self._advance()
+        for kind, spans in self._spans.items():
+            covered, reach = 0, 0
+            for start, end in sorted(spans):  # length of the union of the spans
+                if end > reach:
+                    covered += end - max(start, reach)
+                    reach = end
+            self.cycles[kind] += covered
+            self.cycles["stall"] -= covered
+        self._spans.clear()
         return dict(self.cycles)
