@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -33,10 +33,20 @@ class PulseDistribution:
     failed: np.ndarray
     """failed[level, v] = P(the cell gets values[v] pulses and ends outside its window)."""
 
-    @property
+    @cached_property
     def fail(self) -> np.ndarray:
         """P(a cell at this level ends outside its window), shape [levels]."""
         return np.asarray(self.failed.sum(axis=1))
+
+    @cached_property
+    def _uniform(self) -> np.ndarray:
+        """Pulse distribution of a cell of a uniformly drawn level (``mixture()``; cached:
+        every write of a block without known levels samples it)."""
+        return np.asarray(self.probs.mean(axis=0))
+
+    @cached_property
+    def _uniform_cdf(self) -> np.ndarray:
+        return _cdf(self._uniform)
 
     @property
     def levels(self) -> int:
@@ -46,16 +56,14 @@ class PulseDistribution:
     def mixture(self, level_weights: np.ndarray | None = None) -> np.ndarray:
         """Pulse distribution of a cell whose level is drawn with ``level_weights`` (uniform)."""
         if level_weights is None:
-            return np.asarray(self.probs.mean(axis=0))
+            return self._uniform
         w = np.asarray(level_weights, dtype=np.float64)
         return np.asarray(w @ self.probs / w.sum())
 
     def sample_row_max(self, cells: np.ndarray, rng: np.random.Generator,
                        probs: np.ndarray | None = None) -> np.ndarray:
         """Slowest cell of each row of ``cells[i]`` iid cells: inverse CDF of CDF ** cells."""
-        p = self.mixture() if probs is None else probs
-        cdf = np.minimum(np.cumsum(p), 1.0)
-        cdf[-1] = 1.0
+        cdf = self._uniform_cdf if probs is None else _cdf(probs)
         u = rng.random(cells.shape)
         # max <= v  <=>  every cell <= v: P = cdf[v] ** n; invert with u ** (1/n)
         with np.errstate(divide="ignore"):
@@ -122,6 +130,13 @@ class PulseDistribution:
         p = self.mixture() if probs is None else probs
         counts = rng.multinomial(cells, p / p.sum())
         return int(counts @ self.values)
+
+
+def _cdf(probs: np.ndarray) -> np.ndarray:
+    """CDF over the pulse bins, its last entry exactly 1 (rounding)."""
+    cdf = np.minimum(np.cumsum(probs), 1.0)
+    cdf[-1] = 1.0
+    return cdf
 
 
 @lru_cache(maxsize=8)

@@ -328,8 +328,10 @@ class RoundsDataflow(Engine):
         """Per block of ``part``: whether it is the first of its IMA to read its input segment
         (group, row block), which the IMA's other crossbars then share."""
         b = part.blocks
-        rows = [self.chip.ima_of(part.slots), b["group"], b["row_block"]]
-        _, first = np.unique(np.stack(rows), axis=1, return_index=True)
+        m = part.lmap
+        # one int64 key per (IMA, group, row block): a 1-D unique is far cheaper than axis=1
+        key = (self.chip.ima_of(part.slots) * m.G + b["group"]) * m.row_blocks + b["row_block"]
+        _, first = np.unique(key, return_index=True)
         flags = np.zeros(part.size, dtype=bool)
         flags[first] = True
         return flags

@@ -179,6 +179,8 @@ class Mesh:
             while moved:  # slide past every window that overlaps, until none does
                 moved = False
                 for i in links:
+                    if free_at[i] <= start:
+                        continue
                     st, en = starts[i], ends[i]
                     k = bisect_right(en, start)
                     while k < len(st) and st[k] < start + cycles:
@@ -188,17 +190,24 @@ class Mesh:
         end = start + cycles
         for i in links:
             st, en = starts[i], ends[i]
-            k = bisect_right(st, start)
-            if k and en[k - 1] == start:  # extends the window before it
-                en[k - 1] = end
-                if k < len(st) and st[k] == end:
-                    en[k - 1] = en[k]
-                    del st[k], en[k]
-            elif k < len(st) and st[k] == end:  # joins the window after it
-                st[k] = start
+            if start >= free_at[i]:  # after the link's last window: the usual case
+                if en and en[-1] == start:
+                    en[-1] = end
+                else:
+                    st.append(start)
+                    en.append(end)
             else:
-                st.insert(k, start)
-                en.insert(k, end)
+                k = bisect_right(st, start)
+                if k and en[k - 1] == start:  # extends the window before it
+                    en[k - 1] = end
+                    if st[k] == end:  # and meets the one after it
+                        en[k - 1] = en[k]
+                        del st[k], en[k]
+                elif st[k] == end:  # joins the window after it
+                    st[k] = start
+                else:
+                    st.insert(k, start)
+                    en.insert(k, end)
             if len(st) > WINDOWS_KEPT:  # forget the oldest gap
                 en[0] = en[1]
                 del st[1], en[1]
