@@ -26,8 +26,12 @@ def proportional_split(total: int, weights: list[int]) -> list[int]:
     weight_sum = sum(weights)
     if weight_sum == 0:
         return [0] * len(weights)
+    if len(weights) == 1:
+        return [total]
     shares = [total * w // weight_sum for w in weights]
-    order = sorted(range(len(weights)), key=lambda i: -(total * weights[i] % weight_sum))
-    for i in order[: total - sum(shares)]:
-        shares[i] += 1
+    left = total - sum(shares)
+    if left:
+        order = sorted(range(len(weights)), key=lambda i: -(total * weights[i] % weight_sum))
+        for i in order[:left]:
+            shares[i] += 1
     return shares
