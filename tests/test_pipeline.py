@@ -14,8 +14,9 @@ from xbarsim.config.schema import Noc
 from xbarsim.mapping.replication import balance_copies, stage_cycles
 from xbarsim.timing.dataflows import pipeline
 from xbarsim.timing.dataflows.plan import Dataflow
-from xbarsim.timing.hw.mesh import IO, WINDOWS_KEPT, Mesh
+from xbarsim.timing.hw.mesh import IO, Mesh
 from xbarsim.timing.hw.stats import Counters
+from xbarsim.timing.hw.windows import WINDOWS_KEPT, Windows
 from xbarsim.timing.simulate import Granularity, RunOptions, simulate
 from xbarsim.workload import load_workload, workload_from_dict
 
@@ -187,6 +188,17 @@ def test_a_link_forgets_its_oldest_gap_beyond_the_windows_it_keeps():
     for k in range(WINDOWS_KEPT + 1):
         assert mesh.book("x", 0, 1, 8, now=2 * k) == 2 * k + 2
     assert mesh.book("x", 0, 1, 8, now=0) == 5
+
+
+def test_each_tile_port_takes_its_own_earliest_window():
+    """Port 0 is reserved [10, 15). Booked from 0, 3 cycles on port 0 fit before it ([0, 3))
+    and 4 on port 1 take [0, 4): done at 4. Then 8 cycles on port 0 do not fit in [3, 10)
+    (7 cycles): they take [15, 23)."""
+    ports = Windows(2)
+    assert ports.reserve((0,), 10, 5) == 10
+    assert ports.reserve_each([0, 1], [3, 4], now=0) == 4
+    assert ports.reserve_each([0], [8], now=0) == 23
+    assert ports.reserve_each([0, 1], [0, 0], now=7) == 7
 
 
 def test_off_chip_traffic_enters_at_the_nearest_io_port():

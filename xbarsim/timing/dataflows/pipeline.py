@@ -44,6 +44,7 @@ from xbarsim.timing.estimators import adc_conversion_ns
 from xbarsim.timing.hw.chip import Chip
 from xbarsim.timing.hw.clock import Clock, transfer_cycles
 from xbarsim.timing.hw.mesh import IO
+from xbarsim.timing.hw.windows import Windows
 from xbarsim.util import ceil_div, nbytes
 from xbarsim.workload.graph import Workload
 from xbarsim.workload.layer import INPUT, Layer, LayerType
@@ -153,8 +154,10 @@ class PipelineDataflow(Engine):
         self.rounds_of.update({m.name: 1 for m in maps})  # resident: one round
         self.cpt = chip.crossbars_per_tile
         tiles = chip.tiles
-        self.port_free = np.zeros(tiles, dtype=np.int64)
-        self.shift_free = np.zeros(tiles, dtype=np.int64)
+        self.ports = Windows(tiles)
+        """Each tile's buffer port, shared by the layers on the tile."""
+        self.banks = Windows(tiles)
+        """Each tile's shift-and-add bank, as pool, add and concat layers book it whole."""
         self.shift_rate = chip.arch.tile.shift_add.units * chip.arch.tile.shift_add.ops_per_cycle
         self.port_rate = chip.arch.tile.buffer.port_bytes_per_cycle
         self.work: dict[str, MvmWork] = {}
@@ -457,16 +460,18 @@ class PipelineDataflow(Engine):
 
     def _tiles_busy(self, p: Placement, vectors: float, now: int) -> int:
         """Book each tile's buffer port (shared by the layers on the tile) for ``vectors`` per
-        copy, and run the shift-and-adds on the layer's own units (or book the whole bank, for
-        pool and add layers); return the cycles until the last of them is done (they work
-        alongside the crossbars)."""
+        copy from cycle ``now``, in its earliest free window (``windows.Windows``), and run the
+        shift-and-adds on the layer's own units (or book the whole bank, for pool and add
+        layers); return the cycles until the last of them is done (they work alongside the
+        crossbars)."""
         units = self.chip.arch.tile.shift_add.units
         port = np.ceil(vectors * p.port_bytes / self.port_rate - 1e-9).astype(np.int64)
-        done = self._book(self.port_free, p.tiles, port, now)
+        tiles = p.tiles.tolist()
+        done = self.ports.reserve_each(tiles, port.tolist(), now) - now
         self.chip.counters.add_busy("tile_buffer", int(port.sum()))
         if p.shift_share is None:
             shift = np.ceil(vectors * p.shift_ops / self.shift_rate - 1e-9).astype(np.int64)
-            done = max(done, self._book(self.shift_free, p.tiles, shift, now))
+            done = max(done, self.banks.reserve_each(tiles, shift.tolist(), now) - now)
             self.chip.counters.add_busy("shift_add", int(shift.sum()) * units)
         else:
             rate = self.shift_rate * np.maximum(p.shift_share, 1e-12)
@@ -474,15 +479,6 @@ class PipelineDataflow(Engine):
             done = max(done, int(shift.max(initial=0)))
             self.chip.counters.add_busy("shift_add", int((shift * p.shift_share).sum() * units))
         return done
-
-    @staticmethod
-    def _book(free: np.ndarray, tiles: np.ndarray, cycles: np.ndarray, now: int) -> int:
-        """Book ``cycles`` on each tile's unit after its earlier bookings; cycles until done."""
-        if not cycles.any():
-            return 0
-        start = np.maximum(free[tiles], now)
-        free[tiles] = start + cycles
-        return int((start + cycles).max()) - now
 
     def _spill(self, name: str, rows: int, now: int) -> int:
         """Working set beyond the tile buffers: out to DRAM and back, once per output row."""

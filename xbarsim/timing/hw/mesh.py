@@ -5,30 +5,24 @@ chip's off-chip links (DRAM and host) enter at ``io_ports`` corner routers, a tr
 from a tile through the port nearest it (a multicast through the port nearest all its
 destinations). A transfer takes the XY route (columns first, then rows) and, wormhole-style,
 holds every link of the route at once for ceil(bytes / link width) cycles, then arrives
-hops x hop_cycles later. A link serves one transfer at a time. Each link keeps the windows it
-is reserved in, and a transfer takes the earliest window, from the cycle it is requested, in
-which every link of its route is free: two transfers sharing a link serialize, two on disjoint
-routes overlap, and a transfer may use a window a link left idle while an earlier transfer
-waited for another link of its route (routers arbitrate packet by packet, so an idle link
-serves whichever flow has data). Links are booked by time, so a transfer costs no simulation
-event of its own. Energy is per byte per hop, as in ``noc.Noc``.
+hops x hop_cycles later. A link serves one transfer at a time: two transfers sharing a link
+serialize, two on disjoint routes overlap, and a transfer takes the earliest window in which
+every link of its route is free (``windows.Windows``: it may use a window a link left idle while
+an earlier transfer waited for another link of its route). Links are booked by time, so a
+transfer costs no simulation event of its own. Energy is per byte per hop, as in ``noc.Noc``.
 """
 
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 
 from xbarsim.config.schema import Noc as NocConfig
 from xbarsim.timing.hw.clock import EPS, transfer_cycles
 from xbarsim.timing.hw.stats import Counters
+from xbarsim.timing.hw.windows import Windows
 
 IO = -1
 """Endpoint id of the chip's off-chip links (the I/O port nearest the other end)."""
-
-WINDOWS_KEPT = 32
-"""Reserved windows a link remembers [A]: beyond them its oldest idle gap is filled (counted as
-busy), which can only delay a transfer, and bounds the cost of a booking."""
 
 
 class Mesh:
@@ -47,12 +41,7 @@ class Mesh:
         self.counters = counters
         # link id: 4 per router (east, west, south, north); plain lists, since a route has a
         # handful of links and a booking is the engines' most frequent action
-        links = 4 * self.width ** 2
-        self.free_at = [0] * links
-        """Cycle each link's last reserved window ends."""
-        self._starts: list[list[int]] = [[] for _ in range(links)]
-        self._ends: list[list[int]] = [[] for _ in range(links)]
-        """Each link's reserved windows [start, end), in order, disjoint and not touching."""
+        self.windows = Windows(4 * self.width ** 2)
         self._routes: dict[tuple[int, int], tuple[int, ...]] = {}
         self._trees: dict[tuple[int, tuple[int, ...]], tuple[list[int], int]] = {}
         """Multicast trees: (source, destinations) -> (links, longest route)."""
@@ -60,7 +49,7 @@ class Mesh:
     @property
     def links(self) -> int:
         """Directed links that can be busy at once."""
-        return len(self.free_at)
+        return len(self.windows)
 
     def position(self, tile: int) -> tuple[int, int]:
         """(column, row) of a tile, rows filled left to right. (A snake order, which keeps
@@ -122,7 +111,7 @@ class Mesh:
             start = end = now
             if links:
                 cycles = math.ceil(nbytes / rate - EPS)  # transfer_cycles, inlined (hot loop)
-                start = self._reserve(links, now, cycles)
+                start = self.windows.reserve(links, now, cycles)
                 end = start + cycles
             hops = len(links) + (src == IO) + (dst == IO)
             busy += (end - start) * hops
@@ -160,7 +149,7 @@ class Mesh:
                                        max(len(r) for r in routes))
         links, farthest = tree
         cycles = transfer_cycles(nbytes, self.bytes_per_cycle) if links else 0
-        start = self._reserve(links, now, cycles) if links else now
+        start = self.windows.reserve(links, now, cycles) if links else now
         io_hop = int(src == IO)
         hops = len(links) + io_hop
         self.counters.add_busy("mesh_link", cycles * hops)
@@ -168,48 +157,3 @@ class Mesh:
         self.counters.add(layer, "noc_byte_hops", nbytes * hops)
         farthest += io_hop
         return start + cycles + farthest * self.hop_cycles
-
-    def _reserve(self, links: tuple[int, ...] | list[int], now: int, cycles: int) -> int:
-        """Reserve ``links`` for ``cycles`` in their earliest common free window from ``now``;
-        return its start."""
-        free_at, starts, ends = self.free_at, self._starts, self._ends
-        start = now
-        if max([free_at[i] for i in links]) > now:  # else every link is idle from now on
-            moved = True
-            while moved:  # slide past every window that overlaps, until none does
-                moved = False
-                for i in links:
-                    if free_at[i] <= start:
-                        continue
-                    st, en = starts[i], ends[i]
-                    k = bisect_right(en, start)
-                    while k < len(st) and st[k] < start + cycles:
-                        start = en[k]
-                        moved = True
-                        k += 1
-        end = start + cycles
-        for i in links:
-            st, en = starts[i], ends[i]
-            if start >= free_at[i]:  # after the link's last window: the usual case
-                if en and en[-1] == start:
-                    en[-1] = end
-                else:
-                    st.append(start)
-                    en.append(end)
-            else:
-                k = bisect_right(st, start)
-                if k and en[k - 1] == start:  # extends the window before it
-                    en[k - 1] = end
-                    if st[k] == end:  # and meets the one after it
-                        en[k - 1] = en[k]
-                        del st[k], en[k]
-                elif st[k] == end:  # joins the window after it
-                    st[k] = start
-                else:
-                    st.insert(k, start)
-                    en.insert(k, end)
-            if len(st) > WINDOWS_KEPT:  # forget the oldest gap
-                en[0] = en[1]
-                del st[1], en[1]
-            free_at[i] = en[-1]
-        return start
