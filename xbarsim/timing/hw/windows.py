@@ -38,18 +38,20 @@ class Windows:
         free_at, starts, ends = self.free_at, self._starts, self._ends
         start = now
         if max([free_at[i] for i in ids]) > now:  # else every resource is idle from now on
-            moved = True
-            while moved:  # slide past every window that overlaps, until none does
-                moved = False
-                for i in ids:
-                    if free_at[i] <= start:
-                        continue
+            # round robin over the resources, sliding the start past every window that
+            # overlaps, until each resource in turn has nothing in the way
+            n, j, clear = len(ids), 0, 0
+            while clear < n:
+                i = ids[j]
+                clear += 1
+                if free_at[i] > start:
                     st, en = starts[i], ends[i]
                     k = bisect_right(en, start)
                     while k < len(st) and st[k] < start + cycles:
                         start = en[k]
-                        moved = True
+                        clear = 1
                         k += 1
+                j = j + 1 if j + 1 < n else 0
         end = start + cycles
         for i in ids:
             st, en = starts[i], ends[i]
