@@ -158,6 +158,7 @@ class PipelineDataflow(Engine):
         """Each tile's buffer port, shared by the layers on the tile."""
         self.banks = Windows(tiles)
         """Each tile's shift-and-add bank, as pool, add and concat layers book it whole."""
+        self._lists: dict[int, tuple[list[int], list[float], list[float], list[float]]] = {}
         self.shift_rate = chip.arch.tile.shift_add.units * chip.arch.tile.shift_add.ops_per_cycle
         self.port_rate = chip.arch.tile.buffer.port_bytes_per_cycle
         self.work: dict[str, MvmWork] = {}
@@ -464,21 +465,32 @@ class PipelineDataflow(Engine):
         shift-and-adds on the layer's own units (or book the whole bank, for pool and add
         layers); return the cycles until the last of them is done (they work alongside the
         crossbars)."""
-        units = self.chip.arch.tile.shift_add.units
-        port = np.ceil(vectors * p.port_bytes / self.port_rate - 1e-9).astype(np.int64)
-        tiles = p.tiles.tolist()
-        done = self.ports.reserve_each(tiles, port.tolist(), now) - now
-        self.chip.counters.add_busy("tile_buffer", int(port.sum()))
+        tiles, port_bytes, shift_ops, shift_rates = self._per_tile(p)
+        port = [math.ceil(vectors * b / self.port_rate - 1e-9) for b in port_bytes]
+        done = self.ports.reserve_each(tiles, port, now) - now
+        counters, units = self.chip.counters, self.chip.arch.tile.shift_add.units
+        counters.add_busy("tile_buffer", sum(port))
         if p.shift_share is None:
-            shift = np.ceil(vectors * p.shift_ops / self.shift_rate - 1e-9).astype(np.int64)
-            done = max(done, self.banks.reserve_each(tiles, shift.tolist(), now) - now)
-            self.chip.counters.add_busy("shift_add", int(shift.sum()) * units)
+            shift = [math.ceil(vectors * ops / self.shift_rate - 1e-9) for ops in shift_ops]
+            done = max(done, self.banks.reserve_each(tiles, shift, now) - now)
+            counters.add_busy("shift_add", sum(shift) * units)
         else:
-            rate = self.shift_rate * np.maximum(p.shift_share, 1e-12)
-            shift = np.ceil(vectors * p.shift_ops / rate - 1e-9).astype(np.int64)
-            done = max(done, int(shift.max(initial=0)))
-            self.chip.counters.add_busy("shift_add", int((shift * p.shift_share).sum() * units))
+            shift = [math.ceil(vectors * ops / rate - 1e-9)
+                     for ops, rate in zip(shift_ops, shift_rates)]
+            done = max(done, max(shift, default=0))
+            counters.add_busy("shift_add", int((np.array(shift) * p.shift_share).sum() * units))
         return done
+
+    def _per_tile(self, p: Placement) -> tuple[list[int], list[float], list[float], list[float]]:
+        """A placement's tiles, port bytes and shift-and-add ops per vector, and the rate of the
+        layer's own share of each tile's bank, as lists (``_tiles_busy`` runs every chunk)."""
+        lists = self._lists.get(id(p))
+        if lists is None:
+            rates = ([] if p.shift_share is None else
+                     (self.shift_rate * np.maximum(p.shift_share, 1e-12)).tolist())
+            lists = self._lists[id(p)] = (p.tiles.tolist(), p.port_bytes.tolist(),
+                                          p.shift_ops.tolist(), rates)
+        return lists
 
     def _spill(self, name: str, rows: int, now: int) -> int:
         """Working set beyond the tile buffers: out to DRAM and back, once per output row."""
