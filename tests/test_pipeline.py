@@ -347,3 +347,17 @@ def test_a_static_run_too_large_to_finish_is_refused_unless_forced(monkeypatch, 
             "--dataflow", "static", "--crossbars", "96"]
     assert main(args) == 2
     assert main([*args, "--force"]) == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 12), st.integers(0, 50)),
+                min_size=1, max_size=60))
+def test_booking_tiles_each_on_their_own_equals_one_by_one(bookings):
+    """``reserve_each`` (inlined for speed) takes the same windows as ``reserve`` on one
+    resource at a time, including beyond the windows a resource keeps."""
+    each, single = Windows(3), Windows(3)
+    for tile, cycles, now in bookings:
+        done = each.reserve_each([tile], [cycles], now)
+        start = single.reserve((tile,), now, cycles) if cycles else now
+        assert done == start + cycles
+    assert each._starts == single._starts and each._ends == single._ends

@@ -80,12 +80,45 @@ class Windows:
         return start
 
     def reserve_each(self, ids: Sequence[int], cycles: Sequence[int], now: int) -> int:
-        """Reserve resource ``ids[k]`` for ``cycles[k]`` from cycle ``now``, each on its own;
-        return the cycle the last of them ends (``now`` if none takes a cycle)."""
+        """Reserve resource ``ids[k]`` for ``cycles[k]`` from cycle ``now``, each on its own in
+        its earliest free window; return the cycle the last of them ends (``now`` if none takes
+        a cycle). (``reserve`` for one resource, inlined: the static pipeline books every tile
+        of a layer this way, chunk after chunk.)"""
+        free_at, starts, ends = self.free_at, self._starts, self._ends
         done = now
         for i, c in zip(ids, cycles):
-            if c > 0:
-                end = self.reserve((i,), now, c) + c
-                if end > done:
-                    done = end
+            if c <= 0:
+                continue
+            st, en = starts[i], ends[i]
+            if free_at[i] <= now:  # idle from now on: at the end
+                start = now
+                if en and en[-1] == start:
+                    en[-1] = start + c
+                else:
+                    st.append(start)
+                    en.append(start + c)
+            else:
+                start = now
+                k = bisect_right(en, start)
+                while k < len(st) and st[k] < start + c:
+                    start = en[k]
+                    k += 1
+                end = start + c
+                # k: the first window after the gap (or none)
+                if k and en[k - 1] == start:
+                    en[k - 1] = end
+                    if k < len(st) and st[k] == end:
+                        en[k - 1] = en[k]
+                        del st[k], en[k]
+                elif k < len(st) and st[k] == end:
+                    st[k] = start
+                else:
+                    st.insert(k, start)
+                    en.insert(k, end)
+            if len(st) > WINDOWS_KEPT:  # forget the oldest gap
+                en[0] = en[1]
+                del st[1], en[1]
+            free_at[i] = en[-1]
+            if start + c > done:
+                done = start + c
         return done
