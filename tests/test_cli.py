@@ -133,7 +133,8 @@ def test_info_isaac_resnet50_totals_equal_mapping(capsys: pytest.CaptureFixture[
     assert len([m for m in maps if m.name in {ln.split()[0] for ln in lines}]) == len(maps) == 54
     assert lines[-2] == (f"crossbars needed to hold the whole network: {blocks:,} "
                          "(chip has 16,128: fits)")
-    assert lines[-1].startswith("static copies (mapping.replication: balance): conv1 x")
+    assert lines[-1].startswith("static copies for one image (mapping.replication: balance; a "
+                               "batch may get more, in lanes): conv1 x")
 
 
 def test_info_tiny_mlp_does_not_fit(capsys: pytest.CaptureFixture[str]) -> None:

@@ -103,6 +103,28 @@ def test_batch_two_steady_state_is_the_slowest_stage():
     assert s["image_latency_s"] < s["latency_s"]
 
 
+def test_copies_beyond_an_images_vectors_take_images_side_by_side():
+    """A linear layer (one vector an image) on 2 one-crossbar tiles, batch 2: its spare
+    crossbar holds a second copy, a second lane, so the two images run side by side.
+
+    Each image's 4 B are split over the two copies' tiles (2 B each): image 0 leaves DRAM at
+    51 and is in tile 0 at 52 (the port's hop), in tile 1 at 51 + 1 + 2 hops = 54; image 1
+    one cycle later (55). Lane 0 computes image 0 from 54: fill 4 + 4 reads x 10 -> 98, its
+    2 B at the I/O port at 99, in DRAM at 99 + 1 + 50 = 150. Lane 1 computes image 1 from 55
+    (its own read pipeline fills) -> 99 -> 100 -> DRAM 151. With one copy (no replication),
+    image 1 waits for image 0: 96 + 40 = 136 -> DRAM 188."""
+    w = workload_from_dict({"name": "fc", "input": [4, 1, 1], "layers": [
+        {"name": "fc", "type": "linear", "inputs": ["input"], "in_channels": 4,
+         "out_channels": 2}]})
+    lanes = run(w, ["chip.crossbars_per_tile=1"], crossbars=2, batch=2)
+    assert lanes.layers[0]["copies"] == 2
+    assert (lanes.layers[0]["start_cycle"], lanes.summary["cycles"]) == (54, 151)
+    one = run(w, ["chip.crossbars_per_tile=1", "mapping.replication=none"], crossbars=2,
+              batch=2)
+    assert one.summary["cycles"] == 188
+    assert lanes.summary["xbar_reads"] == one.summary["xbar_reads"]
+
+
 def test_replication_balances_a_hand_example():
     # layer 0: 8 vectors x 10 cycles on 1 crossbar; layer 1: 2 x 10 on 2; 3 spare crossbars
     # go to layer 0 one by one (80 -> 40 -> 30 -> 20): both stages then take 20 cycles
@@ -111,6 +133,13 @@ def test_replication_balances_a_hand_example():
     assert balance_copies([4, 1], [8, 8], [10, 1], crossbars=7) == [1, 1]
     # a copy computes whole vectors: no more copies than vectors
     assert balance_copies([1], [2], [10], crossbars=10) == [2]
+    # 4 images: beyond a copy per vector, copies come a lane (a copy per vector) at a time.
+    # Layer 0 (2 vectors, 80 cycles for the batch) gets a copy (40); tied with layer 1 (40),
+    # the earlier one gets a lane (4 copies: 2 lanes, 20); layer 1 a copy (2 lanes, 20);
+    # layer 0 a third lane (6 copies: 3 lanes still take 2 rounds, 20), then a fourth (8:
+    # 10); layer 1 a third and a fourth copy (10); layer 0's next lane does not fit
+    assert balance_copies([1, 1], [2, 1], [10, 10], crossbars=12, images=4) == [8, 4]
+    assert stage_cycles(2, 6, 10, images=4) == 20 and stage_cycles(2, 8, 10, images=4) == 10
 
 
 @settings(max_examples=60, deadline=None)
@@ -118,11 +147,12 @@ def test_replication_balances_a_hand_example():
                 min_size=1, max_size=6), st.integers(0, 60))
 def test_replication_fits_and_never_slows_a_layer(layers, spare):
     blocks, vectors, cycles = (list(x) for x in zip(*layers))
-    copies = balance_copies(blocks, vectors, cycles, crossbars=sum(blocks) + spare)
-    assert sum(b * c for b, c in zip(blocks, copies)) <= sum(blocks) + spare
-    assert all(1 <= c <= max(v, 1) for c, v in zip(copies, vectors))
-    slowest = max(stage_cycles(v, c, k) for v, c, k in zip(vectors, copies, cycles))
-    assert slowest <= max(stage_cycles(v, 1, k) for v, k in zip(vectors, cycles))
+    for images in (1, 3):
+        copies = balance_copies(blocks, vectors, cycles, sum(blocks) + spare, images)
+        assert sum(b * c for b, c in zip(blocks, copies)) <= sum(blocks) + spare
+        assert all(1 <= c <= max(v, 1) * images for c, v in zip(copies, vectors))
+        slowest = max(stage_cycles(v, c, k, images) for v, c, k in zip(vectors, copies, cycles))
+        assert slowest <= max(stage_cycles(v, 1, k, images) for v, k in zip(vectors, cycles))
 
 
 def test_mesh_transfers_sharing_a_link_serialize_and_others_overlap():
@@ -253,6 +283,21 @@ def test_an_output_read_by_two_layers_is_multicast():
     assert off.summary["xbar_reads"] == on.summary["xbar_reads"]
 
 
+def test_a_concat_is_a_view_its_inputs_go_straight_to_its_reader():
+    """a (tile 0) and b (tile 1) read the input; d (tile 2, below tile 0 on the 2 x 2 mesh)
+    reads their concat c. Each of a's and b's 4 rows (2 B) goes straight to d: a's over one
+    link (8 B, 8 byte-hops), b's over two (west, then south: 16); c moves and stores nothing.
+    The input (16 B) is counted for a: to tiles 0 and 1 from the port at tile 0, the port's
+    hop and one link (32 B delivered, 32 byte-hops). d's 8 B go north to the port: 16."""
+    w = workload_from_dict({"name": "cat", "input": [4, 4, 1], "layers": [
+        conv("a", "input", 4, 2), conv("b", "input", 4, 2),
+        {"name": "c", "type": "concat", "inputs": ["a", "b"]}, conv("d", "c", 4, 2)]})
+    rows = {r["layer"]: r for r in run(w, ONE_TILE_PER_XBAR, crossbars=3).layers}
+    assert [(rows[x]["noc_bytes"], rows[x]["noc_byte_hops"]) for x in "abcd"] == \
+        [(32 + 8, 32 + 8), (8, 16), (0, 0), (8, 16)]
+    assert rows["c"]["tile_buffer_read_bytes"] == rows["c"]["tile_buffer_write_bytes"] == 0
+
+
 def test_a_pool_runs_beside_each_copy_of_its_input():
     """A 1x1 conv (4 outputs x 8 columns: 2 crossbars a copy) copied 4 times onto 8
     one-crossbar tiles, then a 2x2 pool: each copy's outputs are pooled on its home tile, so
@@ -321,7 +366,7 @@ def test_info_shows_the_static_copies(capsys):
             "workloads/lenet5_mnist.yaml", "--crossbars", "4096"]
     assert main(args) == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
-    assert line.startswith("static copies (mapping.replication: balance): ")
+    assert line.startswith("static copies for one image (mapping.replication: balance; ")
     used = int(line.rsplit(", ", 1)[1].split()[0].replace(",", ""))
     assert 1952 < used <= 4096  # one copy of every layer needs 1,952 crossbars
     assert main([*args, "--set", "mapping.replication=none"]) == 0

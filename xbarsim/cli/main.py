@@ -238,7 +238,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     if fits:
         copies = plan_copies(arch, maps, enc)
         used = sum(m.mapped_blocks * copies[m.name] for m in maps)
-        print(f"static copies (mapping.replication: {arch.mapping.replication.value}): "
+        print(f"static copies for one image (mapping.replication: "
+              f"{arch.mapping.replication.value}; a batch may get more, in lanes): "
               + ", ".join(f"{m.name} x{copies[m.name]}" for m in maps if copies[m.name] > 1)
               + (", " if used > total_blocks else "all layers x1, ")
               + f"{used:,} crossbars used")

@@ -157,7 +157,7 @@ def simulate(arch: Arch, workload: Workload, options: RunOptions) -> Result:
         check_static_fits(maps, arch.chip.crossbars)
         _check_work(pipeline_steps(workload, options.batch, per_vector),
                     "pipeline steps (layer x image x chunk)", workload, options)
-        copies = plan_copies(arch, maps, enc)
+        copies = plan_copies(arch, maps, enc, options.batch)
         copied = [m for m in maps for _ in range(copies[m.name])]
         setup = RoundsDataflow(Chip(arch, options.seed, per_row), workload, enc, 1, False,
                                plan_rounds(copied, enc, arch.chip.crossbars), resident=True,

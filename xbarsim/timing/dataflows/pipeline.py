@@ -38,7 +38,7 @@ import numpy as np
 from xbarsim.config.schema import Arch, Replication
 from xbarsim.mapping.blocks import LayerMap, block_table
 from xbarsim.mapping.encoding import Encoding
-from xbarsim.mapping.replication import balance_copies
+from xbarsim.mapping.replication import balance_copies, lanes
 from xbarsim.timing.dataflows.engine import Engine, Proc
 from xbarsim.timing.estimators import adc_conversion_ns
 from xbarsim.timing.hw.chip import Chip
@@ -83,9 +83,11 @@ IMAGES_AHEAD = 2
 b - IMAGES_AHEAD (double buffering), so a fast layer cannot flood the mesh with later images."""
 
 
-def plan_copies(arch: Arch, maps: list[LayerMap], enc: Encoding) -> dict[str, int]:
-    """Copies of each MVM layer (``mapping.replication``), balancing the layers' crossbar time
-    per image: output vectors x t reads x the widest block's read-and-convert cycles."""
+def plan_copies(arch: Arch, maps: list[LayerMap], enc: Encoding,
+                images: int = 1) -> dict[str, int]:
+    """Copies of each MVM layer (``mapping.replication``) for a batch of ``images``, balancing
+    the layers' crossbar time: output vectors x t reads x the widest block's read-and-convert
+    cycles (beyond a copy per vector, in lanes of whole images: ``replication.lanes``)."""
     if arch.mapping.replication is Replication.NONE:
         return {m.name: 1 for m in maps}
     clock = Clock(arch.clock_ghz)
@@ -97,7 +99,7 @@ def plan_copies(arch: Arch, maps: list[LayerMap], enc: Encoding) -> dict[str, in
         convert = clock.cycles(ceil_div(widest, xb.adc.count) * adc_conversion_ns(xb.adc))
         per_vector.append(enc.t * max(read, convert))
     copies = balance_copies([m.mapped_blocks for m in maps], [m.P for m in maps], per_vector,
-                            arch.chip.crossbars)
+                            arch.chip.crossbars, images)
     return {m.name: c for m, c in zip(maps, copies)}
 
 
@@ -176,7 +178,8 @@ class PipelineDataflow(Engine):
         """Cycles each chunk started and ended computing (input chunks: when they arrived)."""
         self.compute_spans: list[tuple[int, int]] = []
         self.image_done = np.zeros(batch, dtype=np.int64)
-        self.busy_until: dict[str, int] = {}
+        self.busy_until: dict[tuple[str, int], int] = {}
+        """When each (layer, lane) finished its last chunk: its read pipeline refills after."""
         self._groups: dict[tuple[str, tuple[str, ...]],
                            tuple[list[tuple[int, tuple[int, ...], list[int]]], int]] = {}
         self.first = self.workload.consumers(INPUT)[0]
@@ -270,7 +273,7 @@ class PipelineDataflow(Engine):
         else:
             home = source.home
         tiles, per_tile = np.unique(home, return_counts=True)
-        if layer.type is LayerType.FLATTEN:
+        if layer.type is LayerType.FLATTEN or self._is_view(layer.name):
             return Placement(tiles=tiles, home=home, port_bytes=np.zeros(tiles.size),
                              shift_ops=np.zeros(tiles.size), shift_share=None,
                              working_set_bytes=np.zeros(tiles.size, dtype=np.int64))
@@ -331,8 +334,14 @@ class PipelineDataflow(Engine):
         """Simulate the batch through the pipeline; return its cycles."""
         self.env.process(self._load_inputs())
         for layer in self.workload.layers:
-            self.env.process(self._stage(layer))
+            ways = self._lanes(layer)
+            for lane in range(ways):
+                self.env.process(self._stage(layer, lane, ways))
         self.env.run()
+        for layer in self.workload.layers:
+            name = layer.name
+            self.start[name] = int(self.began[name][:, 0].min())
+            self.end[name] = int(self.arrival[name].max())
         self.chip.activity.add_spans("compute", self.compute_spans)
         return int(self.env.now)
 
@@ -355,21 +364,28 @@ class PipelineDataflow(Engine):
 
     def _deliver_input(self, b: int, j: int, size: int, arrive: int) -> Proc:
         yield self.env.timeout(arrive - int(self.env.now))
-        arrival = self._send(self.first, INPUT, self.workload.consumers(INPUT), size)
+        arrival = self._send(self.first, INPUT, self._readers(INPUT), size)
         self.arrival[INPUT][b, j] = self.began[INPUT][b, j] = self.ended[INPUT][b, j] = arrival
         self.computed[INPUT][b][j].succeed()
 
-    def _stage(self, layer: Layer) -> Proc:
-        """One layer: its chunks in order, image after image. A chunk's timing is set when the
+    def _stage(self, layer: Layer, lane: int, ways: int) -> Proc:
+        """One lane of a layer (``_lanes``; most layers have one): its chunks in order, image
+        after image (images ``lane``, ``lane + ways``, ...). A chunk's timing is set when the
         input rows its last row needs are known (it may have started earlier, booking its
         units from its start)."""
         name, bounds = layer.name, self.chunks[layer.name]
-        free = 0  # the cycle the layer finished its previous chunk
-        for b in range(self.batch):
-            if b >= IMAGES_AHEAD:  # back-pressure: consumers' buffers hold IMAGES_AHEAD images
-                for consumer in self.workload.consumers(name):
-                    yield self.computed[consumer][b - IMAGES_AHEAD][-1]
-                free = max(free, int(self.env.now))
+        # back-pressure: a consumer buffers IMAGES_AHEAD images per lane (its own or this
+        # layer's, whichever has more)
+        consumers = self.workload.consumers(name)
+        ahead = IMAGES_AHEAD * max([ways, *(self._lanes(self.workload.layer(c))
+                                            for c in consumers)])
+        free = 0  # the cycle the lane finished its previous chunk
+        view = self._is_view(name)
+        for b in range(lane, self.batch, ways):
+            if b >= ahead:
+                for consumer in consumers:
+                    yield self.computed[consumer][b - ahead][-1]
+                    free = max(free, int(self.ended[consumer][b - ahead, -1]))
             for j in range(len(bounds) - 1):
                 first = last = 0
                 for source in layer.inputs:
@@ -379,11 +395,10 @@ class PipelineDataflow(Engine):
                     row = self.rows_needed(layer, source, bounds[j] + 1) - 1
                     first = max(first, self._row_arrival(source, b, row))
                 start = max(free, first)
-                self.start.setdefault(name, start)
                 rows = bounds[j + 1] - bounds[j]
                 vectors = rows * self._row_vectors(layer)
                 if layer.is_mvm:
-                    cycles = self._mvm_chunk(layer, vectors, start)
+                    cycles = self._mvm_chunk(layer, vectors, start, ways, lane)
                 else:
                     cycles = self._digital_chunk(layer, vectors, start)
                 cycles = max(cycles, self._spill(name, rows, start) - start)
@@ -392,9 +407,11 @@ class PipelineDataflow(Engine):
                 self.compute_spans.append((start, free))
                 if free > self.env.now:
                     yield self.env.timeout(free - int(self.env.now))
-                self.arrival[name][b, j] = self._forward(layer, b, vectors, start)
+                if view:  # its inputs' rows went straight to its readers
+                    self.arrival[name][b, j] = last
+                else:
+                    self.arrival[name][b, j] = self._forward(layer, b, vectors, start)
                 self.computed[name][b][j].succeed()
-        self.end[name] = int(self.arrival[name].max(initial=int(self.env.now)))
 
     def _row_arrival(self, source: str, b: int, row: int) -> int:
         """Cycle row ``row`` of image ``b`` of ``source`` arrived: its chunk's rows arrive a
@@ -405,6 +422,14 @@ class PipelineDataflow(Engine):
                                                                            - bounds[k])
         return int(self.arrival[source][b, k]) - int((bounds[k + 1] - 1 - row) * per_row)
 
+    def _lanes(self, layer: Layer) -> int:
+        """Lanes of a layer (``replication.lanes``): more copies than its vectors of an image
+        take whole images side by side (image b on lane b mod lanes); pool, add and concat
+        follow their first input's copies one by one, in one lane."""
+        if not layer.is_mvm:
+            return 1
+        return lanes(self.maps[layer.name].P, self.copies.get(layer.name, 1), self.batch)
+
     def _row_vectors(self, layer: Layer) -> int:
         """Output vectors (pixels) per output row."""
         if layer.type is LayerType.LINEAR:
@@ -413,20 +438,24 @@ class PipelineDataflow(Engine):
 
     # -- one chunk ----------------------------------------------------------------------------
 
-    def _mvm_chunk(self, layer: Layer, vectors: int, now: int) -> int:
-        """Count a chunk of ``vectors`` on an MVM layer and return its cycles.
+    def _mvm_chunk(self, layer: Layer, vectors: int, now: int, ways: int = 1,
+                   lane: int = 0) -> int:
+        """Count a chunk of ``vectors`` on lane ``lane`` of an MVM layer of ``ways`` lanes and
+        return its cycles.
 
-        The copies take the vectors round-robin, continuing across chunks and images, so each
-        computes n / c of them on average; a chunk is timed at that share (a whole copy's
-        vectors are exact over an image). The read pipeline refills after the layer idled."""
+        The copies of the chunk's lane (all of them, in one lane) take the vectors round-robin,
+        continuing across chunks and images, so each computes n / c of them on average; a
+        chunk is timed at that share (a whole copy's vectors are exact over an image). The read
+        pipeline refills after the lane idled. Tiles, ports and partial sums are loaded at the
+        layer's average share, n / c."""
         w, p, name, t = self.work[layer.name], self.place[layer.name], layer.name, self.enc.t
         if w.blocks == 0 or vectors == 0:
             return 0
         fill, per_read = self.chip.xbars[0].pipeline_cycles(w.cols_widest)
-        if now <= self.busy_until.get(name, -1):
+        if now <= self.busy_until.get((name, lane), -1):
             fill = 0
         per_copy = vectors / w.copies
-        cycles = fill + math.ceil(per_copy * t * per_read - 1e-9)
+        cycles = fill + math.ceil(vectors / (w.copies // ways) * t * per_read - 1e-9)
         c = self.chip.counters
         c.add_busy("crossbar", (fill * w.copies + vectors * t * per_read) * w.blocks)
         reads = vectors * t
@@ -443,12 +472,13 @@ class PipelineDataflow(Engine):
             c.add(name, "tile_buffer_write_bytes", size)
             c.add(name, "tile_buffer_read_bytes", size)
             done = max(done, self.chip.mesh.book(name, src, home, size, now) - now)
-        self.busy_until[name] = now + done
+        self.busy_until[name, lane] = now + done
         return done
 
     def _digital_chunk(self, layer: Layer, vectors: int, now: int) -> int:
-        """Count a chunk of a pool, add or concat on its tiles and return its cycles."""
-        if layer.type is LayerType.FLATTEN:
+        """Count a chunk of a pool, add or concat on its tiles and return its cycles (a
+        flatten, or a concat read by later layers, is a view: nothing to do)."""
+        if layer.type is LayerType.FLATTEN or self._is_view(layer.name):
             return 0
         p, name = self.place[layer.name], layer.name
         c_out = int(self.workload.output_shape(name)[0])
@@ -504,14 +534,30 @@ class PipelineDataflow(Engine):
         home tiles (network outputs to DRAM); return when the last of it arrives."""
         name = layer.name
         size = nbytes(vectors * int(self.workload.output_shape(name)[0]), self.act_bits)
-        consumers = self.workload.consumers(name)
-        if consumers:
-            return self._send(name, name, consumers, size, (began, vectors))
+        readers = self._readers(name)
+        if readers:
+            return self._send(name, name, readers, size, (began, vectors))
         src = int(self.place[name].home[0])
         self.chip.counters.add(name, "tile_buffer_read_bytes", size)
         at_io = self.chip.mesh.book(name, src, IO, size, int(self.env.now))
         self.env.process(self._write_output(name, b, size, at_io))
         return at_io
+
+    def _is_view(self, name: str) -> bool:
+        """A concat read by later layers is a view of its inputs: each input goes straight to
+        the concat's readers (``_readers``), and the concat moves nothing itself."""
+        return (self.workload.layer(name).type is LayerType.CONCAT
+                and bool(self.workload.consumers(name)))
+
+    def _readers(self, name: str) -> list[str]:
+        """The layers an output is sent to: its consumers, through the concats that are
+        views (a concat's readers read each of its inputs where that input was made)."""
+        readers: list[str] = []
+        for consumer in self.workload.consumers(name):
+            for reader in (self._readers(consumer) if self._is_view(consumer) else [consumer]):
+                if reader not in readers:
+                    readers.append(reader)
+        return readers
 
     def _write_output(self, name: str, b: int, size: int, at_io: int) -> Proc:
         yield self.env.timeout(at_io - int(self.env.now))
