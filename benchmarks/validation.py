@@ -590,8 +590,12 @@ NO_MULTICAST = ("--set", "chip.noc.multicast=false")
 """The same runs with one unicast per consumer: what the [A] multicast is worth."""
 BOUND_VARIANTS = {(): "", NO_MULTICAST: " (no multicast)", WIDE_MESH: " (mesh links 4 KiB/cycle)"}
 """The rows of 5a: the check itself, then two shown for what they explain."""
-VERSUS_BATCH = 16
-"""Batch of the static-versus-basis check."""
+VERSUS_BATCHES = (16, 64)
+"""Batches of the static-versus-basis check."""
+VERSUS_WORKLOADS = ("mlp_digits", "lenet5_fashion", "resnet20_fashion", "resnet18_cifar100",
+                    "mobilenetv2_cifar100", "densenet121_cifar100", "resnet50_imagenet")
+"""Zoo networks of the static-versus-basis check: every kind of layer graph (an MLP, a plain
+CNN, residual, inverted-residual and dense blocks), small to large."""
 BOUND_FACTOR = 3.0
 """Static at batch 64 must be within this factor of the balanced-pipeline bound."""
 
@@ -693,17 +697,24 @@ def section_chips(tmp: Path, checks: Checks) -> str:
                            f"{per:,.0f}", f"{per / bound:.2f}", f"{steady:,.0f}",
                            f"{steady / bound:.2f}", status])
     versus_rows = []
+    cases = [(w, b) for w in VERSUS_WORKLOADS for b in VERSUS_BATCHES]
     versus = parallel([
-        (lambda w=w, flow=flow: simulate(
+        (lambda w=w, b=b, flow=flow: simulate(
             ["--arch", ISAAC, "--workload", f"workloads/{w}.yaml", "--dataflow", flow,
-             "--batch", str(VERSUS_BATCH)], tmp / f"versus_{w}_{flow}"))
-        for w in BOUND_WORKLOADS for flow in ("static", "basis")])
-    for i, w in enumerate(BOUND_WORKLOADS):
-        static_cycles = float(versus[2 * i].summary["cycles_per_inference"])
-        basis_cycles = float(versus[2 * i + 1].summary["cycles_per_inference"])
-        versus_rows.append([w, f"{static_cycles:,.0f}", f"{basis_cycles:,.0f}",
-                            f"{basis_cycles / static_cycles:.2f}",
-                            checks.mark(static_cycles <= basis_cycles, f"5b {w} static")])
+             "--batch", str(b)], tmp / f"versus_{w}_{b}_{flow}"))
+        for w, b in cases for flow in ("static", "basis")])
+    for i, (w, b) in enumerate(cases):
+        static_run, basis_run = versus[2 * i], versus[2 * i + 1]
+        static_cycles = float(static_run.summary["cycles_per_inference"])
+        basis_cycles = float(basis_run.summary["cycles_per_inference"])
+        steady = a["clock_ghz"] * 1e9 / float(static_run.summary["throughput_inf_per_s"])
+        if static_cycles <= basis_cycles:
+            status = checks.mark(True, f"5b {w} {b} static")
+        else:  # slower per inference: only the pipeline's fill may explain it
+            status = checks.mark(steady <= basis_cycles, f"5b {w} {b} static steady state")
+            status = "fill" if status == "pass" else status
+        versus_rows.append([w, b, f"{static_cycles:,.0f}", f"{steady:,.0f}",
+                            f"{basis_cycles:,.0f}", f"{basis_cycles / static_cycles:.2f}", status])
     rows = [
         ["crossbars", "168 tiles x 96", f"{published_xbars:,}", f"{crossbars:,}", "",
          checks.mark(ok_xbars, "5 ISAAC crossbars")],
@@ -792,9 +803,14 @@ def section_chips(tmp: Path, checks: Checks) -> str:
         "### 5b. Resident weights against the basis on a chip that holds the network",
         "A static read of a 128x128 block does 2,048 MACs; a basis projection far fewer, and "
         "the basis dataflow adds the combination. So on a chip that holds the whole network, "
-        f"`static` must not be slower per inference than `basis` at batch {VERSUS_BATCH} "
-        "(full isaac_like chip, example bases, `cycles_per_inference` of each run).",
-        table(["workload", "static", "basis", "basis / static", "status"], versus_rows),
+        "`static` must not be slower per inference than `basis` at batch 16 or more (full "
+        "isaac_like chip, example bases, `cycles_per_inference` of each run). Where it is, the "
+        "check passes only if the static pipeline's steady state (1 / `throughput_inf_per_s`, "
+        "in cycles) is faster than `basis`: the difference is then the pipeline's fill, the "
+        "first image's way through every layer, which a batch shares (status `fill`); `basis` "
+        "runs layer by layer over the whole batch and has none.",
+        table(["workload", "batch", "static", "static steady state", "basis",
+               "basis / static", "status"], versus_rows),
         "### 5c. PUMA",
         "PUMA (Ankit et al., ASPLOS 2019, 32 nm, 1 GHz) publishes 577 GOPS/s/mm² and 837 "
         f"GOPS/W. `{PUMA}` builds the chip from the constants of PUMA's own simulator "
