@@ -161,6 +161,7 @@ class PipelineDataflow(Engine):
         self.banks = Windows(tiles)
         """Each tile's shift-and-add bank, as pool, add and concat layers book it whole."""
         self._lists: dict[int, tuple[list[int], list[float], list[float], list[float]]] = {}
+        self._reader_lists: dict[str, list[str]] = {}
         self.shift_rate = chip.arch.tile.shift_add.units * chip.arch.tile.shift_add.ops_per_cycle
         self.port_rate = chip.arch.tile.buffer.port_bytes_per_cycle
         self.work: dict[str, MvmWork] = {}
@@ -552,11 +553,14 @@ class PipelineDataflow(Engine):
     def _readers(self, name: str) -> list[str]:
         """The layers an output is sent to: its consumers, through the concats that are
         views (a concat's readers read each of its inputs where that input was made)."""
-        readers: list[str] = []
-        for consumer in self.workload.consumers(name):
-            for reader in (self._readers(consumer) if self._is_view(consumer) else [consumer]):
-                if reader not in readers:
-                    readers.append(reader)
+        readers = self._reader_lists.get(name)
+        if readers is None:
+            readers = self._reader_lists[name] = []
+            for consumer in self.workload.consumers(name):
+                for reader in (self._readers(consumer) if self._is_view(consumer)
+                               else [consumer]):
+                    if reader not in readers:
+                        readers.append(reader)
         return readers
 
     def _write_output(self, name: str, b: int, size: int, at_io: int) -> Proc:
