@@ -52,73 +52,51 @@ class Windows:
                         clear = 1
                         k += 1
                 j = j + 1 if j + 1 < n else 0
-        end = start + cycles
         for i in ids:
-            st, en = starts[i], ends[i]
-            if start >= free_at[i]:  # after the resource's last window: the usual case
-                if en and en[-1] == start:
-                    en[-1] = end
-                else:
-                    st.append(start)
-                    en.append(end)
-            else:
-                k = bisect_right(st, start)
-                if k and en[k - 1] == start:  # extends the window before it
-                    en[k - 1] = end
-                    if st[k] == end:  # and meets the one after it
-                        en[k - 1] = en[k]
-                        del st[k], en[k]
-                elif st[k] == end:  # joins the window after it
-                    st[k] = start
-                else:
-                    st.insert(k, start)
-                    en.insert(k, end)
-            if len(st) > WINDOWS_KEPT:  # forget the oldest gap
-                en[0] = en[1]
-                del st[1], en[1]
-            free_at[i] = en[-1]
+            st = starts[i]
+            k = len(st) if start >= free_at[i] else bisect_right(st, start)
+            _take(st, ends[i], k, start, start + cycles)
+            free_at[i] = ends[i][-1]
         return start
 
     def reserve_each(self, ids: Sequence[int], cycles: Sequence[int], now: int) -> int:
         """Reserve resource ``ids[k]`` for ``cycles[k]`` from cycle ``now``, each on its own in
         its earliest free window; return the cycle the last of them ends (``now`` if none takes
-        a cycle). (``reserve`` for one resource, inlined: the static pipeline books every tile
-        of a layer this way, chunk after chunk.)"""
+        a cycle). (``reserve`` for one resource, without its search over several: the static
+        pipeline books every tile of a layer this way, chunk after chunk.)"""
         free_at, starts, ends = self.free_at, self._starts, self._ends
         done = now
         for i, c in zip(ids, cycles):
             if c <= 0:
                 continue
             st, en = starts[i], ends[i]
-            if free_at[i] <= now:  # idle from now on: at the end
-                start = now
-                if en and en[-1] == start:
-                    en[-1] = start + c
-                else:
-                    st.append(start)
-                    en.append(start + c)
-            else:
-                start = now
+            start, k = now, len(st)
+            if free_at[i] > now:  # slide past the windows in the way
                 k = bisect_right(en, start)
                 while k < len(st) and st[k] < start + c:
                     start = en[k]
                     k += 1
-                end = start + c
-                # k: the first window after the gap (or none)
-                if k and en[k - 1] == start:
-                    en[k - 1] = end
-                    if k < len(st) and st[k] == end:
-                        en[k - 1] = en[k]
-                        del st[k], en[k]
-                elif k < len(st) and st[k] == end:
-                    st[k] = start
-                else:
-                    st.insert(k, start)
-                    en.insert(k, end)
-            if len(st) > WINDOWS_KEPT:  # forget the oldest gap
-                en[0] = en[1]
-                del st[1], en[1]
+            _take(st, en, k, start, start + c)
             free_at[i] = en[-1]
             if start + c > done:
                 done = start + c
         return done
+
+
+def _take(st: list[int], en: list[int], k: int, start: int, end: int) -> None:
+    """Mark ``[start, end)`` reserved in one resource's windows (starts ``st``, ends ``en``),
+    ``k`` the index of the first window after it: merged with the windows it touches, and the
+    oldest gap forgotten beyond ``WINDOWS_KEPT`` windows."""
+    if k and en[k - 1] == start:  # extends the window before it
+        en[k - 1] = end
+        if k < len(st) and st[k] == end:  # and meets the one after it
+            en[k - 1] = en[k]
+            del st[k], en[k]
+    elif k < len(st) and st[k] == end:  # joins the window after it
+        st[k] = start
+    else:
+        st.insert(k, start)
+        en.insert(k, end)
+    if len(st) > WINDOWS_KEPT:
+        en[0] = en[1]
+        del st[1], en[1]
