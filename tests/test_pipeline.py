@@ -336,11 +336,14 @@ def test_counts_do_not_depend_on_granularity_or_copies():
     copies (only the one-time setup writes the copies)."""
     w = two_convs(width=3)
     base = run(w, ["mapping.replication=none"], crossbars=8, batch=2).summary
-    for overrides, granularity in ((["mapping.replication=none"], Granularity.VECTOR),
-                                   (["mapping.replication=balance"], Granularity.WORK_ITEM)):
-        s = run(w, overrides, crossbars=8, batch=2, granularity=granularity).summary
+    for overrides, granularity, crossbars in (
+            (["mapping.replication=none"], Granularity.VECTOR, 8),
+            (["mapping.replication=balance"], Granularity.WORK_ITEM, 8),
+            (["mapping.replication=balance"], Granularity.WORK_ITEM, 64)):  # 2 lanes each
+        r = run(w, overrides, crossbars=crossbars, batch=2, granularity=granularity)
         for key in ("xbar_reads", "adc_conversions", "dac_conversions", "dram_bytes"):
-            assert s[key] == base[key], key
+            assert r.summary[key] == base[key], key
+    assert [row["copies"] for row in r.layers] == [24, 24]  # 12 vectors x 2 images
     copied = run(w, ["mapping.replication=balance"], crossbars=8).summary
     assert copied["setup_cycles"] > base["setup_cycles"]
 
