@@ -9,6 +9,7 @@ import simpy
 
 from xbarsim.timing.hw.clock import Clock, transfer_cycles, until
 from xbarsim.timing.hw.stats import Counters
+from xbarsim.timing.hw.windows import Windows
 
 
 class Port:
@@ -55,8 +56,8 @@ class Dram:
         self.bytes_per_cycle = gbytes_per_s / clock.ghz  # GB/s / (Gcycles/s)
         self.latency_cycles = clock.cycles(latency_ns)
         self.counters = counters
-        self.free_at = 0
-        """Cycle the channel is next free, for transfers booked by time (``book``)."""
+        self.windows = Windows(1)
+        """The channel's reserved windows, for transfers booked by time (``book``)."""
 
     def transfer(self, layer: str | None, nbytes: int) -> Generator[Any, Any, None]:
         """Move ``nbytes`` to or from DRAM: latency, then the channel for the payload."""
@@ -71,14 +72,14 @@ class Dram:
         self.counters.add(layer, "dram_bytes", nbytes)
 
     def book(self, layer: str | None, nbytes: int, now: int) -> tuple[int, int]:
-        """Reserve the channel for ``nbytes`` requested at cycle ``now`` (requests booked in
-        time order): return the cycle the channel is free again and the cycle the data arrives
-        (the access latency overlaps the next transfer)."""
+        """Reserve the channel for ``nbytes`` requested at cycle ``now``, in its earliest free
+        window (``windows.Windows``: a request for an earlier cycle than others already booked
+        may use a gap they left): return the cycle its transfer ends and the cycle the data
+        arrives (the access latency overlaps the next transfer)."""
         if nbytes <= 0:
             return now, now
         cycles = transfer_cycles(nbytes, self.bytes_per_cycle)
-        start = max(now, self.free_at)
-        self.free_at = start + cycles
+        end = self.windows.reserve((0,), now, cycles) + cycles
         self.counters.add_busy("dram", cycles)
         self.counters.add(layer, "dram_bytes", nbytes)
-        return self.free_at, self.free_at + self.latency_cycles
+        return end, end + self.latency_cycles
