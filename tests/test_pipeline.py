@@ -107,18 +107,20 @@ def test_copies_beyond_an_images_vectors_take_images_side_by_side():
     """A linear layer (one vector an image) on 2 one-crossbar tiles, batch 2: its spare
     crossbar holds a second copy, a second lane, so the two images run side by side.
 
-    Each image's 4 B are split over the two copies' tiles (2 B each): image 0 leaves DRAM at
-    51 and is in tile 0 at 52 (the port's hop), in tile 1 at 51 + 1 + 2 hops = 54; image 1
-    one cycle later (55). Lane 0 computes image 0 from 54: fill 4 + 4 reads x 10 -> 98, its
-    2 B at the I/O port at 99, in DRAM at 99 + 1 + 50 = 150. Lane 1 computes image 1 from 55
-    (its own read pipeline fills) -> 99 -> 100 -> DRAM 151. With one copy (no replication),
-    image 1 waits for image 0: 96 + 40 = 136 -> DRAM 188."""
+    Image 0 goes to lane 0 (tile 0), image 1 to lane 1 (tile 1). Image 0's 4 B leave DRAM
+    at 51 and are in tile 0 at 52 (the port's hop); image 1's leave at 52 and cross tile 0's
+    east link: in tile 1 at 52 + 1 + 2 hops = 55. Lane 0 computes image 0 from 52: fill 4 +
+    4 reads x 10 -> 96, its 2 B at the I/O port at 97, in DRAM at 97 + 1 + 50 = 148. Lane 1
+    computes image 1 from 55 (its own read pipeline fills) -> 99, its 2 B back over the link
+    and the port's hop -> 102, in DRAM at 153. With one copy (no replication) image 1 waits
+    for image 0: 96 + 40 = 136 -> DRAM 188."""
     w = workload_from_dict({"name": "fc", "input": [4, 1, 1], "layers": [
         {"name": "fc", "type": "linear", "inputs": ["input"], "in_channels": 4,
          "out_channels": 2}]})
     lanes = run(w, ["chip.crossbars_per_tile=1"], crossbars=2, batch=2)
     assert lanes.layers[0]["copies"] == 2
-    assert (lanes.layers[0]["start_cycle"], lanes.summary["cycles"]) == (54, 151)
+    assert (lanes.layers[0]["start_cycle"], lanes.summary["cycles"]) == (52, 153)
+    assert lanes.layers[0]["noc_bytes"] == 2 * 4 + 2 * 2  # each image only to its lane
     one = run(w, ["chip.crossbars_per_tile=1", "mapping.replication=none"], crossbars=2,
               batch=2)
     assert one.summary["cycles"] == 188

@@ -181,8 +181,9 @@ class PipelineDataflow(Engine):
         self.image_done = np.zeros(batch, dtype=np.int64)
         self.busy_until: dict[tuple[str, int], int] = {}
         """When each (layer, lane) finished its last chunk: its read pipeline refills after."""
-        self._groups: dict[tuple[str, tuple[str, ...]],
+        self._groups: dict[tuple[str, tuple[str, ...], int],
                            tuple[list[tuple[int, tuple[int, ...], list[int]]], int]] = {}
+        self._route_lanes: dict[str, int] = {}
         self.first = self.workload.consumers(INPUT)[0]
         """The layer the input images' traffic is counted for."""
 
@@ -365,7 +366,7 @@ class PipelineDataflow(Engine):
 
     def _deliver_input(self, b: int, j: int, size: int, arrive: int) -> Proc:
         yield self.env.timeout(arrive - int(self.env.now))
-        arrival = self._send(self.first, INPUT, self._readers(INPUT), size)
+        arrival = self._send(self.first, INPUT, self._readers(INPUT), size, b)
         self.arrival[INPUT][b, j] = self.began[INPUT][b, j] = self.ended[INPUT][b, j] = arrival
         self.computed[INPUT][b][j].succeed()
 
@@ -430,6 +431,34 @@ class PipelineDataflow(Engine):
         if not layer.is_mvm:
             return 1
         return lanes(self.maps[layer.name].P, self.copies.get(layer.name, 1), self.batch)
+
+    def _route_lane_count(self, name: str) -> int:
+        """Lanes an activation's copies are split in: an MVM layer's own (``_lanes``); a pool,
+        add, concat or flatten, beside its first input's copies, that input's; the input, one."""
+        count = self._route_lanes.get(name)
+        if count is None:
+            if name == INPUT:
+                count = 1
+            else:
+                layer = self.workload.layer(name)
+                count = (self._lanes(layer) if layer.is_mvm
+                         else self._route_lane_count(layer.inputs[0]))
+            self._route_lanes[name] = count
+        return count
+
+    def _homes(self, name: str, b: int) -> np.ndarray:
+        """Home tiles of the copies that hold image ``b`` of an activation: those of the
+        image's lane (image b on lane b mod lanes), each lane a run of copies; the input: the
+        I/O port."""
+        if name not in self.place:
+            return np.full(1, IO)
+        homes = self.place[name].home
+        count = self._route_lane_count(name)
+        if count == 1:
+            return homes
+        per = homes.size // count
+        lane = b % count
+        return homes[lane * per:(lane + 1) * per]
 
     def _row_vectors(self, layer: Layer) -> int:
         """Output vectors (pixels) per output row."""
@@ -537,8 +566,8 @@ class PipelineDataflow(Engine):
         size = nbytes(vectors * int(self.workload.output_shape(name)[0]), self.act_bits)
         readers = self._readers(name)
         if readers:
-            return self._send(name, name, readers, size, (began, vectors))
-        src = int(self.place[name].home[0])
+            return self._send(name, name, readers, size, b, (began, vectors))
+        src = int(self._homes(name, b)[0])
         self.chip.counters.add(name, "tile_buffer_read_bytes", size)
         at_io = self.chip.mesh.book(name, src, IO, size, int(self.env.now))
         self.env.process(self._write_output(name, b, size, at_io))
@@ -570,17 +599,18 @@ class PipelineDataflow(Engine):
         yield self.env.timeout(done - int(self.env.now))
 
     def _send(self, layer: str | None, source: str, consumers: Sequence[str], size: int,
-              streamed: tuple[int, int] | None = None) -> int:
-        """Split ``size`` bytes over streams from the source's copies to the copies of every
-        consumer (S streams, S the most copies of any of them: stream s from source copy
-        s mod c_src to copy s mod c of each consumer). A stream's bytes leave the source once
+              b: int, streamed: tuple[int, int] | None = None) -> int:
+        """Split ``size`` bytes of image ``b`` over streams from the source's copies to the
+        copies of every consumer, of the image's lane of each (``_homes``; S streams, S the
+        most copies of any of them: stream s from source copy s mod c_src to copy s mod c of
+        each consumer). A stream's bytes leave the source once
         and travel the tree of XY routes to its destinations (multicast [A]); streams with the
         same source tile and destination tiles travel as one transfer. ``streamed``: the bytes
         are ``(began, vectors)``'s outputs, produced at an even pace from cycle ``began`` to now,
         so a transfer may start while they are computed, its last vector's share leaving now.
         Return the last arrival."""
         now = int(self.env.now)
-        groups, streams = self._stream_groups(source, tuple(consumers))
+        groups, streams = self._stream_groups(source, tuple(consumers), b)
         part, extra = divmod(size, streams)
         counters, mesh, arrive = self.chip.counters, self.chip.mesh, now
         for a, dsts, indices in groups:
@@ -595,14 +625,16 @@ class PipelineDataflow(Engine):
             arrive = max(arrive, mesh.multicast(layer, a, list(dsts), n, at))
         return arrive
 
-    def _stream_groups(self, source: str, consumers: tuple[str, ...]
+    def _stream_groups(self, source: str, consumers: tuple[str, ...], b: int
                        ) -> tuple[list[tuple[int, tuple[int, ...], list[int]]], int]:
-        """(source tile, destination tiles, stream indices) of the streams that leave their
-        tile, grouped by source and destinations, and the number of streams (cached)."""
-        key = (source, consumers)
+        """(source tile, destination tiles, stream indices) of the streams of image ``b`` that
+        leave their tile, grouped by source and destinations, and the number of streams
+        (cached per combination of lanes)."""
+        lanes = (self._route_lane_count(source), *map(self._route_lane_count, consumers))
+        key = (source, consumers, b % math.lcm(*lanes))
         if key not in self._groups:
-            src = self.place[source].home if source in self.place else np.full(1, IO)
-            dst = [self.place[c].home for c in consumers]
+            src = self._homes(source, b)
+            dst = [self._homes(c, b) for c in consumers]
             streams = max(src.size, *(d.size for d in dst))
             groups: dict[tuple[int, tuple[int, ...]], list[int]] = {}
             for s in range(streams):
