@@ -52,11 +52,15 @@ class Windows:
                         clear = 1
                         k += 1
                 j = j + 1 if j + 1 < n else 0
+        end = start + cycles
         for i in ids:
-            st = starts[i]
-            k = len(st) if start >= free_at[i] else bisect_right(st, start)
-            _take(st, ends[i], k, start, start + cycles)
-            free_at[i] = ends[i][-1]
+            st, en = starts[i], ends[i]
+            if start == free_at[i] and en:  # right after its last window
+                en[-1] = end
+            else:
+                _take(st, en, len(st) if start >= free_at[i] else bisect_right(st, start),
+                      start, end)
+            free_at[i] = en[-1]
         return start
 
     def reserve_each(self, ids: Sequence[int], cycles: Sequence[int], now: int) -> int:
