@@ -40,13 +40,18 @@ class PulseDistribution:
 
     @cached_property
     def _uniform(self) -> np.ndarray:
-        """Pulse distribution of a cell of a uniformly drawn level (``mixture()``; cached:
-        every write of a block without known levels samples it)."""
-        return np.asarray(self.probs.mean(axis=0))
+        """Pulse distribution of a cell of a uniformly drawn level (``mixture()``; cached,
+        read-only: every write of a block without known levels samples it)."""
+        p = np.asarray(self.probs.mean(axis=0))
+        p.setflags(write=False)
+        return p
 
     @cached_property
     def _uniform_cdf(self) -> np.ndarray:
-        return _cdf(self._uniform)
+        """CDF of ``_uniform`` (cached, read-only)."""
+        cdf = _cdf(self._uniform)
+        cdf.setflags(write=False)
+        return cdf
 
     @property
     def levels(self) -> int:

@@ -184,6 +184,7 @@ class PipelineDataflow(Engine):
         self._groups: dict[tuple[str, tuple[str, ...], int],
                            tuple[list[tuple[int, tuple[int, ...], list[int]]], int]] = {}
         self._route_lanes: dict[str, int] = {}
+        self._periods: dict[tuple[str, tuple[str, ...]], int] = {}
         self.first = self.workload.consumers(INPUT)[0]
         """The layer the input images' traffic is counted for."""
 
@@ -603,11 +604,11 @@ class PipelineDataflow(Engine):
         """Split ``size`` bytes of image ``b`` over streams from the source's copies to the
         copies of every consumer, of the image's lane of each (``_homes``; S streams, S the
         most copies of any of them: stream s from source copy s mod c_src to copy s mod c of
-        each consumer). A stream's bytes leave the source once
-        and travel the tree of XY routes to its destinations (multicast [A]); streams with the
-        same source tile and destination tiles travel as one transfer. ``streamed``: the bytes
-        are ``(began, vectors)``'s outputs, produced at an even pace from cycle ``began`` to now,
-        so a transfer may start while they are computed, its last vector's share leaving now.
+        each consumer). A stream's bytes leave the source once and travel the tree of XY
+        routes to its destinations (multicast [A]); streams with the same source tile and
+        destination tiles travel as one transfer. ``streamed``: the bytes are ``(began,
+        vectors)``'s outputs, produced at an even pace from cycle ``began`` to now, so a
+        transfer may start while they are computed, its last vector's share leaving now.
         Return the last arrival."""
         now = int(self.env.now)
         groups, streams = self._stream_groups(source, tuple(consumers), b)
@@ -630,8 +631,11 @@ class PipelineDataflow(Engine):
         """(source tile, destination tiles, stream indices) of the streams of image ``b`` that
         leave their tile, grouped by source and destinations, and the number of streams
         (cached per combination of lanes)."""
-        lanes = (self._route_lane_count(source), *map(self._route_lane_count, consumers))
-        key = (source, consumers, b % math.lcm(*lanes))
+        period = self._periods.get((source, consumers))
+        if period is None:  # images whose lanes repeat
+            period = self._periods[source, consumers] = math.lcm(
+                self._route_lane_count(source), *map(self._route_lane_count, consumers))
+        key = (source, consumers, b % period)
         if key not in self._groups:
             src = self._homes(source, b)
             dst = [self._homes(c, b) for c in consumers]

@@ -92,8 +92,6 @@ class Holdings:
                     pairs.append((self.tiles[i], overlap))
         else:
             pairs = [(t, b - a) for t, a, b in zip(self.tiles, self.starts, self.stops)]
-        if len(pairs) == 1:  # the usual case: one holder
-            return [(pairs[0][0], size)] if size else []
         split = proportional_split(size, [w for _, w in pairs])
         merged: dict[int, int] = {}
         for (tile, _), share in zip(pairs, split):

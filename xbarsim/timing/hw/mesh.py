@@ -39,8 +39,7 @@ class Mesh:
         self.hop_cycles = cfg.hop_cycles
         self.multicast_ok = cfg.multicast
         self.counters = counters
-        # link id: 4 per router (east, west, south, north); plain lists, since a route has a
-        # handful of links and a booking is the engines' most frequent action
+        # link id: 4 per router (east, west, south, north)
         self.windows = Windows(4 * self.width ** 2)
         self._routes: dict[tuple[int, int], tuple[int, ...]] = {}
         self._trees: dict[tuple[int, tuple[int, ...]], tuple[list[int], int]] = {}

@@ -1,12 +1,12 @@
 """Resources booked by time that remember the windows they are reserved in.
 
-Mesh links, and the static pipeline's tile ports and shift-and-add banks, are booked when the
-engine knows the work, possibly for an earlier cycle than the simulation's (a static chunk is
-timed once its last input rows are known, docs/design.md 6.2). A request takes the earliest
-window, from the cycle it is made for, in which every resource it needs is free: it may use a
-window an earlier request left idle (a router arbitrates packet by packet, so an idle link serves
-whichever flow has data; a port serves whichever layer has a request). A resource remembers its
-last ``WINDOWS_KEPT`` windows.
+Mesh links, the DRAM channel, and the static pipeline's tile ports and shift-and-add banks, are
+booked when the engine knows the work, possibly for an earlier cycle than the simulation's (a
+static chunk is timed once its last input rows are known, docs/design.md 6.2). A request takes
+the earliest window, from the cycle it is made for, in which every resource it needs is free: it
+may use a window an earlier request left idle (a router arbitrates packet by packet, so an idle
+link serves whichever flow has data; a port serves whichever layer has a request). A resource
+remembers its last ``WINDOWS_KEPT`` windows.
 """
 
 from __future__ import annotations
