@@ -295,7 +295,7 @@ class BasisDataflow(Engine):
                     layer, [t for t, size in sizes.items() if size], max(sizes.values())))
 
     def refill_coefficients(self, layer: str, tile: int, held_bytes: int,
-                            units: int = 1) -> list[Proc]:
+                            units: int = 1) -> list[Proc | simpy.Event]:
         """The stage fetching a tile's coefficient refills while it combines (none when it
         refills nothing): from the global buffer when the layer's coefficients fit in half of
         it (like activations), else from DRAM; then over the NoC into the tile. With
@@ -305,12 +305,8 @@ class BasisDataflow(Engine):
         if not size:
             return []
         if layer in self._streams:
-            return [self._await(self._streams[layer])]
+            return [self._streams[layer]]
         return [self._refill(layer, tile, size)]
-
-    @staticmethod
-    def _await(event: simpy.Event) -> Proc:
-        yield event
 
     def _refill(self, layer: str, tile: int, size: int) -> Proc:
         """Move ``size`` refill bytes to ``tile`` (``refill_coefficients``)."""
@@ -331,7 +327,7 @@ class BasisDataflow(Engine):
         tile = self.chip.tile_of(slots[0])
         yield from self.send_to_tile(layer, tile, w.in_bytes, span)
         yield from self.receive_coefficients(layer, tile)
-        stages = [self.chip.tile_ports[tile].access(
+        stages: list[Proc | simpy.Event] = [self.chip.tile_ports[tile].access(
             layer, nbytes(w.projections * self.spec.length, self.act_bits), "read")]
         if self.spec.combine is Combine.ANALOG:
             stages += self.analog_stages(layer, tile, slots, w.projections, w.steps,

@@ -16,6 +16,7 @@ import math
 
 from xbarsim.timing.dataflows.engine import Engine, Proc
 from xbarsim.timing.dataflows.spans import CHANNELS, VECTORS, Span
+from xbarsim.timing.hw.clock import until
 from xbarsim.util import even_split, nbytes
 from xbarsim.workload.layer import Layer
 
@@ -65,11 +66,15 @@ class DigitalDataflow(Engine):
                  out_bytes: int, span: Span, fetch_bytes: int) -> Proc:
         """One tile's share (``span`` of the layer's MACs): ``fetch_bytes`` of its weights and
         inputs sent in, MACs on its lanes, outputs out."""
-        port = self.chip.tile_ports[tile]
         if fetch_bytes:
             yield from self.send_to_tile(layer, tile, fetch_bytes, span)
-        yield self.all_of([
-            port.access(layer, weight_bytes + in_bytes, "read"),
-            self.chip.combiners[tile].run(layer, macs),
-            self.drain(layer, tile, out_bytes, span),
-        ])
+        # the stages run side by side: the read and the MACs are booked now, the outputs
+        # kept (booked too, in the tile buffers) or drained by a process
+        end = max(self.chip.tile_ports[tile].book(layer, weight_bytes + in_bytes, "read"),
+                  self.chip.combiners[tile].book(layer, macs))
+        kept = self.memory.book_keep(layer, tile, out_bytes, span)
+        if kept is None:
+            yield from self.drain(layer, tile, out_bytes, span)
+        else:
+            end = max(end, kept)
+        yield from until(self.env, end)

@@ -59,9 +59,10 @@ class Engine:
     def _names(self) -> list[str]:
         return [layer.name for layer in self.workload.layers]
 
-    def all_of(self, procs: Iterable[Proc]) -> simpy.events.AllOf:
-        """Start processes and wait for all of them."""
-        return self.env.all_of([self.env.process(p) for p in procs])
+    def all_of(self, procs: Iterable[Proc | simpy.Event]) -> simpy.events.AllOf:
+        """Start processes and wait for all of them (and for any events among them)."""
+        return self.env.all_of([p if isinstance(p, simpy.Event) else self.env.process(p)
+                                for p in procs])
 
     # -- whole run ---------------------------------------------------------------------------
 

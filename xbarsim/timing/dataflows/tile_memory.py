@@ -183,7 +183,13 @@ class TileMemory:
                 held[1] += sp
         yield self.e.all_of(self._multicast(layer, src, tiles, b, sp)
                             for src, (b, sp) in sorted(by_source.items()))
-        yield self.e.all_of(self.chip.tile_ports[t].access(layer, size, "write") for t in tiles)
+        yield from self._write_each(layer, tiles, size)
+
+    def _write_each(self, layer: str, tiles: list[int], size: int) -> Proc:
+        """Every tile of ``tiles`` writes ``size`` bytes into its buffer, side by side (each
+        port booked now; the wait ends with the last)."""
+        ports = self.chip.tile_ports
+        yield from until(self.env, max(ports[t].book(layer, size, "write") for t in tiles))
 
     def _multicast(self, layer: str, src: int, tiles: list[int], size: int, spilled: int) -> Proc:
         """``size`` bytes held by ``src`` (``spilled`` of them in DRAM) to every tile."""
@@ -243,7 +249,7 @@ class TileMemory:
     def multicast_from_dram(self, layer: str, tiles: list[int], size: int) -> Proc:
         """``stream_from_dram``, then each tile's buffer writes the bytes."""
         yield from self.stream_from_dram(layer, tiles, size)
-        yield self.e.all_of(self.chip.tile_ports[t].access(layer, size, "write") for t in tiles)
+        yield from self._write_each(layer, tiles, size)
 
     # -- a finished layer ---------------------------------------------------------------
 

@@ -37,12 +37,13 @@ class Windows:
         window from cycle ``now``; return its start."""
         free_at, starts, ends = self.free_at, self._starts, self._ends
         start = now
-        if max([free_at[i] for i in ids]) > now:  # else every resource is idle from now on
-            # round robin over the resources, sliding the start past every window that
+        busy = [i for i in ids if free_at[i] > now]  # the others are idle from now on
+        if busy:
+            # round robin over the busy resources, sliding the start past every window that
             # overlaps, until each resource in turn has nothing in the way
-            n, j, clear = len(ids), 0, 0
+            n, j, clear = len(busy), 0, 0
             while clear < n:
-                i = ids[j]
+                i = busy[j]
                 clear += 1
                 if free_at[i] > start:
                     st, en = starts[i], ends[i]
@@ -55,12 +56,19 @@ class Windows:
         end = start + cycles
         for i in ids:
             st, en = starts[i], ends[i]
-            if start == free_at[i] and en:  # right after its last window
-                en[-1] = end
+            last = free_at[i]
+            if start > last or not en:  # after its last window
+                st.append(start)
+                en.append(end)
+                if len(st) > WINDOWS_KEPT:
+                    en[0] = en[1]
+                    del st[1], en[1]
+                free_at[i] = end
+            elif start == last:  # right after its last window
+                en[-1] = free_at[i] = end
             else:
-                _take(st, en, len(st) if start >= free_at[i] else bisect_right(st, start),
-                      start, end)
-            free_at[i] = en[-1]
+                _take(st, en, bisect_right(st, start), start, end)
+                free_at[i] = en[-1]
         return start
 
     def reserve_each(self, ids: Sequence[int], cycles: Sequence[int], now: int) -> int:
