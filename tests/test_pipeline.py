@@ -410,4 +410,31 @@ def test_booking_tiles_each_on_their_own_equals_one_by_one(bookings):
         done = each.reserve_each([tile], [cycles], now)
         start = single.reserve((tile,), now, cycles) if cycles else now
         assert done == start + cycles
-    assert each._starts == single._starts and each._ends == single._ends
+    assert all(each.windows(i) == single.windows(i) for i in range(3))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.integers(0, 3), min_size=1, max_size=4, unique=True),
+                          st.integers(0, 12), st.integers(0, 80), st.booleans()),
+                min_size=1, max_size=3 * WINDOWS_KEPT))
+def test_compiled_windows_take_the_windows_python_takes(bookings):
+    """The compiled search (numba, on arrays) books exactly as the Python one (on lists), for
+    common windows of several resources and for each resource on its own, beyond the windows
+    a resource keeps too; also when a run switches from one to the other halfway."""
+    python, compiled, switched = Windows(4), Windows(4), Windows(4)
+    compiled.compile()
+    assert compiled.compiled and not python.compiled
+    for k, (ids, cycles, now, each) in enumerate(bookings):
+        if k == len(bookings) // 2:
+            switched.compile()
+        if each:
+            got = [w.reserve_each(ids, [cycles] * len(ids), now)
+                   for w in (python, compiled, switched)]
+        else:
+            got = [w.reserve(ids, now, max(cycles, 1)) for w in (python, compiled, switched)]
+        assert got[0] == got[1] == got[2]
+    for k in range(WINDOWS_KEPT + 2):  # one cycle in two: the oldest gaps are forgotten
+        assert len({w.reserve((3,), 1000 + 2 * k, 1) for w in (python, compiled, switched)}) == 1
+    for i in range(4):
+        assert python.windows(i) == compiled.windows(i) == switched.windows(i)
+    assert len(python.windows(3)) <= WINDOWS_KEPT

@@ -160,7 +160,7 @@ class PipelineDataflow(Engine):
         """Each tile's buffer port, shared by the layers on the tile."""
         self.banks = Windows(tiles)
         """Each tile's shift-and-add bank, as pool, add and concat layers book it whole."""
-        self._lists: dict[int, tuple[list[int], list[float], list[float], list[float]]] = {}
+        self._lists: dict[int, tuple[tuple[int, ...], list[float], list[float], list[float]]] = {}
         self._reader_lists: dict[str, list[str]] = {}
         self.shift_rate = chip.arch.tile.shift_add.units * chip.arch.tile.shift_add.ops_per_cycle
         self.port_rate = chip.arch.tile.buffer.port_bytes_per_cycle
@@ -542,14 +542,15 @@ class PipelineDataflow(Engine):
             counters.add_busy("shift_add", int((np.array(shift) * p.shift_share).sum() * units))
         return done
 
-    def _per_tile(self, p: Placement) -> tuple[list[int], list[float], list[float], list[float]]:
+    def _per_tile(self, p: Placement) -> tuple[tuple[int, ...], list[float], list[float],
+                                               list[float]]:
         """A placement's tiles, port bytes and shift-and-add ops per vector, and the rate of the
         layer's own share of each tile's bank, as lists (``_tiles_busy`` runs every chunk)."""
         lists = self._lists.get(id(p))
         if lists is None:
             rates = ([] if p.shift_share is None else
                      (self.shift_rate * np.maximum(p.shift_share, 1e-12)).tolist())
-            lists = self._lists[id(p)] = (p.tiles.tolist(), p.port_bytes.tolist(),
+            lists = self._lists[id(p)] = (tuple(p.tiles.tolist()), p.port_bytes.tolist(),
                                           p.shift_ops.tolist(), rates)
         return lists
 

@@ -42,7 +42,7 @@ class Mesh:
         # link id: 4 per router (east, west, south, north)
         self.windows = Windows(4 * self.width ** 2)
         self._routes: dict[tuple[int, int], tuple[int, ...]] = {}
-        self._trees: dict[tuple[int, tuple[int, ...]], tuple[list[int], int]] = {}
+        self._trees: dict[tuple[int, tuple[int, ...]], tuple[tuple[int, ...], int]] = {}
         """Multicast trees: (source, destinations) -> (links, longest route)."""
 
     @property
@@ -144,7 +144,7 @@ class Mesh:
                 routes = [tuple(self._xy_between(port, self.position(d))) for d in dsts]
             else:
                 routes = [self.route(src, d) for d in dsts]
-            tree = self._trees[key] = (sorted(set().union(*routes)),
+            tree = self._trees[key] = (tuple(sorted(set().union(*routes))),
                                        max(len(r) for r in routes))
         links, farthest = tree
         cycles = transfer_cycles(nbytes, self.bytes_per_cycle) if links else 0
