@@ -90,6 +90,8 @@ class Holdings:
                 overlap = min(b, hi) - max(a, lo)
                 if overlap > 0:
                     pairs.append((self.tiles[i], overlap))
+            if len(pairs) == 1:  # the common case: one holder has it all
+                return [(pairs[0][0], size)] if size else []
         else:
             pairs = [(t, b - a) for t, a, b in zip(self.tiles, self.starts, self.stops)]
         split = proportional_split(size, [w for _, w in pairs])
