@@ -544,8 +544,9 @@ class PipelineDataflow(Engine):
 
     def _per_tile(self, p: Placement) -> tuple[tuple[int, ...], list[float], list[float],
                                                list[float]]:
-        """A placement's tiles, port bytes and shift-and-add ops per vector, and the rate of the
-        layer's own share of each tile's bank, as lists (``_tiles_busy`` runs every chunk)."""
+        """A placement's tiles (a tuple, whose id array ``Windows`` keeps), port bytes and
+        shift-and-add ops per vector, and the rate of the layer's own share of each tile's bank,
+        as lists (``_tiles_busy`` runs every chunk)."""
         lists = self._lists.get(id(p))
         if lists is None:
             rates = ([] if p.shift_share is None else

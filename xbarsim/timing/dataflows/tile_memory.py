@@ -189,7 +189,8 @@ class TileMemory:
         """Every tile of ``tiles`` writes ``size`` bytes into its buffer, side by side (each
         port booked now; the wait ends with the last)."""
         ports = self.chip.tile_ports
-        yield from until(self.env, max(ports[t].book(layer, size, "write") for t in tiles))
+        yield from until(self.env, max((ports[t].book(layer, size, "write") for t in tiles),
+                                       default=int(self.env.now)))
 
     def _multicast(self, layer: str, src: int, tiles: list[int], size: int, spilled: int) -> Proc:
         """``size`` bytes held by ``src`` (``spilled`` of them in DRAM) to every tile."""
