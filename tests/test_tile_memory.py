@@ -17,7 +17,7 @@ from xbarsim.timing.dataflows.digital import DigitalDataflow
 from xbarsim.timing.dataflows.global_buffer_memory import GlobalBufferMemory
 from xbarsim.timing.dataflows.plan import Dataflow
 from xbarsim.timing.dataflows.spans import CHANNELS, VECTORS, Holdings, Span
-from xbarsim.timing.dataflows.tile_memory import TileMemory
+from xbarsim.timing.dataflows.tile_memory import VIEWS, TileMemory
 from xbarsim.timing.hw.chip import Chip
 from xbarsim.timing.hw.clock import until
 from xbarsim.timing.hw.mesh import IO
@@ -331,7 +331,7 @@ def test_a_concat_is_a_view_of_its_inputs() -> None:
     assert memory._view_parts("cat", Span(0, 1, 2, VECTORS), 20) == [
         ("a", Span(0, 1, 2, VECTORS), 10), ("b", Span(0, 1, 2, VECTORS), 10)]
     assert chip.counters.total().get("noc_bytes", 0) == 0
-    assert memory._readers("a") == ["b", "c"]  # its space lives until the concat's reader
+    assert workload.readers("a", VIEWS) == ["b", "c"]  # its space lives until the concat's reader
 
 
 def test_a_holder_sends_all_it_holds_of_a_gather_in_one_transfer() -> None:

@@ -114,6 +114,23 @@ def test_concat_channels() -> None:
     assert w.layer("cat").relu is False
 
 
+def test_readers_look_through_views_that_are_read() -> None:
+    """x feeds ``cat`` (read by p and q) and ``end`` (read by nobody, so not looked through).
+    Through concats, x's readers are p, q and end; without, cat and end. p and q both read cat,
+    which reads x once: each reader is listed once."""
+    b = NetBuilder("v", (4, 5, 5))
+    b.conv("x", 3, 1, src=INPUT)
+    b.conv("y", 5, 1, src=INPUT)
+    b.concat("cat", ["x", "y"])
+    b.conv("p", 2, 1, src="cat")
+    b.conv("q", 2, 1, src="cat")
+    b.concat("end", ["p", "q", "x"])
+    w = b.build()
+    assert w.readers("x", (LayerType.CONCAT,)) == ["p", "q", "end"]
+    assert w.readers("x", ()) == ["cat", "end"]
+    assert w.readers("p", (LayerType.CONCAT,)) == ["end"]  # read by nobody: not looked through
+
+
 def test_rectangular_kernel_stride_padding(tmp_path: Path) -> None:
     w = load_text(tmp_path, """
 name: rect

@@ -7,7 +7,7 @@ a key path such as ``layers[3](conv3).in_channels``; the loader adds the file na
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from xbarsim.errors import XbarsimError, clip, name_problem, show, suggest
@@ -110,6 +110,18 @@ class Workload:
         """Names of the layers that read the output of ``name`` (or of ``"input"``)."""
         self._check_known(name)
         return self._consumers[name]
+
+    def readers(self, name: str, views: Collection[LayerType]) -> list[str]:
+        """The layers that read the output of ``name``, each once, in order, looking through
+        the consumers of the kinds ``views`` that are themselves read: such a view moves no
+        data, so what it shows goes to whoever reads it."""
+        readers: list[str] = []
+        for consumer in self.consumers(name):
+            through = self.layer(consumer).type in views and self.consumers(consumer)
+            for reader in self.readers(consumer, views) if through else [consumer]:
+                if reader not in readers:
+                    readers.append(reader)
+        return readers
 
     @property
     def outputs(self) -> tuple[str, ...]:

@@ -587,12 +587,7 @@ class PipelineDataflow(Engine):
         views (a concat's readers read each of its inputs where that input was made)."""
         readers = self._reader_lists.get(name)
         if readers is None:
-            readers = self._reader_lists[name] = []
-            for consumer in self.workload.consumers(name):
-                for reader in (self._readers(consumer) if self._is_view(consumer)
-                               else [consumer]):
-                    if reader not in readers:
-                        readers.append(reader)
+            readers = self._reader_lists[name] = self.workload.readers(name, (LayerType.CONCAT,))
         return readers
 
     def _write_output(self, name: str, b: int, size: int, at_io: int) -> Proc:

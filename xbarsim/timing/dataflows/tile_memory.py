@@ -18,6 +18,11 @@ if TYPE_CHECKING:
     from xbarsim.timing.dataflows.engine import Engine, Proc
 
 
+VIEWS = (LayerType.FLATTEN, LayerType.CONCAT)
+"""Layer kinds whose output, when later layers read it, is a view of their inputs: an activation
+stays live until the layers reading it through them are done."""
+
+
 class TileMemory:
     """Activations in the tile buffers (no global buffer): each tile keeps what it made, up to
     ``tile.buffer.activation_share`` of its buffer for all live activations together (the rest
@@ -112,19 +117,6 @@ class TileMemory:
         while name in self.views:
             name = self.views[name][0][0]
         return self.held[name]
-
-    def _readers(self, name: str) -> list[str]:
-        """The layers that read an activation, through the views (flatten, concat) on it:
-        its space stays live until they are all done."""
-        readers = []
-        for consumer in self.e.workload.consumers(name):
-            kind = self.e.workload.layer(consumer).type
-            if kind in (LayerType.FLATTEN, LayerType.CONCAT) and \
-                    self.e.workload.consumers(consumer):
-                readers += self._readers(consumer)
-            else:
-                readers.append(consumer)
-        return readers
 
     def _gather(self, layer: str, sources: list[str], tile: int, size: int, span: Span) -> Proc:
         """``size`` bytes of ``span``, split evenly over the activations ``sources``, from the
@@ -275,7 +267,7 @@ class TileMemory:
         if procs:
             yield self.e.all_of(procs)
         if consumers:
-            self.env.process(self._free_after(self._readers(name), {
+            self.env.process(self._free_after(self.e.workload.readers(name, VIEWS), {
                 t: m - d for t, (d, m) in held.spilled.items()}))
 
     def _to_dram(self, layer: str, tile: int, size: int) -> Proc:
