@@ -106,6 +106,21 @@ def test_splits_are_exact():
     assert proportional_split(5, [0, 0]) == [0, 0]
 
 
+@given(st.integers(0, 10**6), st.lists(st.integers(0, 10**4), min_size=1, max_size=5))
+def test_proportional_split_gives_the_largest_remainders_the_extra_units(total, weights):
+    """Largest remainder: each share is its quota total * w / sum rounded down, and the units
+    left go one each to the largest remainders (ties: the first); all weights 0: nothing."""
+    got = proportional_split(total, weights)
+    weight_sum = sum(weights)
+    if weight_sum == 0:
+        assert got == [0] * len(weights)
+        return
+    floors = [total * w // weight_sum for w in weights]
+    left = total - sum(floors)
+    order = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % weight_sum), i))
+    assert got == [f + (i in order[:left]) for i, f in enumerate(floors)]
+
+
 # -- analog combination ----------------------------------------------------------------------
 
 def naive_groups(masks_column):

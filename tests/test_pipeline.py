@@ -266,6 +266,31 @@ def test_a_multicast_crosses_each_link_of_its_tree_once():
         assert counters.layer("x")["noc_byte_hops"] == byte_hops
 
 
+def test_multicasts_booked_together_are_booked_as_one_by_one():
+    """``multicast_many`` books its trees in turn, as ``multicast`` would one after another:
+    on the 3 x 3 mesh, tile 0 to tiles 2 and 6 (12 B), tile 1 to tile 7 (8 B, its south
+    links cross none of the first tree's), tile 0 to 2 again (nothing), and 4 B from DRAM to
+    tile 4; the same arrival and the same counts, with multicast on and off."""
+    multicasts = [(0, (2, 6)), (1, (7,)), (0, (2,)), (IO, (4,))]
+    sizes, nows = [12, 8, 0, 4], [0, 1, 5, 2]
+    for multicast in (True, False):
+        noc = Noc(bytes_per_cycle=4, hop_cycles=1, energy_pj_per_byte=0.0, multicast=multicast)
+        alone, together = Counters(), Counters()
+        one, many = Mesh(noc, 9, alone), Mesh(noc, 9, together)
+        arrive = max(one.multicast("x", src, list(dsts), n, now)
+                     for (src, dsts), n, now in zip(multicasts, sizes, nows))
+        assert many.multicast_many("x", many.trees(multicasts), sizes, nows) == arrive
+        assert together.layer("x") == alone.layer("x") and together.busy == alone.busy
+        assert [many.windows.windows(i) for i in range(many.links)] == [
+            one.windows.windows(i) for i in range(one.links)]
+    # by hand, with multicast: the tree of 0 -> 2, 6 is east of 0 and 1, south of 0 and 3:
+    # 3 cycles from 0, farthest 2 hops: 5; 1 -> 7: south of 1 and 4, 2 cycles from 1, +2: 5;
+    # DRAM -> 4: the port at (0, 0), east of 0 (busy until 3) then south of 1 (busy [1, 3)):
+    # 1 cycle from 3, 2 links and the port's hop: 3 + 1 + 3 = 7
+    mesh = Mesh(Noc(bytes_per_cycle=4, hop_cycles=1, energy_pj_per_byte=0.0), 9, Counters())
+    assert mesh.multicast_many("x", mesh.trees(multicasts), sizes, nows) == 7
+
+
 def test_an_output_read_by_two_layers_is_multicast():
     """a (tile 0) feeds b (tile 1) and c (tile 3, below b on the 2 x 2 mesh; x sits on tile 2):
     each of a's 4 rows (2 B) goes to both, east of tile 0 once, then south of tile 1 to c:
@@ -415,26 +440,37 @@ def test_booking_tiles_each_on_their_own_equals_one_by_one(bookings):
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.lists(st.integers(0, 3), min_size=1, max_size=4, unique=True),
-                          st.integers(0, 12), st.integers(0, 80), st.booleans()),
+                          st.integers(0, 12), st.integers(0, 80),
+                          st.sampled_from(("common", "each", "many"))),
                 min_size=1, max_size=3 * WINDOWS_KEPT))
 def test_compiled_windows_take_the_windows_python_takes(bookings):
     """The compiled search (numba, on arrays) books exactly as the Python one (on lists), for
-    common windows of several resources and for each resource on its own, beyond the windows
-    a resource keeps too; also when a run switches from one to the other halfway."""
-    python, compiled, switched = Windows(4), Windows(4), Windows(4)
+    common windows of several resources, for each resource on its own, and for several
+    requests in turn (``reserve_many``: one by one, as ``reserve`` would book them), beyond
+    the windows a resource keeps too; also when a run switches from one to the other
+    halfway."""
+    python, compiled, switched, single = Windows(4), Windows(4), Windows(4), Windows(4)
     compiled.compile()
     assert compiled.compiled and not python.compiled
-    for k, (ids, cycles, now, each) in enumerate(bookings):
+    for k, (ids, cycles, now, kind) in enumerate(bookings):
         if k == len(bookings) // 2:
             switched.compile()
-        if each:
+        if kind == "each":
             got = [w.reserve_each(ids, [cycles] * len(ids), now)
-                   for w in (python, compiled, switched)]
-        else:
-            got = [w.reserve(ids, now, max(cycles, 1)) for w in (python, compiled, switched)]
-        assert got[0] == got[1] == got[2]
+                   for w in (python, compiled, switched, single)]
+        elif kind == "common":
+            got = [w.reserve(ids, now, max(cycles, 1))
+                   for w in (python, compiled, switched, single)]
+        else:  # the requests: all of ids, the last alone a cycle later, and none
+            sets, nows, lengths = (tuple(ids), tuple(ids[-1:]), ()), [now, now + 1, now], [
+                cycles, cycles + 1, cycles]
+            got = [w.reserve_many(sets, nows, lengths) for w in (python, compiled, switched)]
+            got.append([single.reserve(ids, t, c) if c else t
+                        for ids, t, c in zip(sets[:2], nows, lengths)] + [now])
+        assert got[0] == got[1] == got[2] == got[3]
     for k in range(WINDOWS_KEPT + 2):  # one cycle in two: the oldest gaps are forgotten
-        assert len({w.reserve((3,), 1000 + 2 * k, 1) for w in (python, compiled, switched)}) == 1
+        assert len({w.reserve((3,), 1000 + 2 * k, 1)
+                    for w in (python, compiled, switched, single)}) == 1
     for i in range(4):
-        assert python.windows(i) == compiled.windows(i) == switched.windows(i)
+        assert python.windows(i) == compiled.windows(i) == switched.windows(i) == single.windows(i)
     assert len(python.windows(3)) <= WINDOWS_KEPT

@@ -28,6 +28,15 @@ def proportional_split(total: int, weights: list[int]) -> list[int]:
         return [0] * len(weights)
     if len(weights) == 1:
         return [total]
+    if len(weights) == 2:  # the common case (a span held by two tiles): one share at most left
+        a, b = total * weights[0], total * weights[1]
+        first, second = a // weight_sum, b // weight_sum
+        if first + second < total:
+            if a % weight_sum >= b % weight_sum:
+                first += 1
+            else:
+                second += 1
+        return [first, second]
     shares = [total * w // weight_sum for w in weights]
     left = total - sum(shares)
     if left:

@@ -43,7 +43,7 @@ from xbarsim.timing.dataflows.engine import Engine, Proc
 from xbarsim.timing.estimators import adc_conversion_ns
 from xbarsim.timing.hw.chip import Chip
 from xbarsim.timing.hw.clock import Clock, transfer_cycles
-from xbarsim.timing.hw.mesh import IO
+from xbarsim.timing.hw.mesh import IO, Trees
 from xbarsim.timing.hw.windows import Windows
 from xbarsim.util import ceil_div, nbytes
 from xbarsim.workload.graph import Workload
@@ -182,7 +182,7 @@ class PipelineDataflow(Engine):
         self.busy_until: dict[tuple[str, int], int] = {}
         """When each (layer, lane) finished its last chunk: its read pipeline refills after."""
         self._groups: dict[tuple[str, tuple[str, ...], int],
-                           tuple[list[tuple[int, tuple[int, ...], list[int]]], int]] = {}
+                           tuple[list[tuple[int, tuple[int, ...], list[int]]], int, Trees]] = {}
         self._route_lanes: dict[str, int] = {}
         self._periods: dict[tuple[str, tuple[str, ...]], int] = {}
         self.first = self.workload.consumers(INPUT)[0]
@@ -608,26 +608,27 @@ class PipelineDataflow(Engine):
         transfer may start while they are computed, its last vector's share leaving now.
         Return the last arrival."""
         now = int(self.env.now)
-        groups, streams = self._stream_groups(source, tuple(consumers), b)
+        groups, streams, trees = self._stream_groups(source, tuple(consumers), b)
         part, extra = divmod(size, streams)
-        counters, mesh, arrive = self.chip.counters, self.chip.mesh, now
-        for a, dsts, indices in groups:
-            n = part * len(indices) + bisect_right(indices, extra - 1)
-            counters.add(layer, "tile_buffer_read_bytes", n if a != IO else 0)
-            counters.add(layer, "tile_buffer_write_bytes", n * len(dsts))
-            at = now
-            if streamed is not None and n:
-                began, vectors = streamed
-                ahead = transfer_cycles(n, mesh.bytes_per_cycle) * (vectors - 1) // vectors
-                at = max(began, now - ahead)
-            arrive = max(arrive, mesh.multicast(layer, a, list(dsts), n, at))
-        return arrive
+        sizes = [part * len(indices) + bisect_right(indices, extra - 1) for _, _, indices in groups]
+        ats = [now] * len(sizes)
+        if streamed is not None:
+            began, vectors = streamed
+            rate = self.chip.mesh.bytes_per_cycle
+            ats = [max(began, now - transfer_cycles(n, rate) * (vectors - 1) // vectors)
+                   if n else now for n in sizes]
+        counters = self.chip.counters
+        counters.add(layer, "tile_buffer_read_bytes",
+                     sum(n for (a, _, _), n in zip(groups, sizes) if a != IO))
+        counters.add(layer, "tile_buffer_write_bytes",
+                     sum(n * len(dsts) for (_, dsts, _), n in zip(groups, sizes)))
+        return max(now, self.chip.mesh.multicast_many(layer, trees, sizes, ats))
 
     def _stream_groups(self, source: str, consumers: tuple[str, ...], b: int
-                       ) -> tuple[list[tuple[int, tuple[int, ...], list[int]]], int]:
+                       ) -> tuple[list[tuple[int, tuple[int, ...], list[int]]], int, Trees]:
         """(source tile, destination tiles, stream indices) of the streams of image ``b`` that
-        leave their tile, grouped by source and destinations, and the number of streams
-        (cached per combination of lanes)."""
+        leave their tile, grouped by source and destinations, the number of streams, and the
+        groups' multicast trees (cached per combination of lanes)."""
         period = self._periods.get((source, consumers))
         if period is None:  # images whose lanes repeat
             period = self._periods[source, consumers] = math.lcm(
@@ -643,5 +644,6 @@ class PipelineDataflow(Engine):
                 far = tuple(sorted({int(d[s % d.size]) for d in dst} - {a}))
                 if far:
                     groups.setdefault((a, far), []).append(s)
-            self._groups[key] = ([(a, d, idx) for (a, d), idx in groups.items()], streams)
+            self._groups[key] = ([(a, d, idx) for (a, d), idx in groups.items()], streams,
+                                 self.chip.mesh.trees(list(groups)))
         return self._groups[key]

@@ -61,8 +61,11 @@ def plan_rounds(maps: list[LayerMap], enc: Encoding, crossbars: int) -> list[Rou
     capacity = crossbars
     rounds: list[list[Part]] = [[]]
     used = 0
+    tables: dict[int, dict[str, np.ndarray]] = {}  # by LayerMap: a layer's copies share one
     for lmap in maps:
-        table = block_table(lmap, enc)
+        table = tables.get(id(lmap))
+        if table is None:
+            table = tables[id(lmap)] = block_table(lmap, enc)
         total = lmap.mapped_blocks
         if total == 0:  # every weight pruned: the layer still runs, on no crossbar
             empty = {k: v[:0] for k, v in table.items()}

@@ -15,6 +15,8 @@ transfer costs no simulation event of its own. Energy is per byte per hop, as in
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from xbarsim.config.schema import Noc as NocConfig
 from xbarsim.timing.hw.clock import EPS, transfer_cycles
@@ -23,6 +25,21 @@ from xbarsim.timing.hw.windows import Windows
 
 IO = -1
 """Endpoint id of the chip's off-chip links (the I/O port nearest the other end)."""
+
+
+@dataclass(frozen=True)
+class Trees:
+    """The XY trees of several multicasts (``Mesh.trees``), booked together
+    (``Mesh.multicast_many``)."""
+
+    multicasts: tuple[tuple[int, tuple[int, ...]], ...]
+    """(source, destinations) of each."""
+    links: tuple[tuple[int, ...], ...]
+    """The links of each tree."""
+    hops: tuple[int, ...]
+    """Hops of each tree's bytes: its links, and the off-chip link of one from ``IO``."""
+    farthest: tuple[int, ...]
+    """Hops to each tree's farthest destination."""
 
 
 class Mesh:
@@ -136,17 +153,7 @@ class Mesh:
             return now
         if not self.multicast_ok:
             return self.book_many(layer, [(src, d, nbytes) for d in dsts], now)
-        key = (src, tuple(dsts))
-        tree = self._trees.get(key)
-        if tree is None:
-            if src == IO:  # one port feeds the whole tree
-                port = self._port([self.position(d) for d in dsts])
-                routes = [tuple(self._xy_between(port, self.position(d))) for d in dsts]
-            else:
-                routes = [self.route(src, d) for d in dsts]
-            tree = self._trees[key] = (tuple(sorted(set().union(*routes))),
-                                       max(len(r) for r in routes))
-        links, farthest = tree
+        links, farthest = self._tree(src, tuple(dsts))
         cycles = transfer_cycles(nbytes, self.bytes_per_cycle) if links else 0
         start = self.windows.reserve(links, now, cycles) if links else now
         io_hop = int(src == IO)
@@ -156,3 +163,52 @@ class Mesh:
         self.counters.add(layer, "noc_byte_hops", nbytes * hops)
         farthest += io_hop
         return start + cycles + farthest * self.hop_cycles
+
+    def trees(self, multicasts: Sequence[tuple[int, tuple[int, ...]]]) -> Trees:
+        """The trees of multicasts given as (source, destinations other than the source)."""
+        trees = [self._tree(src, dsts) for src, dsts in multicasts]
+        return Trees(multicasts=tuple(multicasts), links=tuple(t[0] for t in trees),
+                     hops=tuple(len(t[0]) + (src == IO) for t, (src, _) in zip(trees, multicasts)),
+                     farthest=tuple(t[1] + (src == IO) for t, (src, _) in zip(trees, multicasts)))
+
+    def multicast_many(self, layer: str | None, trees: Trees, sizes: Sequence[int],
+                       nows: Sequence[int]) -> int:
+        """``multicast`` of ``sizes[k]`` bytes over tree ``k`` of ``trees`` requested at cycle
+        ``nows[k]``, for each k in turn, with one search of the links' windows; return the
+        last arrival (``multicast``'s: a multicast of no bytes arrives when requested)."""
+        arrive = max(nows, default=0)
+        if not self.multicast_ok:
+            for (src, dsts), n, now in zip(trees.multicasts, sizes, nows):
+                arrive = max(arrive, self.multicast(layer, src, list(dsts), n, now))
+            return arrive
+        rate = self.bytes_per_cycle
+        cycles = [transfer_cycles(n, rate) if links else 0
+                  for n, links in zip(sizes, trees.links)]
+        starts = self.windows.reserve_many(trees.links, nows, cycles)
+        busy = moved = byte_hops = 0
+        for k, n in enumerate(sizes):
+            if n > 0:
+                busy += cycles[k] * trees.hops[k]
+                moved += n * len(trees.multicasts[k][1])
+                byte_hops += n * trees.hops[k]
+                arrive = max(arrive, starts[k] + cycles[k] + trees.farthest[k] * self.hop_cycles)
+        if moved:
+            self.counters.add_busy("mesh_link", busy)
+            self.counters.add(layer, "noc_bytes", moved)
+            self.counters.add(layer, "noc_byte_hops", byte_hops)
+        return arrive
+
+    def _tree(self, src: int, dsts: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
+        """The links of the tree of XY routes from ``src`` to every tile of ``dsts`` (none of
+        them ``src``), and the longest route's."""
+        key = (src, dsts)
+        tree = self._trees.get(key)
+        if tree is None:
+            if src == IO:  # one port feeds the whole tree
+                port = self._port([self.position(d) for d in dsts])
+                routes = [tuple(self._xy_between(port, self.position(d))) for d in dsts]
+            else:
+                routes = [self.route(src, d) for d in dsts]
+            tree = self._trees[key] = (tuple(sorted(set().union(*routes))),
+                                       max(len(r) for r in routes))
+        return tree
