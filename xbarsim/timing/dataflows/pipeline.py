@@ -184,6 +184,7 @@ class PipelineDataflow(Engine):
         self._groups: dict[tuple[str, tuple[str, ...], int],
                            tuple[list[tuple[int, tuple[int, ...], list[int]]], int, Trees]] = {}
         self._route_lanes: dict[str, int] = {}
+        self._need_lists: dict[str, list[list[tuple[str, int, int, int, int]]]] = {}
         self._periods: dict[tuple[str, tuple[str, ...]], int] = {}
         self.first = self.workload.consumers(INPUT)[0]
         """The layer the input images' traffic is counted for."""
@@ -389,14 +390,17 @@ class PipelineDataflow(Engine):
                 for consumer in consumers:
                     yield self.computed[consumer][b - ahead][-1]
                     free = max(free, int(self.ended[consumer][b - ahead, -1]))
-            for j in range(len(bounds) - 1):
+            for j, needs in enumerate(self._needs(layer)):
                 first = last = 0
-                for source in layer.inputs:
-                    k = self._chunk_holding(source, self.rows_needed(layer, source, bounds[j + 1]))
+                for source, k, row_chunk, behind, rows_in_chunk in needs:
                     yield self.computed[source][b][k]
                     last = max(last, int(self.arrival[source][b, k]))
-                    row = self.rows_needed(layer, source, bounds[j] + 1) - 1
-                    first = max(first, self._row_arrival(source, b, row))
+                    # the chunk's rows arrive a row's compute time apart, its last row with
+                    # the whole chunk
+                    per_row = (self.ended[source][b, row_chunk]
+                               - self.began[source][b, row_chunk]) / rows_in_chunk
+                    first = max(first, int(self.arrival[source][b, row_chunk])
+                                - int(behind * per_row))
                 start = max(free, first)
                 rows = bounds[j + 1] - bounds[j]
                 vectors = rows * self._row_vectors(layer)
@@ -416,14 +420,25 @@ class PipelineDataflow(Engine):
                     self.arrival[name][b, j] = self._forward(layer, b, vectors, start)
                 self.computed[name][b][j].succeed()
 
-    def _row_arrival(self, source: str, b: int, row: int) -> int:
-        """Cycle row ``row`` of image ``b`` of ``source`` arrived: its chunk's rows arrive a
-        row's compute time apart, the chunk's last row with the whole chunk."""
-        bounds = self.chunks[source]
-        k = self._chunk_holding(source, row + 1)
-        per_row = (self.ended[source][b, k] - self.began[source][b, k]) / (bounds[k + 1]
-                                                                           - bounds[k])
-        return int(self.arrival[source][b, k]) - int((bounds[k + 1] - 1 - row) * per_row)
+    def _needs(self, layer: Layer) -> list[list[tuple[str, int, int, int, int]]]:
+        """Per chunk of a layer, per input: the input's chunk holding the last row the chunk
+        needs (line buffer, ``rows_needed``), the chunk holding the first row it needs, that
+        row's distance from its chunk's last row, and that chunk's rows (cached per layer)."""
+        needs = self._need_lists.get(layer.name)
+        if needs is None:
+            bounds = self.chunks[layer.name]
+            needs = self._need_lists[layer.name] = []
+            for j in range(len(bounds) - 1):
+                chunk = []
+                for source in layer.inputs:
+                    row = self.rows_needed(layer, source, bounds[j] + 1) - 1
+                    k = self._chunk_holding(source, row + 1)
+                    held = self.chunks[source]
+                    chunk.append((source, self._chunk_holding(
+                        source, self.rows_needed(layer, source, bounds[j + 1])), k,
+                        held[k + 1] - 1 - row, held[k + 1] - held[k]))
+                needs.append(chunk)
+        return needs
 
     def _lanes(self, layer: Layer) -> int:
         """Lanes of a layer (``replication.lanes``): more copies than its vectors of an image
