@@ -143,6 +143,8 @@ class MvmWork:
     psum_sends: tuple[tuple[int, int, float], ...]
     """(last tile, home tile, partial sums per vector) of each copy whose row blocks span
     tiles: its cross-tile partial sums travel from its last tile (a bound on the route) home."""
+    psum_routes: Trees
+    """Their routes, booked together each chunk."""
 
 
 class PipelineDataflow(Engine):
@@ -253,13 +255,16 @@ class PipelineDataflow(Engine):
             elems = c_in * min(layer.kernel[0], h_in) * w_in
         share = np.bincount(where, minlength=used.size) / max(copies * b, 1)
         working = share * elems * self.act_bits / 8
+        # a copy with partial sums to send spans tiles: its last tile is not its home
+        psum_sends = tuple((int(last[k]), int(home[k]), float(psum[k]))
+                           for k in np.flatnonzero(psum))
         work = MvmWork(lmap=lmap, copies=copies, blocks=b, rows_total=int(table["rows_used"].sum()),
                        cols_total=int(table["cols_used"].sum()),
                        cols_widest=int(table["cols_used"].max()) if b else 0,
                        in_elems=int(in_elems.sum()) // max(copies, 1) if b else 0,
                        reduce_ops=reduce_ops,
-                       psum_sends=tuple((int(last[k]), int(home[k]), float(psum[k]))
-                                        for k in np.flatnonzero(psum)))
+                       psum_sends=psum_sends,
+                       psum_routes=self.chip.mesh.trees([(a, (h,)) for a, h, _ in psum_sends]))
         bank = np.bincount(where, minlength=used.size) / self.cpt
         return work, Placement(tiles=used, home=home, port_bytes=port, shift_ops=shift,
                                shift_share=bank,
@@ -513,11 +518,12 @@ class PipelineDataflow(Engine):
         c.add(name, "tile_buffer_read_bytes", nbytes(vectors * w.in_elems, self.act_bits))
         c.add(name, "tile_buffer_write_bytes", nbytes(vectors * outputs, self.act_bits))
         done = max(cycles, self._tiles_busy(p, per_copy, now))
-        for src, home, elems in w.psum_sends:  # row blocks in other tiles: partial sums home
-            size = nbytes(per_copy * elems, self.psum_bits)
-            c.add(name, "tile_buffer_write_bytes", size)
-            c.add(name, "tile_buffer_read_bytes", size)
-            done = max(done, self.chip.mesh.book(name, src, home, size, now) - now)
+        if w.psum_sends:  # row blocks in other tiles: partial sums home
+            sizes = [nbytes(per_copy * elems, self.psum_bits) for _, _, elems in w.psum_sends]
+            c.add(name, "tile_buffer_write_bytes", sum(sizes))
+            c.add(name, "tile_buffer_read_bytes", sum(sizes))
+            done = max(done, self.chip.mesh.multicast_many(name, w.psum_routes, sizes,
+                                                           [now] * len(sizes)) - now)
         self.busy_until[name, lane] = now + done
         return done
 
