@@ -461,12 +461,13 @@ def test_compiled_windows_take_the_windows_python_takes(bookings):
         elif kind == "common":
             got = [w.reserve(ids, now, max(cycles, 1))
                    for w in (python, compiled, switched, single)]
-        else:  # the requests: all of ids, the last alone a cycle later, and none
-            sets, nows, lengths = (tuple(ids), tuple(ids[-1:]), ()), [now, now + 1, now], [
-                cycles, cycles + 1, cycles]
+        else:  # 1 to 3 requests: all of ids, the last alone a cycle later, and none
+            m = 1 + now % 3
+            sets, nows, lengths = (tuple(ids), tuple(ids[-1:]), ())[:m], [now, now + 1, now][
+                :m], [cycles, cycles + 1, cycles][:m]
             got = [w.reserve_many(sets, nows, lengths) for w in (python, compiled, switched)]
-            got.append([single.reserve(ids, t, c) if c else t
-                        for ids, t, c in zip(sets[:2], nows, lengths)] + [now])
+            got.append([single.reserve(ids, t, c) if c and ids else t
+                        for ids, t, c in zip(sets, nows, lengths)])
         assert got[0] == got[1] == got[2] == got[3]
     for k in range(WINDOWS_KEPT + 2):  # one cycle in two: the oldest gaps are forgotten
         assert len({w.reserve((3,), 1000 + 2 * k, 1)

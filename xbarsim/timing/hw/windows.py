@@ -229,6 +229,9 @@ class _ArrayWindows:
 
     def reserve_many(self, id_sets: Sequence[Sequence[int]], nows: Sequence[int],
                      cycles: Sequence[int]) -> list[int]:
+        if len(nows) <= 2:  # converting the arrays costs more than two calls
+            return [self.reserve(ids, now, c) if c > 0 and ids else now
+                    for ids, now, c in zip(id_sets, nows, cycles)]
         known = self._sets.get(id(id_sets))
         if known is None or known[0] is not id_sets:
             flat = np.array([i for ids in id_sets for i in ids], dtype=np.int64)
