@@ -176,6 +176,9 @@ class Mesh:
         """``multicast`` of ``sizes[k]`` bytes over tree ``k`` of ``trees`` requested at cycle
         ``nows[k]``, for each k in turn, with one search of the links' windows; return the
         last arrival (``multicast``'s: a multicast of no bytes arrives when requested)."""
+        if len(sizes) == 1:  # nothing to share
+            (src, dsts), = trees.multicasts
+            return self.multicast(layer, src, list(dsts), sizes[0], nows[0])
         arrive = max(nows, default=0)
         if not self.multicast_ok:
             for (src, dsts), n, now in zip(trees.multicasts, sizes, nows):
