@@ -80,16 +80,17 @@ class Holdings:
         overlap of fractions (``a/A`` against ``b/B`` compared as ``a*B`` against ``b*A``);
         on another axis every span contributes in proportion to its length (all to all)."""
         if span.axis == self.axis:
+            starts, stops, tiles, scale = self.starts, self.stops, self.tiles, span.length
             lo, hi = span.start * self.length, span.stop * self.length
-            first = max(0, bisect_right(self.stops, span.start * self.length // span.length) - 1)
+            first = max(0, bisect_right(stops, lo // scale) - 1)
             pairs = []
-            for i in range(first, len(self.starts)):
-                a, b = self.starts[i] * span.length, self.stops[i] * span.length
+            for i in range(first, len(starts)):
+                a, b = starts[i] * scale, stops[i] * scale
                 if a >= hi:
                     break
                 overlap = min(b, hi) - max(a, lo)
                 if overlap > 0:
-                    pairs.append((self.tiles[i], overlap))
+                    pairs.append((tiles[i], overlap))
             if len(pairs) == 1:  # the common case: one holder has it all
                 return [(pairs[0][0], size)] if size else []
         else:
