@@ -78,7 +78,11 @@ class Windows:
         ``cycles[k]`` from cycle ``nows[k]`` (nothing when it takes no cycle or no resource);
         return the starts (``nows[k]`` for a request that reserves nothing). ``id_sets``
         should be kept by the caller: its identity keys the compiled search's arrays."""
-        return self._search(len(nows)).reserve_many(id_sets, nows, cycles)
+        search = self._search(len(nows))
+        if isinstance(search, _ArrayWindows) and len(nows) > 2:  # else: arrays cost more
+            return search.reserve_many(id_sets, nows, cycles)
+        return [search.reserve(ids, now, c) if c > 0 and ids else now
+                for ids, now, c in zip(id_sets, nows, cycles)]
 
     def _search(self, bookings: int = 1) -> _ListWindows | _ArrayWindows:
         """What searches the next ``bookings`` (counting the bookings made in Python)."""
@@ -157,10 +161,6 @@ class _ListWindows:
                 done = start + c
         return done
 
-    def reserve_many(self, id_sets: Sequence[Sequence[int]], nows: Sequence[int],
-                     cycles: Sequence[int]) -> list[int]:
-        return [self.reserve(ids, now, c) if c > 0 and ids else now
-                for ids, now, c in zip(id_sets, nows, cycles)]
 
 
 def _take_lists(st: list[int], en: list[int], k: int, start: int, end: int) -> None:
@@ -229,9 +229,6 @@ class _ArrayWindows:
 
     def reserve_many(self, id_sets: Sequence[Sequence[int]], nows: Sequence[int],
                      cycles: Sequence[int]) -> list[int]:
-        if len(nows) <= 2:  # converting the arrays costs more than two calls
-            return [self.reserve(ids, now, c) if c > 0 and ids else now
-                    for ids, now, c in zip(id_sets, nows, cycles)]
         known = self._sets.get(id(id_sets))
         if known is None or known[0] is not id_sets:
             flat = np.array([i for ids in id_sets for i in ids], dtype=np.int64)
