@@ -46,6 +46,9 @@ class Holdings:
     spilled: dict[int, tuple[int, int]] = field(default_factory=dict)
     """Tile -> (bytes in DRAM, bytes it made)."""
     _seen: set[tuple[int, int, int]] = field(default_factory=set, repr=False)
+    _all_to_all: dict[int, list[tuple[int, int]]] = field(default_factory=dict, repr=False)
+    """``sources`` from another axis, by size (it depends on nothing else; a layer's tiles
+    that each read the whole input ask for the same sizes): cleared when the spans change."""
 
     def add(self, tile: int, start: int, stop: int) -> None:
         """Record that ``tile`` made positions ``[start, stop)`` (once, however many work items
@@ -53,6 +56,7 @@ class Holdings:
         if (tile, start, stop) in self._seen:
             return
         self._seen.add((tile, start, stop))
+        self._all_to_all.clear()
         if self.tiles and self.tiles[-1] == tile and self.stops[-1] == start:
             self.stops[-1] = stop
             return
@@ -62,6 +66,7 @@ class Holdings:
 
     def sort(self) -> None:
         """Order the spans along the axis (parts of a layer may finish out of order)."""
+        self._all_to_all.clear()
         order = sorted(range(len(self.starts)), key=lambda i: (self.starts[i], self.tiles[i]))
         self.starts = [self.starts[i] for i in order]
         self.stops = [self.stops[i] for i in order]
@@ -78,7 +83,8 @@ class Holdings:
     def sources(self, span: Span, size: int) -> list[tuple[int, int]]:
         """(tile, bytes) holding the ``size`` bytes of ``span``: spans on the same axis by
         overlap of fractions (``a/A`` against ``b/B`` compared as ``a*B`` against ``b*A``);
-        on another axis every span contributes in proportion to its length (all to all)."""
+        on another axis every span contributes in proportion to its length (all to all). The
+        list is shared: read it, do not change it."""
         if span.axis == self.axis:
             starts, stops, tiles, scale = self.starts, self.stops, self.tiles, span.length
             lo, hi = span.start * self.length, span.stop * self.length
@@ -94,10 +100,16 @@ class Holdings:
             if len(pairs) == 1:  # the common case: one holder has it all
                 return [(pairs[0][0], size)] if size else []
         else:
+            known = self._all_to_all.get(size)
+            if known is not None:
+                return known
             pairs = [(t, b - a) for t, a, b in zip(self.tiles, self.starts, self.stops)]
         split = proportional_split(size, [w for _, w in pairs])
         merged: dict[int, int] = {}
         for (tile, _), share in zip(pairs, split):
             if share:
                 merged[tile] = merged.get(tile, 0) + share
-        return list(merged.items())
+        out = list(merged.items())
+        if span.axis != self.axis:
+            self._all_to_all[size] = out
+        return out
