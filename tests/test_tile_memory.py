@@ -42,8 +42,12 @@ def test_spans_are_matched_by_fraction_by_hand() -> None:
     assert held.sources(Span(4, 10, 10, VECTORS), 40) == [(5, 40)]
     assert held.sources(Span(0, 1, 1, CHANNELS), 40) == [(3, 16), (5, 24)]
     held.add(5, 4, 10)  # the same span again (another work item): recorded once
+    assert held.sources(Span(0, 1, 1, CHANNELS), 40) == [(3, 16), (5, 24)]
     held.add(5, 10, 12)  # continues tile 5's span: merged
     assert (held.starts, held.stops, held.tiles) == ([0, 4], [4, 12], [3, 5])
+    # the all-to-all split (remembered by size) follows the spans: 4/12 and 8/12 of 36 bytes
+    assert held.sources(Span(0, 1, 1, CHANNELS), 36) == [(3, 12), (5, 24)]
+    assert held.sources(Span(0, 1, 1, CHANNELS), 40) == [(3, 13), (5, 27)]
 
 
 def two_linears(width: int):
