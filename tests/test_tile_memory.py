@@ -45,9 +45,13 @@ def test_spans_are_matched_by_fraction_by_hand() -> None:
     assert held.sources(Span(0, 1, 1, CHANNELS), 40) == [(3, 16), (5, 24)]
     held.add(5, 10, 12)  # continues tile 5's span: merged
     assert (held.starts, held.stops, held.tiles) == ([0, 4], [4, 12], [3, 5])
-    # the all-to-all split (remembered by size) follows the spans: 4/12 and 8/12 of 36 bytes
-    assert held.sources(Span(0, 1, 1, CHANNELS), 36) == [(3, 12), (5, 24)]
-    assert held.sources(Span(0, 1, 1, CHANNELS), 40) == [(3, 13), (5, 27)]
+    # the all-to-all pieces (remembered by size) follow the spans: 4/12 and 8/12 of 36 and
+    # of 40 bytes; then the spills: tile 5 sent 1 of every 4 bytes it made to DRAM
+    whole = Span(0, 1, 1, CHANNELS)
+    assert held.pieces(whole, 40) == [(3, 13, 0), (5, 27, 0)]
+    assert held.pieces(whole, 36) == [(3, 12, 0), (5, 24, 0)]
+    held.spill(5, 10, 40)
+    assert held.pieces(whole, 36) == [(3, 12, 0), (5, 24, 6)]
 
 
 def two_linears(width: int):

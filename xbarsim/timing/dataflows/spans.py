@@ -46,9 +46,11 @@ class Holdings:
     spilled: dict[int, tuple[int, int]] = field(default_factory=dict)
     """Tile -> (bytes in DRAM, bytes it made)."""
     _seen: set[tuple[int, int, int]] = field(default_factory=set, repr=False)
-    _all_to_all: dict[int, list[tuple[int, int]]] = field(default_factory=dict, repr=False)
-    """``sources`` from another axis, by size (it depends on nothing else; a layer's tiles
-    that each read the whole input ask for the same sizes): cleared when the spans change."""
+    _all_to_all: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict,
+                                                               repr=False)
+    """``pieces`` from another axis, by size (they depend on nothing else; a layer's tiles
+    that each read the whole input ask for the same sizes): cleared when the spans or the
+    spills change."""
 
     def add(self, tile: int, start: int, stop: int) -> None:
         """Record that ``tile`` made positions ``[start, stop)`` (once, however many work items
@@ -83,8 +85,7 @@ class Holdings:
     def sources(self, span: Span, size: int) -> list[tuple[int, int]]:
         """(tile, bytes) holding the ``size`` bytes of ``span``: spans on the same axis by
         overlap of fractions (``a/A`` against ``b/B`` compared as ``a*B`` against ``b*A``);
-        on another axis every span contributes in proportion to its length (all to all). The
-        list is shared: read it, do not change it."""
+        on another axis every span contributes in proportion to its length (all to all)."""
         if span.axis == self.axis:
             starts, stops, tiles, scale = self.starts, self.stops, self.tiles, span.length
             lo, hi = span.start * self.length, span.stop * self.length
@@ -100,16 +101,29 @@ class Holdings:
             if len(pairs) == 1:  # the common case: one holder has it all
                 return [(pairs[0][0], size)] if size else []
         else:
-            known = self._all_to_all.get(size)
-            if known is not None:
-                return known
             pairs = [(t, b - a) for t, a, b in zip(self.tiles, self.starts, self.stops)]
         split = proportional_split(size, [w for _, w in pairs])
         merged: dict[int, int] = {}
         for (tile, _), share in zip(pairs, split):
             if share:
                 merged[tile] = merged.get(tile, 0) + share
-        out = list(merged.items())
-        if span.axis != self.axis:
-            self._all_to_all[size] = out
-        return out
+        return list(merged.items())
+
+    def pieces(self, span: Span, size: int) -> list[tuple[int, int, int]]:
+        """(tile, bytes, bytes of them in DRAM) of ``sources``: each holder's bytes spilled in
+        the share it spilled of what it made. (The list is shared: read it, do not change
+        it.)"""
+        known = self._all_to_all.get(size) if span.axis != self.axis else None
+        if known is None:
+            known = []
+            for tile, b in self.sources(span, size):
+                dram, made = self.spilled.get(tile, (0, 0))
+                known.append((tile, b, b * dram // made if made else 0))
+            if span.axis != self.axis:
+                self._all_to_all[size] = known
+        return known
+
+    def spill(self, tile: int, dram: int, made: int) -> None:
+        """Record that ``dram`` of the ``made`` bytes ``tile`` holds went to DRAM."""
+        self.spilled[tile] = (dram, made)
+        self._all_to_all.clear()

@@ -85,12 +85,7 @@ class TileMemory:
         if name in self.views:
             return [piece for source, sub, part in self._view_parts(name, span, size)
                     for piece in self._pieces(source, sub, part)]
-        held = self.held[name]
-        out = []
-        for tile, b in held.sources(span, size):
-            dram, made = held.spilled.get(tile, (0, 0))
-            out.append((tile, b, b * dram // made if made else 0))
-        return out
+        return self.held[name].pieces(span, size)
 
     def _view_parts(self, name: str, span: Span, size: int) -> list[tuple[str, Span, int]]:
         """``span`` of a concat's output as (input, its span, bytes): on the channel axis, the
@@ -262,7 +257,7 @@ class TileMemory:
             kept = 0 if not consumers else min(made, max(0, self.capacity - self.live[tile]))
             if made - kept:
                 procs.append(self._to_dram(name, tile, made - kept))
-            held.spilled[tile] = (made - kept, made)
+            held.spill(tile, made - kept, made)
             self.live[tile] += kept
         if procs:
             yield self.e.all_of(procs)
