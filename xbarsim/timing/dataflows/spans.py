@@ -44,7 +44,8 @@ class Holdings:
     stops: list[int] = field(default_factory=list)
     tiles: list[int] = field(default_factory=list)
     spilled: dict[int, tuple[int, int]] = field(default_factory=dict)
-    """Tile -> (bytes in DRAM, bytes it made)."""
+    """Tile -> (bytes in DRAM, bytes it made); recorded with ``spill`` (which forgets the
+    remembered pieces)."""
     _seen: set[tuple[int, int, int]] = field(default_factory=set, repr=False)
     _all_to_all: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict,
                                                                repr=False)
