@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from xbarsim.basis.files import load_basis
 from xbarsim.basis.timing_spec import BasisSpec, basis_spec
@@ -18,6 +21,7 @@ from xbarsim.timing.dataflows.global_buffer_memory import GlobalBufferMemory
 from xbarsim.timing.dataflows.plan import Dataflow
 from xbarsim.timing.dataflows.spans import CHANNELS, VECTORS, Holdings, Span
 from xbarsim.timing.dataflows.tile_memory import VIEWS, TileMemory
+from xbarsim.timing.hw.block_bookings import BlockBookings, book_blocks
 from xbarsim.timing.hw.chip import Chip
 from xbarsim.timing.hw.clock import until
 from xbarsim.timing.hw.mesh import IO
@@ -215,22 +219,82 @@ def test_aggregated_units_equal_units_one_by_one_without_a_global_buffer(
 def test_a_parts_blocks_in_one_process_equal_a_process_each(
         monkeypatch: pytest.MonkeyPatch, overlap: bool) -> None:
     """Reprogram LeNet-5 on 8 crossbars (2 tiles, many rounds; conv2 and fc1 have row
-    blocks), batch 3, with and without the per-tile overlap: every summary value and layer row
-    is the same whether a part's blocks are booked by one process or a process each."""
+    blocks), batch 3, with and without the per-tile overlap: every summary value, layer row
+    and utilization row is the same whether a part's blocks are booked by one process (in
+    Python, or by ``block_bookings`` in one compiled call once the mesh is compiled) or by a
+    process each."""
     import xbarsim.timing.dataflows.rounds as rounds
+    from xbarsim.timing.hw import windows
 
     w = load_workload("workloads/lenet5_mnist.yaml")
 
-    def run(aggregate: bool) -> tuple[pd.Series, pd.DataFrame]:
+    def run(aggregate: bool, compiled: bool) -> tuple[pd.Series, pd.DataFrame, pd.DataFrame]:
         monkeypatch.setattr(rounds, "AGGREGATE", aggregate)
+        monkeypatch.setattr(windows, "_booked", [windows.COMPILE_AFTER if compiled else 0])
+        monkeypatch.setattr(rounds, "BOOKED_TOGETHER", 0)  # every part, however small
         r = simulate(with_crossbars(NO_GB, 8), w,
                      RunOptions(Dataflow.REPROGRAM, batch=3, overlap=overlap))
         return (pd.Series({k: v for k, v in r.summary.items() if k != "wall_s"}),
-                pd.DataFrame(r.layers))
+                pd.DataFrame(r.layers), pd.DataFrame(r.utilization))
 
-    (s1, l1), (s0, l0) = run(True), run(False)
-    pd.testing.assert_series_equal(s1, s0)
-    pd.testing.assert_frame_equal(l1, l0)
+    expected = run(False, False)
+    for got in (run(True, False), run(True, True)):
+        pd.testing.assert_series_equal(got[0], expected[0])
+        pd.testing.assert_frame_equal(got[1], expected[1])
+        pd.testing.assert_frame_equal(got[2], expected[2])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 31), st.integers(0, 7), st.integers(0, 300),
+                          st.integers(1, 40), st.integers(0, 16), st.integers(0, 200),
+                          st.integers(0, 50)), min_size=1, max_size=40),
+       st.integers(0, 30))
+def test_blocks_booked_together_are_booked_as_one_by_one(blocks, now) -> None:
+    """Random blocks on the tiny chip without a global buffer (8 tiles of 4 crossbars, a 3 x 3
+    mesh), booked twice at cycle ``now`` after a first batch at cycle 0: by ``book_blocks``
+    in one compiled call, and one by one by the units' own ``book`` (tile port read, crossbar,
+    shift-and-add; mesh, home port write, read and add: ``TileMemory.partial_sums``). Every
+    block's end, every unit's next free cycle, every link's windows and every counter agree."""
+    chips = [Chip(NO_GB, seed=0, per_row_events=False) for _ in range(2)]
+    chips[0].mesh.windows.compile()
+    chips[1].mesh.windows.compile()
+    for batch, at in ((blocks[::2], 0), (blocks, now)):
+        first = {b[0]: b for b in reversed(batch)}  # one block a crossbar
+        slots = sorted(first)
+        slot, home, in_bytes, reads, cols, sum_bytes, adds = (
+            np.array(column, dtype=np.int64) for column in zip(*(first[s] for s in slots)))
+        work = BlockBookings(slots=slot, tiles=slot // 4, homes=home, in_bytes=in_bytes,
+                             reads=reads, dac=3 * reads, conversions=reads * cols,
+                             sum_bytes=sum_bytes, adds=adds)
+        for chip in chips:
+            if at > chip.env.now:
+                chip.env.run(until=at)
+        got = book_blocks(chips[0], "x", work, at).tolist()
+        chip = chips[1]
+        want = []
+        for k, (slot, home) in enumerate(zip(slots, work.homes.tolist())):
+            tile = slot // 4
+            reads, conv = int(work.reads[k]), int(work.conversions[k])
+            end = max(chip.tile_ports[tile].book("x", int(work.in_bytes[k]), "read", at=at),
+                      chip.xbars[slot].book("x", reads, int(work.dac[k]), conv, True),
+                      chip.shift_add[tile].book("x", conv, at=at))
+            size, adds = int(work.sum_bytes[k]), int(work.adds[k])
+            done = chip.mesh.book("x", tile, home, size, at)
+            done = chip.tile_ports[home].book("x", size, "write", at=done)
+            if adds:
+                done = chip.tile_ports[home].book("x", size, "read", at=done)
+                done = chip.shift_add[home].book("x", adds, at=done)
+            want.append(max(end, done))
+        assert got == want
+    a, b = chips
+    assert [p.free_at for p in a.tile_ports] == [p.free_at for p in b.tile_ports]
+    assert [sorted(u.free_at) for u in a.shift_add] == [sorted(u.free_at) for u in b.shift_add]
+    assert [x.free_at for x in a.xbars] == [x.free_at for x in b.xbars]
+    assert all(a.mesh.windows.windows(i) == b.mesh.windows.windows(i)
+               for i in range(a.mesh.links))
+    assert a.counters.layer("x") == b.counters.layer("x")
+    assert {k: v for k, v in a.counters.busy.items() if v} == {
+        k: v for k, v in b.counters.busy.items() if v}
 
 
 def test_tiles_of_a_layer_share_one_coefficient_refill_stream() -> None:

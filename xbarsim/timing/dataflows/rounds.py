@@ -27,6 +27,8 @@ from xbarsim.mapping.encoding import Encoding
 from xbarsim.timing.dataflows.engine import Engine, Proc
 from xbarsim.timing.dataflows.plan import Part, Round
 from xbarsim.timing.dataflows.spans import CHANNELS, Span
+from xbarsim.timing.dataflows.tile_memory import TileMemory
+from xbarsim.timing.hw.block_bookings import BlockBookings, Memo, book_blocks
 from xbarsim.timing.hw.chip import Chip
 from xbarsim.timing.hw.clock import until
 from xbarsim.timing.hw.write_verify import BlockWrite
@@ -66,6 +68,13 @@ the same bookings in the same order as a process per block); False runs a proces
 (the equivalence test)."""
 
 
+BOOKED_TOGETHER = 32
+"""Blocks from which a part is booked by one compiled call (``block_bookings``) once the mesh
+books with compiled code; a smaller part's arrays cost more than its Python bookings (VGG-16
+ImageNet reprogram b64, warm, fastest of 4: 16-block parts 1.01x slower compiled, 64-block
+parts 1.27x faster)."""
+
+
 @dataclass(frozen=True)
 class BlockRows:
     """A part's block records, one list entry per block."""
@@ -89,8 +98,9 @@ class RoundsDataflow(Engine):
         super().__init__(chip, workload, enc, batch, per_vector_events)
         self.rounds, self.resident, self.overlap = rounds, resident, overlap
         self._first_sums: dict[int, np.ndarray] = {}
-        self._rows: dict[int, BlockRows] = {}
         """Per part (by id): whether each block starts its column block's sum."""
+        self._rows: dict[int, BlockRows] = {}
+        """Per part (by id): its block records as lists (``_block_rows``)."""
         self._blocks_seen: dict[str, dict[Key, int]] = {}
         """Per layer: blocks of each column block computed so far (parts begun)."""
         self._blocks_per_key: dict[str, dict[Key, int]] = {}
@@ -268,14 +278,25 @@ class RoundsDataflow(Engine):
                        on_block: Callable[[int], None] | None) -> Proc:
         """All blocks of a part whose partial sums the memory books (``SUMS_BOOKED``), in one
         process: each block's stages booked now, in block order, as a process per block would
-        book them as it starts; a tile's blocks finish with the last of them."""
+        book them as it starts (a part of ``BOOKED_TOGETHER`` blocks or more in one compiled
+        call once the mesh books with compiled code); a tile's blocks finish with the last of
+        them."""
         n = self.batch * part.lmap.P
         tiles = self._block_rows(part).tiles
+        if self.chip.mesh.windows.compiled and part.size >= BOOKED_TOGETHER:
+            assert isinstance(self.memory, TileMemory)
+            blocks = self._block_bookings(layer, part, n)
+            ends = book_blocks(self.chip, layer.name, blocks, int(self.env.now)).tolist()
+            self.memory.sums_added(layer.name, int(blocks.adds.sum()))
+        else:
+            ends = []
+            for k in range(part.size):
+                end, sums = self._book_block(layer, part, k, n, first=True)
+                assert isinstance(sums, int)
+                ends.append(max(end, sums))
         last: dict[int, list[int]] = {}
-        for k in range(part.size):
-            end, sums = self._book_block(layer, part, k, n, first=True)
-            assert isinstance(sums, int)
-            last.setdefault(tiles[k], []).append(max(end, sums))
+        for tile, end in zip(tiles, ends):
+            last.setdefault(tile, []).append(end)
         for tile, ends in sorted(last.items(), key=lambda item: (max(item[1]), item[0])):
             yield from until(self.env, max(ends))
             if on_block is not None:
@@ -309,6 +330,27 @@ class RoundsDataflow(Engine):
         start = g * m.O * self.enc.columns_per_weight + c * self.enc.cols
         span = Span(start, start + cols, m.G * m.O * self.enc.columns_per_weight, CHANNELS)
         return end, self.drain(layer.name, tile, nbytes(outputs, self.act_bits), span)
+
+    def _block_bookings(self, layer: Layer, part: Part, n: int) -> BlockBookings:
+        """What ``_book_block`` books for each block of a part with row blocks, as arrays
+        (``book_blocks`` books them in one call)."""
+        b, enc = part.blocks, self.enc
+        rows, cols = b["rows_used"].astype(np.int64), b["cols_used"].astype(np.int64)
+        reads = n * enc.t
+        homes = self._homes[layer.name]
+        return BlockBookings(
+            slots=part.slots.astype(np.int64),
+            tiles=part.slots.astype(np.int64) // self.chip.crossbars_per_tile,
+            homes=np.array([homes[key][0] for key in zip(b["group"].tolist(),
+                                                          b["col_block"].tolist())],
+                           dtype=np.int64),
+            in_bytes=Memo(lambda r: nbytes(n * r, self.act_bits)).of(
+                np.where(self._fills_register(part), rows, 0)),
+            reads=np.full(part.size, reads, dtype=np.int64),
+            dac=reads * rows, conversions=reads * cols,
+            sum_bytes=Memo(lambda c: nbytes(n * c / enc.columns_per_weight,
+                                            self.psum_bits)).of(cols),
+            adds=np.where(self._first_sums[id(part)], 0, n * cols // enc.columns_per_weight))
 
     def _block_rows(self, part: Part) -> BlockRows:
         """The part's block records as Python lists, once per part (``_book_block`` reads them

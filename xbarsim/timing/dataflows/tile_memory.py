@@ -337,10 +337,15 @@ class TileMemory:
         port = self.chip.tile_ports[home]
         done = port.book(layer, size, "write", at=arrive)
         if adds:
-            self.accumulated[layer] = self.accumulated.get(layer, 0) + adds
+            self.sums_added(layer, adds)
             done = port.book(layer, size, "read", at=done)
             done = self.chip.shift_add[home].book(layer, adds, at=done)
         return done
+
+    def sums_added(self, layer: str, adds: int) -> None:
+        """Record ``adds`` outputs added at their homes as the partial sums arrived (booked
+        by ``partial_sums``, or for a whole part by ``block_bookings``)."""
+        self.accumulated[layer] = self.accumulated.get(layer, 0) + adds
 
     def hold_sums(self, layer: str, sets: dict[Any, tuple[int, int]]) -> Proc:
         """Column blocks a part leaves unfinished (``key -> (home, bytes)``): each home keeps

@@ -66,8 +66,13 @@ class CrossbarUnit:
             return int(self.env.now)
         cycles = self.read_time(reads, ceil_div(conversions, reads), first)
         self.free_at = max(int(self.env.now), self.free_at) + cycles
+        self.count_booked(layer, reads, dac, conversions, cycles)
+        return self.free_at
+
+    def count_booked(self, layer: str, reads: int, dac: int, conversions: int, cycles: int) -> None:
+        """Count reads booked (here, or by compiled code: ``block_bookings``), holding a
+        crossbar for ``cycles``."""
         self.counters.add_busy("crossbar", cycles)
         self.counters.add(layer, "xbar_reads", reads)
         self.counters.add(layer, "dac_conversions", dac)
         self.counters.add(layer, "adc_conversions", conversions)
-        return self.free_at

@@ -50,6 +50,12 @@ class UnitBank:
         self.counters.add(layer, self.counter, ops)
         return end
 
+    def count_booked(self, layer: str | None, ops: int, cycles: int) -> None:
+        """Count jobs booked by compiled code (``block_bookings``): ``ops`` in all, holding a
+        unit of this kind for ``cycles``."""
+        self.counters.add_busy(self.kind, cycles)
+        self.counters.add(layer, self.counter, ops)
+
     def run_all(self, layer: str | None, ops: int) -> Generator[Any, Any, None]:
         """Perform ``ops`` operations on the whole bank at once (a pool, add or reduction of
         one tile): ``ceil(ops / (units * ops_per_cycle))`` cycles, one such job at a time. Like

@@ -45,6 +45,12 @@ class Port:
         self.counters.add(layer, self._counter[kind], nbytes)
         return self.free_at
 
+    def count_booked(self, layer: str | None, kind: str, nbytes: int, cycles: int) -> None:
+        """Count accesses booked by compiled code (``block_bookings``): ``nbytes`` read or
+        written in all, holding a port of this kind for ``cycles``."""
+        self.counters.add_busy(self.kind, cycles)
+        self.counters.add(layer, self._counter[kind], nbytes)
+
 
 class Dram:
     """The off-chip channel: transfers queue for the bandwidth; the access latency overlaps."""

@@ -136,10 +136,15 @@ class Mesh:
             if end + hops * hop_cycles > arrive:
                 arrive = end + hops * hop_cycles
         if moved:
-            self.counters.add_busy("mesh_link", busy)
-            self.counters.add(layer, "noc_bytes", moved)
-            self.counters.add(layer, "noc_byte_hops", byte_hops)
+            self.count_booked(layer, busy=busy, moved=moved, byte_hops=byte_hops)
         return arrive
+
+    def count_booked(self, layer: str | None, *, busy: int, moved: int, byte_hops: int) -> None:
+        """Count transfers booked (here, or by compiled code: ``block_bookings``): links held
+        ``busy`` cycles in all, ``moved`` bytes delivered over ``byte_hops``."""
+        self.counters.add_busy("mesh_link", busy)
+        self.counters.add(layer, "noc_bytes", moved)
+        self.counters.add(layer, "noc_byte_hops", byte_hops)
 
     def multicast(self, layer: str | None, src: int, dsts: list[int], nbytes: int,
                   now: int) -> int:

@@ -84,6 +84,15 @@ class Windows:
         return [search.reserve(ids, now, c) if c > 0 and ids else now
                 for ids, now, c in zip(id_sets, nows, cycles)]
 
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The compiled search's state, for compiled code that books these resources itself
+        (``reserve_windows``): each resource's window starts and ends (rows), how many it
+        keeps, and the cycle its last ends."""
+        self.compile()
+        impl = self._impl
+        assert isinstance(impl, _ArrayWindows)
+        return impl.starts, impl.ends, impl.counts, impl.free_at
+
     def _search(self, bookings: int = 1) -> _ListWindows | _ArrayWindows:
         """What searches the next ``bookings`` (counting the bookings made in Python)."""
         if isinstance(self._impl, _ListWindows):
@@ -220,8 +229,8 @@ class _ArrayWindows:
         return known[1]
 
     def reserve(self, ids: Sequence[int], now: int, cycles: int) -> int:
-        return int(_reserve(self.starts, self.ends, self.counts, self.free_at, self._array(ids),
-                            now, cycles))
+        return int(reserve_windows(self.starts, self.ends, self.counts, self.free_at,
+                                   self._array(ids), now, cycles))
 
     def reserve_each(self, ids: Sequence[int], cycles: Sequence[int], now: int) -> int:
         return int(_reserve_each(self.starts, self.ends, self.counts, self.free_at,
@@ -241,9 +250,10 @@ class _ArrayWindows:
 
 
 @jit
-def _reserve(starts: np.ndarray, ends: np.ndarray, counts: np.ndarray, free_at: np.ndarray,
-             ids: np.ndarray, now: int, cycles: int) -> int:  # pragma: no cover (compiled)
-    """``_ListWindows.reserve``, compiled."""
+def reserve_windows(starts: np.ndarray, ends: np.ndarray, counts: np.ndarray,
+                    free_at: np.ndarray, ids: np.ndarray, now: int,
+                    cycles: int) -> int:  # pragma: no cover (compiled)
+    """``_ListWindows.reserve``, compiled (on the arrays of ``Windows.arrays``)."""
     start = now
     busy = np.empty(len(ids), dtype=np.int64)  # the others are idle from now on
     n = 0
@@ -302,8 +312,8 @@ def _reserve_many(starts: np.ndarray, ends: np.ndarray, counts: np.ndarray,
     out = nows.copy()
     for k in range(len(nows)):
         if cycles[k] > 0 and offsets[k + 1] > offsets[k]:
-            out[k] = _reserve(starts, ends, counts, free_at, flat[offsets[k]:offsets[k + 1]],
-                              nows[k], cycles[k])
+            out[k] = reserve_windows(starts, ends, counts, free_at,
+                                     flat[offsets[k]:offsets[k + 1]], nows[k], cycles[k])
     return out
 
 
