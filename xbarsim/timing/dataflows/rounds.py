@@ -197,12 +197,11 @@ class RoundsDataflow(Engine):
                       written: dict[int, simpy.Event] | None = None) -> Proc:
         """Fetch and write-verify every block of a round, tile by tile (``program_tiles``)."""
         yield from self.program_tiles(
-            ((int(s), BlockWrite(p.lmap.name, int(r), int(c),
-                                 None if p.blocks.get("level_counts") is None
-                                 else p.blocks["level_counts"][k, :r]))
+            ((s, BlockWrite(p.lmap.name, r, c, None if p.blocks.get("level_counts") is None
+                            else p.blocks["level_counts"][k, :r]))
              for p in rnd.parts
-             for k, (s, r, c) in enumerate(zip(p.slots, p.blocks["rows_used"],
-                                               p.blocks["cols_used"]))),
+             for k, (s, r, c) in enumerate(zip(p.slots.tolist(), p.blocks["rows_used"].tolist(),
+                                               p.blocks["cols_used"].tolist()))),
             gate, written)
 
     def run_part(self, part: Part, on_block: Callable[[int], None] | None = None) -> Proc:

@@ -166,23 +166,28 @@ class WriteVerifyController:
         block to the controller free first (list scheduling), in one event; return the cycle
         each block is done. Same counts and the same per-block write time as ``program``."""
         cycles, pulses, verifies, failed = self.block_costs(blocks)
-        free = [0] * min(self.count, len(blocks))
-        heapq.heapify(free)
+        free = [0] * min(self.count, len(blocks))  # zeros: a heap
         finish = []
         for c in cycles:
-            begin = heapq.heappop(free)
-            finish.append(begin + int(c))
-            heapq.heappush(free, begin + int(c))
+            end = free[0] + c  # the controller free first
+            finish.append(end)
+            heapq.heapreplace(free, end)
         with self.batch.request() as req:
             yield req
             start = int(self.env.now)
             yield self.env.timeout(max(finish, default=0))
-        self.counters.add_busy("write_controller", int(sum(cycles)))
+        self.counters.add_busy("write_controller", sum(cycles))
+        counts: dict[str, list[int]] = {}  # per layer: cells, pulses, verifies, failed
         for b, p, v, f in zip(blocks, pulses, verifies, failed):
-            self.counters.add(b.layer, "cells_written", b.rows * b.cols)
-            self.counters.add(b.layer, "write_pulses", p)
-            self.counters.add(b.layer, "verify_reads", v)
-            self.counters.add(b.layer, "failed_cells", f)
+            n = counts.setdefault(b.layer, [0, 0, 0, 0])
+            n[0] += b.rows * b.cols
+            n[1] += p
+            n[2] += v
+            n[3] += f
+        for layer, n in counts.items():
+            for counter, amount in zip(("cells_written", "write_pulses", "verify_reads",
+                                        "failed_cells"), n):
+                self.counters.add(layer, counter, amount)
         return [start + f for f in finish]
 
     def block_costs(self, blocks: Sequence[BlockWrite]
@@ -206,7 +211,7 @@ class WriteVerifyController:
                     [b.rows * b.cols for b in blocks], [0] * len(blocks), [0] * len(blocks))
         slowest = self.pulses.sample_row_max(cells, self.rng)
         per_step = self.verify_cycles + slowest * (self.pulse_cycles + self.verify_cycles)
-        verifies: Any = np.add.reduceat(cells * (1 + slowest), offsets) if steps else []
+        verifies = np.add.reduceat(cells * (1 + slowest), offsets).tolist() if steps else []
         pulses, failed = [0] * len(blocks), [0] * len(blocks)
         first: dict[str, int] = {}
         layer_cells: dict[str, int] = {}
@@ -216,5 +221,5 @@ class WriteVerifyController:
         for layer, n in layer_cells.items():
             pulses[first[layer]] = self.pulses.sample_total(n, self.rng)
             failed[first[layer]] = self.pulses.sample_failed(n, self.rng)
-        return ([int(x) for x in np.add.reduceat(per_step, offsets)] if steps else [],
-                pulses, [int(v) for v in verifies], failed)
+        return (np.add.reduceat(per_step, offsets).tolist() if steps else [], pulses, verifies,
+                failed)
