@@ -3,6 +3,7 @@ links and tile-buffer spills, each derived by hand on the tiny chip (1 GHz: cycl
 
 from __future__ import annotations
 
+import itertools
 from unittest.mock import patch
 
 import pytest
@@ -273,13 +274,17 @@ def test_multicasts_booked_together_are_booked_as_one_by_one():
     """``multicast_many`` books its trees in turn, as ``multicast`` would one after another:
     on the 3 x 3 mesh, tile 0 to tiles 2 and 6 (12 B), tile 1 to tile 7 (8 B, its south
     links cross none of the first tree's), tile 0 to 2 again (nothing), and 4 B from DRAM to
-    tile 4; the same arrival and the same counts, with multicast on and off."""
+    tile 4; the same arrival and the same counts, with multicast on and off, and with the
+    links' windows searched in Python or compiled (``_book_trees``)."""
     multicasts = [(0, (2, 6)), (1, (7,)), (0, (2,)), (IO, (4,))]
     sizes, nows = [12, 8, 0, 4], [0, 1, 5, 2]
-    for multicast in (True, False):
+    for multicast, compiled in itertools.product((True, False), (False, True)):
         noc = Noc(bytes_per_cycle=4, hop_cycles=1, energy_pj_per_byte=0.0, multicast=multicast)
         alone, together = Counters(), Counters()
-        one, many = Mesh(noc, 9, alone), Mesh(noc, 9, together)
+        with patch.object(windows, "_booked", [0]):  # both start in Python
+            one, many = Mesh(noc, 9, alone), Mesh(noc, 9, together)
+        if compiled:
+            many.windows.compile()
         arrive = max(one.multicast("x", src, list(dsts), n, now)
                      for (src, dsts), n, now in zip(multicasts, sizes, nows))
         assert many.multicast_many("x", many.trees(multicasts), sizes, nows) == arrive

@@ -18,10 +18,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from xbarsim.config.schema import Noc as NocConfig
+from xbarsim.numba_settings import jit
 from xbarsim.timing.hw.clock import EPS, transfer_cycles
 from xbarsim.timing.hw.stats import Counters
-from xbarsim.timing.hw.windows import Windows
+from xbarsim.timing.hw.windows import Windows, reserve_windows
 
 IO = -1
 """Endpoint id of the chip's off-chip links (the I/O port nearest the other end)."""
@@ -40,6 +43,9 @@ class Trees:
     """Hops of each tree's bytes: its links, and the off-chip link of one from ``IO``."""
     farthest: tuple[int, ...]
     """Hops to each tree's farthest destination."""
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    """For the compiled booking (``_book_trees``): the trees' links one after another, where
+    each tree's start, and per tree its hops, farthest hops and destinations (int64)."""
 
 
 class Mesh:
@@ -172,9 +178,15 @@ class Mesh:
     def trees(self, multicasts: Sequence[tuple[int, tuple[int, ...]]]) -> Trees:
         """The trees of multicasts given as (source, destinations other than the source)."""
         trees = [self._tree(src, dsts) for src, dsts in multicasts]
-        return Trees(multicasts=tuple(multicasts), links=tuple(t[0] for t in trees),
-                     hops=tuple(len(t[0]) + (src == IO) for t, (src, _) in zip(trees, multicasts)),
-                     farthest=tuple(t[1] + (src == IO) for t, (src, _) in zip(trees, multicasts)))
+        links = tuple(t[0] for t in trees)
+        hops = tuple(len(t[0]) + (src == IO) for t, (src, _) in zip(trees, multicasts))
+        farthest = tuple(t[1] + (src == IO) for t, (src, _) in zip(trees, multicasts))
+        arrays = (np.array([i for tree in links for i in tree], dtype=np.int64),
+                  np.cumsum([0, *map(len, links)], dtype=np.int64),
+                  np.array(hops, dtype=np.int64), np.array(farthest, dtype=np.int64),
+                  np.array([len(d) for _, d in multicasts], dtype=np.int64))
+        return Trees(multicasts=tuple(multicasts), links=links, hops=hops, farthest=farthest,
+                     arrays=arrays)
 
     def multicast_many(self, layer: str | None, trees: Trees, sizes: Sequence[int],
                        nows: Sequence[int]) -> int:
@@ -190,6 +202,16 @@ class Mesh:
                 arrive = max(arrive, self.multicast(layer, src, list(dsts), n, now))
             return arrive
         rate = self.bytes_per_cycle
+        if len(sizes) > 2 and self.windows.compiled:  # else the arrays cost more than they save
+            totals = np.zeros(3, dtype=np.int64)
+            arrive = int(_book_trees(*self.windows.arrays(), *trees.arrays,
+                                     np.asarray(nows, dtype=np.int64),
+                                     np.asarray(sizes, dtype=np.int64), rate, self.hop_cycles,
+                                     totals))
+            busy, moved, byte_hops = totals.tolist()
+            if moved:
+                self.count_booked(layer, busy=busy, moved=moved, byte_hops=byte_hops)
+            return arrive
         cycles = [transfer_cycles(n, rate) if links else 0
                   for n, links in zip(sizes, trees.links)]
         starts = self.windows.reserve_many(trees.links, nows, cycles)
@@ -220,3 +242,31 @@ class Mesh:
             tree = self._trees[key] = (tuple(sorted(set().union(*routes))),
                                        max(len(r) for r in routes))
         return tree
+
+
+@jit
+def _book_trees(starts: np.ndarray, ends: np.ndarray, counts: np.ndarray, free_at: np.ndarray,
+                links: np.ndarray, offsets: np.ndarray, hops: np.ndarray, farthest: np.ndarray,
+                dsts: np.ndarray, nows: np.ndarray, sizes: np.ndarray, rate: float,
+                hop_cycles: int, totals: np.ndarray) -> int:  # pragma: no cover (compiled)
+    """``Mesh.multicast_many`` on the links' windows (``Windows.arrays``): tree k's links are
+    ``links[offsets[k]:offsets[k + 1]]``; ``totals`` gets the links' busy cycles, the bytes
+    delivered and the byte-hops. Returns the last arrival."""
+    arrive = 0
+    for k in range(len(nows)):
+        arrive = max(arrive, nows[k])
+    for k in range(len(sizes)):
+        n, first, last = sizes[k], offsets[k], offsets[k + 1]
+        cycles = 0
+        if last > first and n > 0:
+            cycles = math.ceil(n / rate - EPS)  # transfer_cycles
+        start = nows[k]
+        if cycles > 0:
+            start = reserve_windows(starts, ends, counts, free_at, links[first:last], nows[k],
+                                    cycles)
+        if n > 0:
+            totals[0] += cycles * hops[k]
+            totals[1] += n * dsts[k]
+            totals[2] += n * hops[k]
+            arrive = max(arrive, start + cycles + farthest[k] * hop_cycles)
+    return arrive
