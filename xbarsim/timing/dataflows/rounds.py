@@ -28,7 +28,7 @@ from xbarsim.timing.dataflows.engine import Engine, Proc
 from xbarsim.timing.dataflows.plan import Part, Round
 from xbarsim.timing.dataflows.spans import CHANNELS, Span
 from xbarsim.timing.dataflows.tile_memory import TileMemory
-from xbarsim.timing.hw.block_bookings import BlockBookings, Memo, book_blocks
+from xbarsim.timing.hw.block_bookings import BlockBookings, book_blocks
 from xbarsim.timing.hw.chip import Chip
 from xbarsim.timing.hw.clock import until
 from xbarsim.timing.hw.write_verify import BlockWrite
@@ -68,11 +68,11 @@ the same bookings in the same order as a process per block); False runs a proces
 (the equivalence test)."""
 
 
-BOOKED_TOGETHER = 32
+BOOKED_TOGETHER = 16
 """Blocks from which a part is booked by one compiled call (``block_bookings``) once the mesh
-books with compiled code; a smaller part's arrays cost more than its Python bookings (VGG-16
-ImageNet reprogram b64, warm, fastest of 4: 16-block parts 1.01x slower compiled, 64-block
-parts 1.27x faster)."""
+books with compiled code; a smaller part's arrays cost about what its Python bookings do
+(reprogram b64 on 16 crossbars, warm, fastest of 4: VGG-16 ImageNet, 16-block parts, 3.95 s
+in Python, 3.87 s compiled; ResNet-50 ImageNet 0.77 and 0.73 s)."""
 
 
 @dataclass(frozen=True)
@@ -337,18 +337,19 @@ class RoundsDataflow(Engine):
         rows, cols = b["rows_used"].astype(np.int64), b["cols_used"].astype(np.int64)
         reads = n * enc.t
         homes = self._homes[layer.name]
+        in_rows = np.where(self._fills_register(part), rows, 0)
         return BlockBookings(
             slots=part.slots.astype(np.int64),
             tiles=part.slots.astype(np.int64) // self.chip.crossbars_per_tile,
             homes=np.array([homes[key][0] for key in zip(b["group"].tolist(),
                                                           b["col_block"].tolist())],
                            dtype=np.int64),
-            in_bytes=Memo(lambda r: nbytes(n * r, self.act_bits)).of(
-                np.where(self._fills_register(part), rows, 0)),
+            in_bytes=np.array([nbytes(n * r, self.act_bits) for r in in_rows.tolist()],
+                              dtype=np.int64),
             reads=np.full(part.size, reads, dtype=np.int64),
             dac=reads * rows, conversions=reads * cols,
-            sum_bytes=Memo(lambda c: nbytes(n * c / enc.columns_per_weight,
-                                            self.psum_bits)).of(cols),
+            sum_bytes=np.array([nbytes(n * c / enc.columns_per_weight, self.psum_bits)
+                                for c in cols.tolist()], dtype=np.int64),
             adds=np.where(self._first_sums[id(part)], 0, n * cols // enc.columns_per_weight))
 
     def _block_rows(self, part: Part) -> BlockRows:

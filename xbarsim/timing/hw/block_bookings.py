@@ -14,10 +14,9 @@ give the same CSVs.
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -53,34 +52,39 @@ def book_blocks(chip: Chip, layer: str, blocks: BlockBookings, now: int) -> np.n
     block, the cycle its home is done with its partial sums or its stages end, whichever is
     later. (The mesh's windows switch to the compiled search if they had not.)"""
     port, bank, xbar, mesh = chip.tile_ports[0], chip.shift_add[0], chip.xbars[0], chip.mesh
-    port_cycles = Memo(lambda b: transfer_cycles(b, port.bytes_per_cycle))
-    bank_cycles = Memo(lambda ops: math.ceil(ops / bank.ops_per_cycle))
-    # a block's conversions spread evenly over its reads (CrossbarUnit.book)
-    xbar_cycles = Memo(lambda rc: xbar.read_time(rc[0], ceil_div(rc[1], rc[0]), True)
-                       if rc[0] else 0)
+
+    def cycles(shape: tuple[int, int, int, int, int]) -> tuple[int, ...]:
+        in_bytes, reads, conversions, sum_bytes, adds = shape
+        return (transfer_cycles(in_bytes, port.bytes_per_cycle),
+                # a block's conversions spread evenly over its reads (CrossbarUnit.book)
+                xbar.read_time(reads, ceil_div(conversions, reads), True) if reads else 0,
+                math.ceil(conversions / bank.ops_per_cycle),
+                transfer_cycles(sum_bytes, port.bytes_per_cycle),
+                math.ceil(adds / bank.ops_per_cycle),
+                transfer_cycles(sum_bytes, mesh.bytes_per_cycle))
+
+    known: dict[tuple[int, int, int, int, int], tuple[int, ...]] = {}  # few distinct shapes
+    shapes = zip(blocks.in_bytes.tolist(), blocks.reads.tolist(), blocks.conversions.tolist(),
+                 blocks.sum_bytes.tolist(), blocks.adds.tolist())
+    costs = np.array([known[s] if s in known else known.setdefault(s, cycles(s))
+                      for s in shapes], dtype=np.int64).reshape(-1, len(_COSTS))
     tiles, homes = blocks.tiles.tolist(), blocks.homes.tolist()
-    sum_bytes = blocks.sum_bytes.tolist()
     routes = [mesh.route(t, h) if t != h and b > 0 else ()
-              for t, h, b in zip(tiles, homes, sum_bytes)]
-    hops = [len(r) for r in routes]
+              for t, h, b in zip(tiles, homes, blocks.sum_bytes.tolist())]
+    offsets = list(itertools.accumulate(map(len, routes), initial=0))
     slots = blocks.slots.tolist()
     port_free = np.array([p.free_at for p in chip.tile_ports], dtype=np.int64)
     bank_free = np.array([b.free_at for b in chip.shift_add], dtype=np.int64)
     xbar_free = np.array([chip.xbars[s].free_at for s in slots], dtype=np.int64)
     totals = np.zeros(len(_TOTALS), dtype=np.int64)
-    ends = _book(
-        now, blocks.tiles, blocks.homes, blocks.in_bytes, port_cycles.of(blocks.in_bytes),
-        blocks.reads, blocks.dac, blocks.conversions,
-        xbar_cycles.of(zip(blocks.reads.tolist(), blocks.conversions.tolist())),
-        bank_cycles.of(blocks.conversions), blocks.sum_bytes, port_cycles.of(sum_bytes),
-        blocks.adds, bank_cycles.of(blocks.adds),
-        Memo(lambda b: transfer_cycles(b, mesh.bytes_per_cycle)).of(sum_bytes),
-        np.array([i for r in routes for i in r], dtype=np.int64),
-        np.cumsum([0, *hops], dtype=np.int64), np.array(hops, dtype=np.int64),
-        mesh.hop_cycles, port_free, bank_free, xbar_free, *mesh.windows.arrays(), totals)
+    ends = _book(now, blocks.tiles, blocks.homes, blocks.in_bytes, blocks.reads, blocks.dac,
+                 blocks.conversions, blocks.sum_bytes, blocks.adds, costs,
+                 np.array([i for r in routes for i in r], dtype=np.int64),
+                 np.array(offsets, dtype=np.int64), mesh.hop_cycles, port_free, bank_free,
+                 xbar_free, *mesh.windows.arrays(), totals)
     for t in set(tiles) | set(homes):
         chip.tile_ports[t].free_at = int(port_free[t])
-        chip.shift_add[t].free_at = np.sort(bank_free[t]).tolist()  # sorted: a valid heap
+        chip.shift_add[t].free_at = sorted(bank_free[t].tolist())  # sorted: a valid heap
     for s, free_at in zip(slots, xbar_free.tolist()):
         chip.xbars[s].free_at = free_at
     n = dict(zip(_TOTALS, totals.tolist()))
@@ -92,84 +96,73 @@ def book_blocks(chip: Chip, layer: str, blocks: BlockBookings, now: int) -> np.n
     return ends
 
 
+_COSTS = ("in", "xbar", "shift", "sums", "adds", "link")
+"""Cycles of a block's steps, the columns of ``_book``'s ``costs``: its port's read of the
+inputs, its crossbar's reads, the shift-and-add merge, a home port access of the partial sums,
+the home's adds, and the sums on each link."""
+
 _TOTALS = ("read_bytes", "read_cycles", "write_bytes", "write_cycles", "reads", "dac",
            "conversions", "xbar_cycles", "ops", "op_cycles", "link_cycles", "moved", "byte_hops")
 """What ``_book`` counts, in the order of its ``totals``."""
 
 
-class Memo:
-    """A function of one value, worked out once per distinct value (a part's blocks have few
-    distinct shapes)."""
-
-    def __init__(self, f: Callable[[Any], int]) -> None:
-        self.f = f
-        self.known: dict[Any, int] = {}
-
-    def of(self, values: Iterable[Any]) -> np.ndarray:
-        """``f`` of each of ``values`` (an int64 array's values are taken as ints)."""
-        if isinstance(values, np.ndarray):
-            values = values.tolist()
-        known, f = self.known, self.f
-        return np.array([known[v] if v in known else known.setdefault(v, f(v))
-                         for v in values], dtype=np.int64)
-
-
 @jit
 def _book(now: int, tiles: np.ndarray, homes: np.ndarray, in_bytes: np.ndarray,
-          in_cycles: np.ndarray, reads: np.ndarray, dac: np.ndarray, conversions: np.ndarray,
-          xbar_cycles: np.ndarray, shift_cycles: np.ndarray, sum_bytes: np.ndarray,
-          sum_cycles: np.ndarray, adds: np.ndarray, add_cycles: np.ndarray,
-          mesh_cycles: np.ndarray, links: np.ndarray, link_offsets: np.ndarray, hops: np.ndarray,
+          reads: np.ndarray, dac: np.ndarray, conversions: np.ndarray, sum_bytes: np.ndarray,
+          adds: np.ndarray, costs: np.ndarray, links: np.ndarray, link_offsets: np.ndarray,
           hop_cycles: int, port_free: np.ndarray, bank_free: np.ndarray, xbar_free: np.ndarray,
           starts: np.ndarray, ends: np.ndarray, counts: np.ndarray, link_free: np.ndarray,
           totals: np.ndarray) -> np.ndarray:  # pragma: no cover (compiled)
     """The bookings of ``book_blocks``: ``Port.book``, ``CrossbarUnit.book`` and
     ``UnitBank.book`` on their next-free cycles (block k's crossbar is ``xbar_free[k]``; a
-    bank's units: the one free first), the mesh's ``book`` on its links' windows; ``totals``
-    gets what they count (``_TOTALS``)."""
+    bank's units: the one free first), the mesh's ``book`` on its links' windows (block k's
+    route: ``links[link_offsets[k]:link_offsets[k + 1]]``); ``costs[k]``: the cycles of
+    ``_COSTS``; ``totals`` gets what they count (``_TOTALS``)."""
     out = np.empty(len(tiles), dtype=np.int64)
     for k in range(len(tiles)):
         t, home = tiles[k], homes[k]
+        in_cycles, xbar_cycles, shift_cycles, sum_cycles, add_cycles, link_cycles = costs[k]
         end = now
         if in_bytes[k] > 0:
-            port_free[t] = max(now, port_free[t]) + in_cycles[k]
+            port_free[t] = max(now, port_free[t]) + in_cycles
             end = port_free[t]
             totals[0] += in_bytes[k]
-            totals[1] += in_cycles[k]
+            totals[1] += in_cycles
         if reads[k] > 0:
-            xbar_free[k] = max(now, xbar_free[k]) + xbar_cycles[k]
+            xbar_free[k] = max(now, xbar_free[k]) + xbar_cycles
             end = max(end, xbar_free[k])
             totals[4] += reads[k]
             totals[5] += dac[k]
             totals[6] += conversions[k]
-            totals[7] += xbar_cycles[k]
+            totals[7] += xbar_cycles
         if conversions[k] > 0:  # merged on a shift-and-add unit
-            end = max(end, _unit(bank_free[t], now, shift_cycles[k]))
+            end = max(end, _unit(bank_free[t], now, shift_cycles))
             totals[8] += conversions[k]
-            totals[9] += shift_cycles[k]
+            totals[9] += shift_cycles
         done = now
-        if hops[k]:  # the partial sums over the mesh to their home
+        hops = link_offsets[k + 1] - link_offsets[k]
+        if hops:  # the partial sums over the mesh to their home
             start = reserve_windows(starts, ends, counts, link_free,
                                     links[link_offsets[k]:link_offsets[k + 1]], now,
-                                    mesh_cycles[k])
-            done = start + mesh_cycles[k] + hops[k] * hop_cycles
-            totals[10] += mesh_cycles[k] * hops[k]
+                                    link_cycles)
+            done = start + link_cycles + hops * hop_cycles
+            totals[10] += link_cycles * hops
             totals[11] += sum_bytes[k]
-            totals[12] += sum_bytes[k] * hops[k]
+            totals[12] += sum_bytes[k] * hops
         if sum_bytes[k] > 0:  # the home writes them, then reads the running sums
-            port_free[home] = max(done, port_free[home]) + sum_cycles[k]
+            port_free[home] = max(done, port_free[home]) + sum_cycles
             done = port_free[home]
             totals[2] += sum_bytes[k]
-            totals[3] += sum_cycles[k]
+            totals[3] += sum_cycles
             if adds[k] > 0:
-                port_free[home] = max(done, port_free[home]) + sum_cycles[k]
+                port_free[home] = max(done, port_free[home]) + sum_cycles
                 done = port_free[home]
                 totals[0] += sum_bytes[k]
-                totals[1] += sum_cycles[k]
+                totals[1] += sum_cycles
         if adds[k] > 0:
-            done = _unit(bank_free[home], done, add_cycles[k])
+            done = _unit(bank_free[home], done, add_cycles)
             totals[8] += adds[k]
-            totals[9] += add_cycles[k]
+            totals[9] += add_cycles
         out[k] = max(end, done)
     return out
 
