@@ -124,10 +124,7 @@ def _book(now: int, tiles: np.ndarray, homes: np.ndarray, in_bytes: np.ndarray,
         in_cycles, xbar_cycles, shift_cycles, sum_cycles, add_cycles, link_cycles = costs[k]
         end = now
         if in_bytes[k] > 0:
-            port_free[t] = max(now, port_free[t]) + in_cycles
-            end = port_free[t]
-            totals[0] += in_bytes[k]
-            totals[1] += in_cycles
+            end = _access(port_free, t, now, in_bytes[k], in_cycles, totals, 0)  # a read
         if reads[k] > 0:
             xbar_free[k] = max(now, xbar_free[k]) + xbar_cycles
             end = max(end, xbar_free[k])
@@ -150,21 +147,26 @@ def _book(now: int, tiles: np.ndarray, homes: np.ndarray, in_bytes: np.ndarray,
             totals[11] += sum_bytes[k]
             totals[12] += sum_bytes[k] * hops
         if sum_bytes[k] > 0:  # the home writes them, then reads the running sums
-            port_free[home] = max(done, port_free[home]) + sum_cycles
-            done = port_free[home]
-            totals[2] += sum_bytes[k]
-            totals[3] += sum_cycles
+            done = _access(port_free, home, done, sum_bytes[k], sum_cycles, totals, 2)
             if adds[k] > 0:
-                port_free[home] = max(done, port_free[home]) + sum_cycles
-                done = port_free[home]
-                totals[0] += sum_bytes[k]
-                totals[1] += sum_cycles
+                done = _access(port_free, home, done, sum_bytes[k], sum_cycles, totals, 0)
         if adds[k] > 0:
             done = _unit(bank_free[home], done, add_cycles)
             totals[8] += adds[k]
             totals[9] += add_cycles
         out[k] = max(end, done)
     return out
+
+
+@jit
+def _access(free: np.ndarray, port: int, at: int, nbytes: int, cycles: int, totals: np.ndarray,
+            counted: int) -> int:  # pragma: no cover (compiled)
+    """``Port.book`` on the ports' next-free cycles ``free``; ``totals[counted]`` and the next
+    entry get the bytes and cycles (a read: 0, a write: 2, ``_TOTALS``)."""
+    free[port] = max(at, free[port]) + cycles
+    totals[counted] += nbytes
+    totals[counted + 1] += cycles
+    return free[port]
 
 
 @jit
