@@ -198,8 +198,9 @@ class Mesh:
     def multicast_many(self, layer: str | None, trees: Trees, sizes: Sequence[int],
                        nows: Sequence[int]) -> int:
         """``multicast`` of ``sizes[k]`` bytes over tree ``k`` of ``trees`` requested at cycle
-        ``nows[k]``, for each k in turn, with one search of the links' windows; return the
-        last arrival (``multicast``'s: a multicast of no bytes arrives when requested)."""
+        ``nows[k]``, for each k in turn (``TREES_TOGETHER`` or more in one compiled call once
+        the links are compiled); return the last arrival (``multicast``'s: a multicast of no
+        bytes arrives when requested)."""
         if len(sizes) == 1:  # nothing to share
             (src, dsts), = trees.multicasts
             return self.multicast(layer, src, list(dsts), sizes[0], nows[0])
@@ -211,28 +212,25 @@ class Mesh:
         rate = self.bytes_per_cycle
         if len(sizes) >= TREES_TOGETHER and self.windows.compiled:
             totals = np.zeros(3, dtype=np.int64)
-            arrive = int(_book_trees(*self.windows.arrays(), *trees.arrays,
-                                     np.asarray(nows, dtype=np.int64),
-                                     np.asarray(sizes, dtype=np.int64), rate, self.hop_cycles,
-                                     totals))
+            arrive = max(arrive, int(_book_trees(*self.windows.arrays(), *trees.arrays,
+                                                 np.asarray(nows, dtype=np.int64),
+                                                 np.asarray(sizes, dtype=np.int64), rate,
+                                                 self.hop_cycles, totals)))
             busy, moved, byte_hops = totals.tolist()
-            if moved:
-                self.count_booked(layer, busy=busy, moved=moved, byte_hops=byte_hops)
-            return arrive
-        cycles = [transfer_cycles(n, rate) if links else 0
-                  for n, links in zip(sizes, trees.links)]
-        starts = self.windows.reserve_many(trees.links, nows, cycles)
-        busy = moved = byte_hops = 0
-        for k, n in enumerate(sizes):
-            if n > 0:
-                busy += cycles[k] * trees.hops[k]
-                moved += n * len(trees.multicasts[k][1])
-                byte_hops += n * trees.hops[k]
-                arrive = max(arrive, starts[k] + cycles[k] + trees.farthest[k] * self.hop_cycles)
+        else:
+            cycles = [transfer_cycles(n, rate) if links else 0
+                      for n, links in zip(sizes, trees.links)]
+            starts = self.windows.reserve_many(trees.links, nows, cycles)
+            busy = moved = byte_hops = 0
+            for k, n in enumerate(sizes):
+                if n > 0:
+                    busy += cycles[k] * trees.hops[k]
+                    moved += n * len(trees.multicasts[k][1])
+                    byte_hops += n * trees.hops[k]
+                    arrive = max(arrive, starts[k] + cycles[k]
+                                 + trees.farthest[k] * self.hop_cycles)
         if moved:
-            self.counters.add_busy("mesh_link", busy)
-            self.counters.add(layer, "noc_bytes", moved)
-            self.counters.add(layer, "noc_byte_hops", byte_hops)
+            self.count_booked(layer, busy=busy, moved=moved, byte_hops=byte_hops)
         return arrive
 
     def _tree(self, src: int, dsts: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
@@ -258,10 +256,9 @@ def _book_trees(starts: np.ndarray, ends: np.ndarray, counts: np.ndarray, free_a
                 hop_cycles: int, totals: np.ndarray) -> int:  # pragma: no cover (compiled)
     """``Mesh.multicast_many`` on the links' windows (``Windows.arrays``): tree k's links are
     ``links[offsets[k]:offsets[k + 1]]``; ``totals`` gets the links' busy cycles, the bytes
-    delivered and the byte-hops. Returns the last arrival."""
+    delivered and the byte-hops. Returns the last arrival of a transfer of bytes (0 if
+    none)."""
     arrive = 0
-    for k in range(len(nows)):
-        arrive = max(arrive, nows[k])
     for k in range(len(sizes)):
         n, first, last = sizes[k], offsets[k], offsets[k + 1]
         cycles = 0

@@ -76,11 +76,9 @@ class Windows:
                      cycles: Sequence[int]) -> list[int]:
         """``reserve`` each request ``k`` in turn: the resources ``id_sets[k]`` for
         ``cycles[k]`` from cycle ``nows[k]`` (nothing when it takes no cycle or no resource);
-        return the starts (``nows[k]`` for a request that reserves nothing). ``id_sets``
-        should be kept by the caller: its identity keys the compiled search's arrays."""
+        return the starts (``nows[k]`` for a request that reserves nothing). (Compiled code
+        books many requests in one call on ``arrays``: ``mesh._book_trees``.)"""
         search = self._search(len(nows))
-        if isinstance(search, _ArrayWindows) and len(nows) > 2:  # else: arrays cost more
-            return search.reserve_many(id_sets, nows, cycles)
         return [search.reserve(ids, now, c) if c > 0 and ids else now
                 for ids, now, c in zip(id_sets, nows, cycles)]
 
@@ -171,7 +169,6 @@ class _ListWindows:
         return done
 
 
-
 def _take_lists(st: list[int], en: list[int], k: int, start: int, end: int) -> None:
     """Mark ``[start, end)`` reserved in one resource's windows (starts ``st``, ends ``en``),
     ``k`` the index of the first window after it: merged with the windows it touches, and the
@@ -203,9 +200,6 @@ class _ArrayWindows:
         self._ids: dict[int, tuple[Sequence[int], np.ndarray]] = {}
         """The id array of each resource set booked so far, by the identity of the set (the
         callers keep theirs: a route, a tile list); the set is held so its identity stays."""
-        self._sets: dict[int, tuple[Sequence[Sequence[int]], np.ndarray, np.ndarray]] = {}
-        """The same for lists of sets (``reserve_many``): their ids one after another, and
-        where each set starts."""
 
     @classmethod
     def of(cls, lists: _ListWindows) -> _ArrayWindows:
@@ -235,18 +229,6 @@ class _ArrayWindows:
     def reserve_each(self, ids: Sequence[int], cycles: Sequence[int], now: int) -> int:
         return int(_reserve_each(self.starts, self.ends, self.counts, self.free_at,
                                  self._array(ids), np.asarray(cycles, dtype=np.int64), now))
-
-    def reserve_many(self, id_sets: Sequence[Sequence[int]], nows: Sequence[int],
-                     cycles: Sequence[int]) -> list[int]:
-        known = self._sets.get(id(id_sets))
-        if known is None or known[0] is not id_sets:
-            flat = np.array([i for ids in id_sets for i in ids], dtype=np.int64)
-            offsets = np.cumsum([0, *map(len, id_sets)], dtype=np.int64)
-            known = self._sets[id(id_sets)] = (id_sets, flat, offsets)
-        out: list[int] = _reserve_many(
-            self.starts, self.ends, self.counts, self.free_at, known[1], known[2],
-            np.asarray(nows, dtype=np.int64), np.asarray(cycles, dtype=np.int64)).tolist()
-        return out
 
 
 @jit
@@ -301,20 +283,6 @@ def _reserve_each(starts: np.ndarray, ends: np.ndarray, counts: np.ndarray,
         free_at[i] = ends[i, counts[i] - 1]
         done = max(done, start + c)
     return done
-
-
-@jit
-def _reserve_many(starts: np.ndarray, ends: np.ndarray, counts: np.ndarray,
-                  free_at: np.ndarray, flat: np.ndarray, offsets: np.ndarray, nows: np.ndarray,
-                  cycles: np.ndarray) -> np.ndarray:  # pragma: no cover (compiled)
-    """``_ListWindows.reserve_many``, compiled: request k's resources are
-    ``flat[offsets[k]:offsets[k + 1]]``."""
-    out = nows.copy()
-    for k in range(len(nows)):
-        if cycles[k] > 0 and offsets[k + 1] > offsets[k]:
-            out[k] = reserve_windows(starts, ends, counts, free_at,
-                                     flat[offsets[k]:offsets[k + 1]], nows[k], cycles[k])
-    return out
 
 
 @jit
