@@ -411,3 +411,36 @@ def test_digital_macs_are_priced_at_the_run_operand_widths():
     s = run(chain(16, 2), "digital", arch=with_crossbars(ISAAC, 96)).summary
     assert s["digital_macs"] == 32
     assert s["energy_digital_j"] == pytest.approx(32 * 0.9e-12)
+
+
+@pytest.mark.parametrize("collector_on", [True, False])
+def test_a_run_frees_its_chips_and_leaves_the_collector_as_it_was(monkeypatch, collector_on):
+    # simulate pauses the cycle collector during the run (speed); when it returns, the
+    # chips it built (setup and run, each a cycle with its engine and SimPy environment)
+    # must already be gone, without a collection by the caller, and the collector must be
+    # as the caller left it, also when the run fails
+    import gc
+    import weakref
+
+    from xbarsim.timing import simulate as module
+
+    chips: list[weakref.ref] = []
+    build = module.Chip
+
+    def recorded(*args, **kwargs):
+        chip = build(*args, **kwargs)
+        chips.append(weakref.ref(chip))
+        return chip
+
+    monkeypatch.setattr(module, "Chip", recorded)
+    was = gc.isenabled()
+    try:
+        gc.enable() if collector_on else gc.disable()
+        run(chain(16, 8, 2), crossbars=32)
+        assert len(chips) == 2 and all(chip() is None for chip in chips)
+        assert gc.isenabled() is collector_on
+        with pytest.raises(XbarsimError):
+            run(chain(16, 2), crossbars=32, batch=0)
+        assert gc.isenabled() is collector_on
+    finally:
+        gc.enable() if was else gc.disable()
