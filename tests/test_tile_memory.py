@@ -26,6 +26,7 @@ from xbarsim.timing.hw.chip import Chip
 from xbarsim.timing.hw.clock import until
 from xbarsim.timing.hw.mesh import IO
 from xbarsim.timing.simulate import Granularity, RunOptions, simulate
+from xbarsim.util import proportional_split
 from xbarsim.workload import load_workload, workload_from_dict
 
 TINY = load_arch("arch_configs/tiny.yaml")
@@ -56,6 +57,32 @@ def test_spans_are_matched_by_fraction_by_hand() -> None:
     assert held.pieces(whole, 36) == [(3, 12, 0), (5, 24, 0)]
     held.spill(5, 10, 40)
     assert held.pieces(whole, 36) == [(3, 12, 0), (5, 24, 6)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(cuts=st.lists(st.integers(1, 60), min_size=1, max_size=8, unique=True),
+       owners=st.lists(st.integers(0, 3), min_size=9, max_size=9),
+       length=st.integers(1, 40), bounds=st.tuples(st.integers(0, 40), st.integers(0, 40)),
+       size=st.integers(0, 1000))
+def test_sources_are_the_overlaps_of_every_held_span(cuts, owners, length, bounds,
+                                                     size) -> None:
+    """``sources`` finds the overlapping spans by bisection; it must give what weighing every
+    held span by its overlap gives (fractions ``a/A``, ``b/B`` compared as ``a*B``, ``b*A``):
+    spans from sorted cut points, owned by up to 4 tiles (a tile may hold several)."""
+    edges = [0, *sorted(cuts)]
+    held = Holdings(VECTORS, edges[-1])
+    for tile, a, b in zip(owners, edges, edges[1:]):
+        held.add(tile, a, b)
+    start, stop = min(bounds) % (length + 1), max(bounds) % (length + 1)
+    start, stop = min(start, stop), max(start, stop)
+    lo, hi = start * held.length, stop * held.length
+    weights = [max(0, min(b * length, hi) - max(a * length, lo))
+               for a, b in zip(held.starts, held.stops)]
+    expected: dict[int, int] = {}
+    for tile, share in zip(held.tiles, proportional_split(size, weights)):
+        if share:
+            expected[tile] = expected.get(tile, 0) + share
+    assert dict(held.sources(Span(start, stop, length, VECTORS), size)) == expected
 
 
 def two_linears(width: int):

@@ -9,7 +9,7 @@ that needs the first tenth of the next layer's (halo rows ignored).
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
 from xbarsim.util import proportional_split
@@ -90,17 +90,14 @@ class Holdings:
         if span.axis == self.axis:
             starts, stops, tiles, scale = self.starts, self.stops, self.tiles, span.length
             lo, hi = span.start * self.length, span.stop * self.length
-            first = max(0, bisect_right(stops, lo // scale) - 1)
-            pairs = []
-            for i in range(first, len(starts)):
-                a, b = starts[i] * scale, stops[i] * scale
-                if a >= hi:
-                    break
-                overlap = min(b, hi) - max(a, lo)
-                if overlap > 0:
-                    pairs.append((tiles[i], overlap))
-            if len(pairs) == 1:  # the common case: one holder has it all
-                return [(pairs[0][0], size)] if size else []
+            # the held spans (in order, disjoint) that overlap it: stops[i] * scale > lo and
+            # starts[i] * scale < hi, i.e. stops[i] > lo // scale and starts[i] < ceil(hi / scale)
+            first = bisect_right(stops, lo // scale)
+            last = bisect_left(starts, -(-hi // scale), first)
+            if last - first == 1 and lo < hi:  # the common case: one holder has it all
+                return [(tiles[first], size)] if size else []
+            pairs = [(tiles[i], min(stops[i] * scale, hi) - max(starts[i] * scale, lo))
+                     for i in range(first, last)]
         else:
             pairs = [(t, b - a) for t, a, b in zip(self.tiles, self.starts, self.stops)]
         split = proportional_split(size, [w for _, w in pairs])
