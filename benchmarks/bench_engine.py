@@ -134,8 +134,10 @@ def read_rows(path: str) -> dict[Key, Row]:
     with open(path, encoding="utf-8") as f:
         for line in f:
             p = line.split()
+            if p[1:2] == ["runs:"]:
+                break  # the summary, whose runs over 2 s and table repeat the rows
             if len(p) < 5 or p[0] == "workload" or not p[2].isdigit():
-                continue  # the header, the summary
+                continue  # the header, a blank line
             key = (p[0], p[1], int(p[2]), int(p[3]))
             rows[key] = (float(p[4]), p[5], p[6]) if p[4][0].isdigit() else " ".join(p[4:])
     return rows
