@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import math
+import weakref
 
 import pytest
 from hypothesis import given, settings
@@ -15,6 +17,7 @@ from xbarsim.config.schema import WritePolicy
 from xbarsim.errors import XbarsimError
 from xbarsim.mapping.blocks import map_workload
 from xbarsim.mapping.encoding import Encoding
+from xbarsim.timing import simulate as simulate_module
 from xbarsim.timing.dataflows.plan import Dataflow
 from xbarsim.timing.energy import ENERGY_COLUMNS, ActionEnergies, static_power_w
 from xbarsim.timing.hw.stats import COUNTERS
@@ -419,20 +422,15 @@ def test_a_run_frees_its_chips_and_leaves_the_collector_as_it_was(monkeypatch, c
     # chips it built (setup and run, each a cycle with its engine and SimPy environment)
     # must already be gone, without a collection by the caller, and the collector must be
     # as the caller left it, also when the run fails
-    import gc
-    import weakref
-
-    from xbarsim.timing import simulate as module
-
     chips: list[weakref.ref] = []
-    build = module.Chip
+    build = simulate_module.Chip
 
     def recorded(*args, **kwargs):
         chip = build(*args, **kwargs)
         chips.append(weakref.ref(chip))
         return chip
 
-    monkeypatch.setattr(module, "Chip", recorded)
+    monkeypatch.setattr(simulate_module, "Chip", recorded)
     was = gc.isenabled()
     try:
         gc.enable() if collector_on else gc.disable()
