@@ -46,13 +46,12 @@ class UnitBank:
         cycles = math.ceil(ops / self.ops_per_cycle)
         end = max(now, heapq.heappop(self.free_at)) + cycles
         heapq.heappush(self.free_at, end)
-        self.counters.add_busy(self.kind, cycles)
-        self.counters.add(layer, self.counter, ops)
+        self.count_booked(layer, ops, cycles)
         return end
 
     def count_booked(self, layer: str | None, ops: int, cycles: int) -> None:
-        """Count jobs booked by compiled code (``block_bookings``): ``ops`` in all, holding a
-        unit of this kind for ``cycles``."""
+        """Count jobs booked (here, or by compiled code: ``block_bookings``): ``ops`` in all,
+        holding a unit of this kind for ``cycles``."""
         self.counters.add_busy(self.kind, cycles)
         self.counters.add(layer, self.counter, ops)
 
@@ -67,5 +66,4 @@ class UnitBank:
         cycles = math.ceil(ops / (n * self.ops_per_cycle))
         self.whole_free_at = max(int(self.env.now), self.whole_free_at) + cycles
         yield from until(self.env, self.whole_free_at)
-        self.counters.add_busy(self.kind, cycles * n)
-        self.counters.add(layer, self.counter, ops)
+        self.count_booked(layer, ops, cycles * n)

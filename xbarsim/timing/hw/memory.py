@@ -41,13 +41,12 @@ class Port:
             return at
         cycles = transfer_cycles(nbytes, self.bytes_per_cycle)
         self.free_at = max(at, self.free_at) + cycles
-        self.counters.add_busy(self.kind, cycles)
-        self.counters.add(layer, self._counter[kind], nbytes)
+        self.count_booked(layer, kind, nbytes, cycles)
         return self.free_at
 
     def count_booked(self, layer: str | None, kind: str, nbytes: int, cycles: int) -> None:
-        """Count accesses booked by compiled code (``block_bookings``): ``nbytes`` read or
-        written in all, holding a port of this kind for ``cycles``."""
+        """Count accesses booked (here, or by compiled code: ``block_bookings``): ``nbytes``
+        read or written in all, holding a port of this kind for ``cycles``."""
         self.counters.add_busy(self.kind, cycles)
         self.counters.add(layer, self._counter[kind], nbytes)
 

@@ -176,9 +176,8 @@ class Mesh:
         start = self.windows.reserve(links, now, cycles) if links else now
         io_hop = int(src == IO)
         hops = len(links) + io_hop
-        self.counters.add_busy("mesh_link", cycles * hops)
-        self.counters.add(layer, "noc_bytes", nbytes * len(dsts))
-        self.counters.add(layer, "noc_byte_hops", nbytes * hops)
+        self.count_booked(layer, busy=cycles * hops, moved=nbytes * len(dsts),
+                          byte_hops=nbytes * hops)
         farthest += io_hop
         return start + cycles + farthest * self.hop_cycles
 
