@@ -59,20 +59,26 @@ def test_spans_are_matched_by_fraction_by_hand() -> None:
     assert held.pieces(whole, 36) == [(3, 12, 0), (5, 24, 6)]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(cuts=st.lists(st.integers(1, 60), min_size=1, max_size=8, unique=True),
        owners=st.lists(st.integers(0, 3), min_size=9, max_size=9),
+       order=st.permutations(range(9)),
        length=st.integers(1, 40), bounds=st.tuples(st.integers(0, 40), st.integers(0, 40)),
-       size=st.integers(0, 1000))
-def test_sources_are_the_overlaps_of_every_held_span(cuts, owners, length, bounds,
-                                                     size) -> None:
+       size=st.integers(0, 1000), spills=st.lists(st.integers(0, 9), min_size=4, max_size=4))
+def test_sources_are_the_overlaps_of_every_held_span(cuts, owners, order, length, bounds,
+                                                     size, spills) -> None:
     """``sources`` finds the overlapping spans by bisection; it must give what weighing every
     held span by its overlap gives (fractions ``a/A``, ``b/B`` compared as ``a*B``, ``b*A``):
-    spans from sorted cut points, owned by up to 4 tiles (a tile may hold several)."""
+    spans from sorted cut points, owned by up to 4 tiles (a tile may hold several, side by
+    side when they were made out of order), and ``pieces`` each holder's bytes in DRAM in the
+    share it spilled (``spills[tile]`` of 9 bytes made)."""
     edges = [0, *sorted(cuts)]
     held = Holdings(VECTORS, edges[-1])
-    for tile, a, b in zip(owners, edges, edges[1:]):
-        held.add(tile, a, b)
+    spans = list(zip(owners, edges, edges[1:]))
+    for i in order:
+        if i < len(spans):
+            held.add(*spans[i])
+    held.sort()
     start, stop = min(bounds) % (length + 1), max(bounds) % (length + 1)
     start, stop = min(start, stop), max(start, stop)
     lo, hi = start * held.length, stop * held.length
@@ -82,7 +88,12 @@ def test_sources_are_the_overlaps_of_every_held_span(cuts, owners, length, bound
     for tile, share in zip(held.tiles, proportional_split(size, weights)):
         if share:
             expected[tile] = expected.get(tile, 0) + share
-    assert dict(held.sources(Span(start, stop, length, VECTORS), size)) == expected
+    span = Span(start, stop, length, VECTORS)
+    assert dict(held.sources(span, size)) == expected
+    for tile, dram in enumerate(spills):
+        held.spill(tile, dram, 9)
+    assert held.pieces(span, size) == [(tile, b, b * spills[tile] // 9)
+                                       for tile, b in held.sources(span, size)]
 
 
 def two_linears(width: int):
@@ -415,7 +426,10 @@ def concat_net():
 def test_a_concat_is_a_view_of_its_inputs() -> None:
     """A concat of 8 + 8 channels moves nothing: channels [4, 12) of 16 are channels [4, 8)
     of the first input and [0, 4) of the second, 10 bytes each of 20; vectors [0, 1) of 2
-    are the same vectors of both, the bytes split by channels."""
+    are the same vectors of both, the bytes split by channels. Held by vectors on tiles 1
+    and 2 (a) and by channels on tiles 3 and 4 (b): vectors [0, 1) are a's on tile 1 and
+    half of each of b's tiles; channels [4, 12) are all of a's channels [4, 8) (5 bytes on
+    each of its tiles) and b's [0, 4), on tile 3."""
     chip = Chip(with_crossbars(NO_GB, 8), seed=0, per_row_events=False)
     workload = concat_net()
     engine = DigitalDataflow(chip, workload, Encoding.from_arch(NO_GB), 1, False)
@@ -424,11 +438,15 @@ def test_a_concat_is_a_view_of_its_inputs() -> None:
     chip.env.process(memory.digital_layer(workload.layer("cat"), 0, 0, 0))
     chip.env.run()
     assert memory.views["cat"] == [("a", 8), ("b", 8)]
-    assert memory._view_parts("cat", Span(4, 12, 16, CHANNELS), 20) == [
+    assert memory._channel_parts(memory.views["cat"], Span(4, 12, 16, CHANNELS), 20) == [
         ("a", Span(4 * 16, 8 * 16, 8 * 16, CHANNELS), 10),
         ("b", Span(0, 4 * 16, 8 * 16, CHANNELS), 10)]
-    assert memory._view_parts("cat", Span(0, 1, 2, VECTORS), 20) == [
-        ("a", Span(0, 1, 2, VECTORS), 10), ("b", Span(0, 1, 2, VECTORS), 10)]
+    memory.held["a"] = Holdings(VECTORS, 2, [0, 1], [1, 2], [1, 2])  # by vectors: tiles 1, 2
+    memory.held["b"] = Holdings(CHANNELS, 8, [0, 4], [4, 8], [3, 4])  # by channels: 3, 4
+    assert memory._pieces("cat", Span(0, 1, 2, VECTORS), 20) == [(1, 10, 0), (3, 5, 0),
+                                                                 (4, 5, 0)]
+    assert memory._pieces("cat", Span(4, 12, 16, CHANNELS), 20) == [(1, 5, 0), (2, 5, 0),
+                                                                     (3, 10, 0)]
     assert chip.counters.total().get("noc_bytes", 0) == 0
     assert workload.readers("a", VIEWS) == ["b", "c"]  # its space lives until the concat's reader
 

@@ -96,6 +96,15 @@ class Holdings:
             last = bisect_left(starts, -(-hi // scale), first)
             if last - first == 1 and lo < hi:  # the common case: one holder has it all
                 return [(tiles[first], size)] if size else []
+            if last - first == 2:  # the next: the span straddles two holders
+                i, j = first, first + 1
+                t0, t1 = tiles[i], tiles[j]
+                s0, s1 = proportional_split(size, [
+                    min(stops[i] * scale, hi) - max(starts[i] * scale, lo),
+                    min(stops[j] * scale, hi) - max(starts[j] * scale, lo)])
+                if t0 == t1:
+                    return [(t0, s0 + s1)] if s0 + s1 else []
+                return [(t, s) for t, s in ((t0, s0), (t1, s1)) if s]
             pairs = [(tiles[i], min(stops[i] * scale, hi) - max(starts[i] * scale, lo))
                      for i in range(first, last)]
         else:
@@ -113,10 +122,9 @@ class Holdings:
         it.)"""
         known = self._all_to_all.get(size) if span.axis != self.axis else None
         if known is None:
-            known = []
-            for tile, b in self.sources(span, size):
-                dram, made = self.spilled.get(tile, (0, 0))
-                known.append((tile, b, b * dram // made if made else 0))
+            spilled = self.spilled  # tile -> (dram, made): its bytes in DRAM in that share
+            known = [(tile, b, b * s[0] // s[1] if (s := spilled.get(tile)) and s[1] else 0)
+                     for tile, b in self.sources(span, size)]
             if span.axis != self.axis:
                 self._all_to_all[size] = known
         return known

@@ -81,20 +81,25 @@ class TileMemory:
 
     def _pieces(self, name: str, span: Span, size: int) -> list[tuple[int, int, int]]:
         """(source tile, bytes, bytes of them spilled) of ``size`` bytes of ``span`` of
-        activation ``name`` (of the inputs it stands for, when it is a view)."""
-        if name in self.views:
-            return [piece for source, sub, part in self._view_parts(name, span, size)
-                    for piece in self._pieces(source, sub, part)]
-        return self.held[name].pieces(span, size)
+        activation ``name``. A concat's output is a view of its inputs (which are never views
+        themselves: ``digital_layer``): on the vector axis every input gives the same vectors,
+        the bytes split by channels; on the channel axis see ``_channel_parts``."""
+        inputs = self.views.get(name)
+        if inputs is None:
+            return self.held[name].pieces(span, size)
+        held = self.held
+        if span.axis == CHANNELS:
+            parts = self._channel_parts(inputs, span, size)
+        else:
+            parts = [(source, span, part) for (source, _), part
+                     in zip(inputs, proportional_split(size, [c for _, c in inputs]))]
+        return [piece for source, sub, part in parts for piece in held[source].pieces(sub, part)]
 
-    def _view_parts(self, name: str, span: Span, size: int) -> list[tuple[str, Span, int]]:
-        """``span`` of a concat's output as (input, its span, bytes): on the channel axis, the
-        inputs whose channels the span covers, each its part; on the vector axis every input,
-        the same vectors, the bytes split by channels."""
-        inputs = self.views[name]
-        if span.axis != CHANNELS:
-            return [(source, span, part) for (source, _), part in
-                    zip(inputs, proportional_split(size, [c for _, c in inputs]))]
+    @staticmethod
+    def _channel_parts(inputs: list[tuple[str, int]], span: Span,
+                       size: int) -> list[tuple[str, Span, int]]:
+        """``span`` of the channels of a concat of ``inputs`` (name, its channels) as (input,
+        its span, bytes): the inputs whose channels the span covers, each its part."""
         total, length = sum(c for _, c in inputs), span.length
         lo, hi = span.start * total, span.stop * total  # in units of 1 / (total * length)
         parts, offset = [], 0
