@@ -333,23 +333,21 @@ class RoundsDataflow(Engine):
     def _block_bookings(self, layer: Layer, part: Part, n: int) -> BlockBookings:
         """What ``_book_block`` books for each block of a part with row blocks, as arrays
         (``book_blocks`` books them in one call)."""
-        b, enc = part.blocks, self.enc
+        b, enc, listed = part.blocks, self.enc, self._block_rows(part)
         rows, cols = b["rows_used"].astype(np.int64), b["cols_used"].astype(np.int64)
         reads = n * enc.t
         homes = self._homes[layer.name]
-        in_rows = np.where(self._fills_register(part), rows, 0)
         return BlockBookings(
             slots=part.slots.astype(np.int64),
-            tiles=part.slots.astype(np.int64) // self.chip.crossbars_per_tile,
-            homes=np.array([homes[key][0] for key in zip(b["group"].tolist(),
-                                                          b["col_block"].tolist())],
+            tiles=np.array(listed.tiles, dtype=np.int64),
+            homes=np.array([homes[key][0] for key in zip(listed.groups, listed.col_blocks)],
                            dtype=np.int64),
-            in_bytes=np.array([nbytes(n * r, self.act_bits) for r in in_rows.tolist()],
-                              dtype=np.int64),
+            in_bytes=np.array([nbytes(n * r, self.act_bits) if fills else 0
+                               for r, fills in zip(listed.rows, listed.fills)], dtype=np.int64),
             reads=np.full(part.size, reads, dtype=np.int64),
             dac=reads * rows, conversions=reads * cols,
             sum_bytes=np.array([nbytes(n * c / enc.columns_per_weight, self.psum_bits)
-                                for c in cols.tolist()], dtype=np.int64),
+                                for c in listed.cols], dtype=np.int64),
             adds=np.where(self._first_sums[id(part)], 0, n * cols // enc.columns_per_weight))
 
     def _block_rows(self, part: Part) -> BlockRows:
@@ -385,30 +383,29 @@ class RoundsDataflow(Engine):
         column blocks whose sums earlier parts left at their homes (resumed now), and those
         this part leaves unfinished (held until a later part): each ``key -> (home, bytes)``,
         ``bytes`` the column block's sums for the batch at ``psum_bits``."""
-        m, b = part.lmap, part.blocks
+        m = part.lmap
         if m.row_blocks == 1:
             return {}, {}
         name = m.name
         seen = self._blocks_seen.setdefault(name, {})
         homes = self._homes.setdefault(name, {})
-        keys = list(zip(b["group"].tolist(), b["col_block"].tolist()))
+        rows = self._block_rows(part)
         resumed: dict[Key, tuple[int, int]] = {}
         first = np.zeros(part.size, dtype=bool)
         sizes: dict[Key, int] = {}
-        for k, key in enumerate(keys):
+        outputs = m.G * m.O * self.enc.columns_per_weight  # the layer's output columns
+        for k, (key, tile, cols) in enumerate(zip(zip(rows.groups, rows.col_blocks),
+                                                  rows.tiles, rows.cols)):
             if key not in seen:
                 first[k] = True
                 seen[key] = 0
-                tile = self.chip.tile_of(int(part.slots[k]))
-                cols = int(b["cols_used"][k])
                 start = key[0] * m.O * self.enc.columns_per_weight + key[1] * self.enc.cols
-                homes.setdefault(key, (tile, Span(start, start + cols, m.G * m.O *
-                                                  self.enc.columns_per_weight, CHANNELS)))
+                homes.setdefault(key, (tile, Span(start, start + cols, outputs, CHANNELS)))
             elif seen[key] and key not in resumed and key not in sizes:
                 resumed[key] = (homes[key][0], 0)
             seen[key] += 1
-            sizes[key] = nbytes(self.batch * m.P * int(b["cols_used"][k])
-                                / self.enc.columns_per_weight, self.psum_bits)
+            sizes[key] = nbytes(self.batch * m.P * cols / self.enc.columns_per_weight,
+                                self.psum_bits)
         self._first_sums[id(part)] = first
         resumed = {key: (home, sizes[key]) for key, (home, _) in resumed.items()}
         pending = {key: (homes[key][0], sizes[key]) for key in sizes
