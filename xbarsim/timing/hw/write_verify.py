@@ -23,6 +23,7 @@ from xbarsim.config.schema import Arch, WriteCircuits, WritePolicy, WriteVerify
 from xbarsim.programming.pulses import PulseDistribution
 from xbarsim.timing.hw.clock import Clock
 from xbarsim.timing.hw.stats import Counters
+from xbarsim.timing.hw.windows import compiled_mode
 from xbarsim.util import ceil_div
 
 
@@ -209,7 +210,7 @@ class WriteVerifyController:
             per_step = np.full(cells.shape, self.pulse_cycles, dtype=np.int64)
             return ([int(x) for x in np.add.reduceat(per_step, offsets)] if steps else [],
                     [b.rows * b.cols for b in blocks], [0] * len(blocks), [0] * len(blocks))
-        slowest = self.pulses.sample_row_max(cells, self.rng)
+        slowest = self.pulses.sample_row_max(cells, self.rng, compiled=compiled_mode())
         per_step = self.verify_cycles + slowest * (self.pulse_cycles + self.verify_cycles)
         verifies = np.add.reduceat(cells * (1 + slowest), offsets).tolist() if steps else []
         pulses, failed = [0] * len(blocks), [0] * len(blocks)
