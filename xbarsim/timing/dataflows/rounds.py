@@ -84,6 +84,7 @@ class BlockRows:
     rows: list[int]
     cols: list[int]
     groups: list[int]
+    row_blocks: list[int]
     col_blocks: list[int]
     fills: list[bool]
     """Whether the block is the first of its IMA to read its input segment."""
@@ -97,7 +98,7 @@ class RoundsDataflow(Engine):
                  overlap: bool) -> None:
         super().__init__(chip, workload, enc, batch, per_vector_events)
         self.rounds, self.resident, self.overlap = rounds, resident, overlap
-        self._first_sums: dict[int, np.ndarray] = {}
+        self._first_sums: dict[int, list[bool]] = {}
         """Per part (by id): whether each block starts its column block's sum."""
         self._rows: dict[int, BlockRows] = {}
         """Per part (by id): its block records as lists (``_block_rows``)."""
@@ -234,15 +235,12 @@ class RoundsDataflow(Engine):
         _, h, w = self.workload.input_shape_of(layer.name)
         spatial, window = (1, 1) if layer.type is LayerType.LINEAR else (
             h * w, layer.kernel[0] * layer.kernel[1])
-        m, b = part.lmap, part.blocks
+        m, b = part.lmap, self._block_rows(part)
         needed: dict[int, list[tuple[Span, float]]] = {}
         seen: set[tuple[int, int, int]] = set()
-        for k in range(part.size):
-            tile = self.chip.tile_of(int(part.slots[k]))
-            g, r = int(b["group"][k]), int(b["row_block"][k])
+        for tile, g, r, rows in zip(b.tiles, b.groups, b.row_blocks, b.rows):
             if (tile, g, r) not in seen:
                 seen.add((tile, g, r))
-                rows = int(b["rows_used"][k])
                 start = g * m.K + r * self.enc.rows
                 needed.setdefault(tile, []).append(
                     (Span(start, start + rows, m.G * m.K, CHANNELS),
@@ -356,25 +354,14 @@ class RoundsDataflow(Engine):
         rows = self._rows.get(id(part))
         if rows is None:
             b = part.blocks
+            groups, row_blocks = b["group"].tolist(), b["row_block"].tolist()
             rows = self._rows[id(part)] = BlockRows(
                 slots=part.slots.tolist(), tiles=(part.slots // self.chip.crossbars_per_tile
                                                   ).tolist(),
-                rows=b["rows_used"].tolist(), cols=b["cols_used"].tolist(),
-                groups=b["group"].tolist(), col_blocks=b["col_block"].tolist(),
-                fills=self._fills_register(part).tolist())
+                rows=b["rows_used"].tolist(), cols=b["cols_used"].tolist(), groups=groups,
+                row_blocks=row_blocks, col_blocks=b["col_block"].tolist(),
+                fills=_first_readers(self.chip.ima_of(part.slots).tolist(), groups, row_blocks))
         return rows
-
-    def _fills_register(self, part: Part) -> np.ndarray:
-        """Per block of ``part``: whether it is the first of its IMA to read its input segment
-        (group, row block), which the IMA's other crossbars then share."""
-        b = part.blocks
-        m = part.lmap
-        # one int64 key per (IMA, group, row block): a 1-D unique is far cheaper than axis=1
-        key = (self.chip.ima_of(part.slots) * m.G + b["group"]) * m.row_blocks + b["row_block"]
-        _, first = np.unique(key, return_index=True)
-        flags = np.zeros(part.size, dtype=bool)
-        flags[first] = True
-        return flags
 
     def _partial_sum_sets(self, part: Part) -> tuple[dict[Key, tuple[int, int]],
                                                       dict[Key, tuple[int, int]]]:
@@ -391,7 +378,7 @@ class RoundsDataflow(Engine):
         homes = self._homes.setdefault(name, {})
         rows = self._block_rows(part)
         resumed: dict[Key, tuple[int, int]] = {}
-        first = np.zeros(part.size, dtype=bool)
+        first = [False] * part.size
         sizes: dict[Key, int] = {}
         outputs = m.G * m.O * self.enc.columns_per_weight  # the layer's output columns
         for k, (key, tile, cols) in enumerate(zip(zip(rows.groups, rows.col_blocks),
@@ -421,3 +408,15 @@ class RoundsDataflow(Engine):
         outputs = self.batch * m.P * m.G * m.O
         yield from self.memory.reduce(layer.name, outputs, m.row_blocks,
                                       self._homes.pop(layer.name, {}))
+
+
+def _first_readers(imas: list[int], groups: list[int], row_blocks: list[int]) -> list[bool]:
+    """Per block: whether it is the first of its IMA to read its input segment (group, row
+    block), which the IMA's other crossbars then share (a loop: parts are mostly a few dozen
+    blocks, where NumPy's unique costs more)."""
+    seen: set[tuple[int, int, int]] = set()
+    first = []
+    for key in zip(imas, groups, row_blocks):
+        first.append(key not in seen)
+        seen.add(key)
+    return first
