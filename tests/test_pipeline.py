@@ -299,6 +299,30 @@ def test_multicasts_booked_together_are_booked_as_one_by_one():
     assert mesh.multicast_many("x", mesh.trees(multicasts), sizes, nows) == 7
 
 
+ENDPOINTS = st.sampled_from([IO, *range(9)])
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(st.lists(st.tuples(ENDPOINTS, ENDPOINTS, st.integers(0, 40)),
+                                   max_size=8), st.integers(0, 20)), min_size=1, max_size=6))
+def test_transfers_booked_together_are_booked_as_one_by_one(batches):
+    """``book_many`` of ROUTES_TOGETHER transfers or more on compiled links (``_book_routes``,
+    one call of ``_book_trees``) books what ``book`` does one transfer after another: the same
+    arrival per batch, windows and counts, on the 3 x 3 mesh, including transfers within a
+    tile, of no bytes, and from DRAM to DRAM (no link, two port hops)."""
+    noc = Noc(bytes_per_cycle=4, hop_cycles=2, energy_pj_per_byte=0.0)
+    alone, together = Counters(), Counters()
+    with patch.object(windows, "_booked", [0]):
+        one, many = Mesh(noc, 9, alone), Mesh(noc, 9, together)
+    many.windows.compile()
+    for moves, now in batches:
+        arrive = max([now, *(one.book("x", src, dst, n, now) for src, dst, n in moves)])
+        assert many.book_many("x", moves, now) == arrive
+    assert together.layer("x") == alone.layer("x") and together.busy == alone.busy
+    assert [many.windows.windows(i) for i in range(many.links)] == [
+        one.windows.windows(i) for i in range(one.links)]
+
+
 def test_an_output_read_by_two_layers_is_multicast():
     """a (tile 0) feeds b (tile 1) and c (tile 3, below b on the 2 x 2 mesh; x sits on tile 2):
     each of a's 4 rows (2 B) goes to both, east of tile 0 once, then south of tile 1 to c:
