@@ -54,6 +54,19 @@ class PulseDistribution:
         cdf.setflags(write=False)
         return cdf
 
+    @cached_property
+    def _uniform_fail(self) -> float:
+        """P(a cell of a uniformly drawn level fails) (cached: every write of a block without
+        known levels draws its failures with it)."""
+        return float(self.fail.mean())
+
+    @cached_property
+    def _uniform_normalized(self) -> np.ndarray:
+        """``_uniform`` divided by its sum, as ``sample_total`` draws it (cached, read-only)."""
+        p = self._uniform / self._uniform.sum()
+        p.setflags(write=False)
+        return p
+
     @property
     def levels(self) -> int:
         """Number of target levels."""
@@ -108,7 +121,7 @@ class PulseDistribution:
 
     def sample_failed(self, cells: int, rng: np.random.Generator) -> int:
         """Failed cells among ``cells`` iid cells of uniformly drawn target levels."""
-        q = float(self.fail.mean())
+        q = self._uniform_fail
         return int(rng.binomial(cells, q)) if cells > 0 and q > 0 else 0
 
     def sample_failed_by_levels(self, cells_per_level: np.ndarray,
@@ -137,8 +150,8 @@ class PulseDistribution:
         """Total pulses of ``cells`` iid cells: counts per bin ~ Multinomial(cells, p)."""
         if cells <= 0:
             return 0
-        p = self.mixture() if probs is None else probs
-        counts = rng.multinomial(cells, p / p.sum())
+        counts = rng.multinomial(cells, self._uniform_normalized if probs is None
+                                 else probs / probs.sum())
         return int(counts @ self.values)
 
 
