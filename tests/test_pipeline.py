@@ -309,13 +309,14 @@ def test_transfers_booked_together_are_booked_as_one_by_one(batches):
     """``book_many`` of ROUTES_TOGETHER transfers or more on compiled links (``_book_routes``,
     one call of ``_book_trees``) books what ``book`` does one transfer after another: the same
     arrival per batch, windows and counts, on the 3 x 3 mesh, including transfers within a
-    tile, of no bytes, and from DRAM to DRAM (no link, two port hops)."""
+    tile, of no bytes, and from DRAM to DRAM (no link, two port hops); every batch twice, the
+    second time from the arrays kept for its list of transfers."""
     noc = Noc(bytes_per_cycle=4, hop_cycles=2, energy_pj_per_byte=0.0)
     alone, together = Counters(), Counters()
     with patch.object(windows, "_booked", [0]):
         one, many = Mesh(noc, 9, alone), Mesh(noc, 9, together)
     many.windows.compile()
-    for moves, now in batches:
+    for moves, now in batches + [(moves, now + 7) for moves, now in batches]:
         arrive = max([now, *(one.book("x", src, dst, n, now) for src, dst, n in moves)])
         assert many.book_many("x", moves, now) == arrive
     assert together.layer("x") == alone.layer("x") and together.busy == alone.busy

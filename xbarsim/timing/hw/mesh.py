@@ -79,6 +79,10 @@ class Mesh:
         self._routes: dict[tuple[int, int], tuple[int, ...]] = {}
         self._trees: dict[tuple[int, tuple[int, ...]], tuple[tuple[int, ...], int]] = {}
         """Multicast trees: (source, destinations) -> (links, longest route)."""
+        self._route_sets: dict[tuple[tuple[int, int], ...], tuple[np.ndarray, ...]] = {}
+        """``_book_routes``'s arrays per list of (source, destination): a layer's tiles gather
+        from the same holders again and again (DenseNet-121 ImageNet ``digital`` b1: 3,948
+        gathers of 252 distinct lists)."""
 
     @property
     def links(self) -> int:
@@ -167,14 +171,21 @@ class Mesh:
         moves = [(src, dst, n) for src, dst, n in moves if n > 0 and src != dst]
         if not moves:
             return now
-        routes = [self._routes.get((src, dst)) or self.route(src, dst) for src, dst, _ in moves]
-        hops = np.array([len(r) + (src == IO) + (dst == IO) for r, (src, dst, _)
-                         in zip(routes, moves)], dtype=np.int64)
+        pairs = tuple([(src, dst) for src, dst, _ in moves])
+        arrays = self._route_sets.get(pairs)
+        if arrays is None:
+            routes = [self.route(src, dst) for src, dst in pairs]
+            arrays = self._route_sets[pairs] = (
+                np.array([i for r in routes for i in r], dtype=np.int64),
+                np.cumsum([0, *map(len, routes)], dtype=np.int64),
+                np.array([len(r) + (src == IO) + (dst == IO) for r, (src, dst)
+                          in zip(routes, pairs)], dtype=np.int64),
+                np.ones(len(pairs), dtype=np.int64))
+        links, offsets, hops, dsts = arrays
         totals = np.zeros(3, dtype=np.int64)
         arrive = int(_book_trees(
-            *self.windows.arrays(), np.array([i for r in routes for i in r], dtype=np.int64),
-            np.cumsum([0, *map(len, routes)], dtype=np.int64), hops, hops,
-            np.ones(len(moves), dtype=np.int64), np.full(len(moves), now, dtype=np.int64),
+            *self.windows.arrays(), links, offsets, hops, hops, dsts,
+            np.full(len(moves), now, dtype=np.int64),
             np.array([n for *_, n in moves], dtype=np.int64), self.bytes_per_cycle,
             self.hop_cycles, totals))
         busy, moved, byte_hops = totals.tolist()
