@@ -36,10 +36,10 @@ fastest of 5, compiled from 3 trees against Python: ResNet-18 CIFAR-100 1.57 aga
 ResNet-34 ImageNet 1.61 against 1.81 s, ResNet-20 Fashion 1.91 both, ResNet-50 ImageNet 1.74
 against 1.71 s."""
 
-ROUTES_TOGETHER = 3
+ROUTES_TOGETHER = TREES_TOGETHER
 """Transfers from which ``book_many`` books in one compiled call once the links are compiled
 (DenseNet-121 ImageNet ``digital`` b1 on 16,128 crossbars gathers 3,864 times from 31 or 32
-holders)."""
+holders; most gathers have one or two)."""
 
 
 @dataclass(frozen=True)
