@@ -96,6 +96,57 @@ def test_sources_are_the_overlaps_of_every_held_span(cuts, owners, order, length
                                        for tile, b in held.sources(span, size)]
 
 
+def test_holdings_of_the_same_spans_share_a_layout() -> None:
+    """Two activations held alike (positions [0, 4) on tile 3, [4, 10) on tile 5) share a
+    layout number whatever they spilled; one held elsewhere, or on the same tiles along
+    another axis, has its own; a span added (or a sort) gives the holdings their new one."""
+    known: dict[tuple[object, ...], int] = {}
+    a = Holdings(VECTORS, 10, [0, 4], [4, 10], [3, 5])
+    b = Holdings(VECTORS, 10, [0, 4], [4, 10], [3, 5], {5: (1, 2)})
+    c = Holdings(VECTORS, 10, [0, 4], [4, 10], [5, 3])
+    d = Holdings(CHANNELS, 10, [0, 4], [4, 10], [3, 5])
+    assert a.layout(known) == b.layout(known) == 0
+    assert (c.layout(known), d.layout(known)) == (1, 2)
+    b.add(5, 10, 12)
+    assert b.layout(known) == 3
+    c.add(5, 0, 4)
+    c.sort()
+    assert c.layout(known) == 4
+
+
+@settings(max_examples=200, deadline=None)
+@given(layouts=st.lists(st.lists(st.integers(1, 30), min_size=1, max_size=5, unique=True),
+                        min_size=1, max_size=3),
+       inputs=st.lists(st.tuples(st.integers(0, 2), st.integers(1, 9), st.integers(0, 9)),
+                       min_size=1, max_size=8),
+       length=st.integers(1, 30), bounds=st.tuples(st.integers(0, 30), st.integers(0, 30)),
+       size=st.integers(0, 500))
+def test_a_view_gives_each_input_its_own_pieces(layouts, inputs, length, bounds,
+                                                size) -> None:
+    """A view's inputs laid out alike and given the same bytes share one ``sources`` call
+    (``Holdings.layout``); ``_pieces`` must still give what each input's own ``pieces``
+    gives, its own spills included: inputs (layout, channels, bytes in DRAM of 9 made per
+    tile) drawn from up to 3 layouts, each from sorted cut points on up to 4 tiles."""
+    chip = Chip(with_crossbars(NO_GB, 8), seed=0, per_row_events=False)
+    memory = DigitalDataflow(chip, concat_net(), Encoding.from_arch(NO_GB), 1, False).memory
+    assert isinstance(memory, TileMemory)
+    memory.views["cat"] = []
+    for i, (k, channels, spilled) in enumerate(inputs):
+        edges = [0, *sorted(layouts[k % len(layouts)])]
+        held = Holdings(VECTORS, edges[-1], edges[:-1], edges[1:],
+                        [(j + k) % 4 for j in range(len(edges) - 1)])
+        for tile in set(held.tiles):
+            held.spill(tile, spilled, 9)
+        memory.held[f"in{i}"] = held
+        memory.views["cat"].append((f"in{i}", channels))
+    start, stop = sorted(b % (length + 1) for b in bounds)
+    span = Span(start, stop, length, VECTORS)
+    parts = proportional_split(size, [c for _, c in memory.views["cat"]])
+    assert memory._pieces("cat", span, size) == [
+        piece for (name, _), part in zip(memory.views["cat"], parts)
+        for piece in memory.held[name].pieces(span, part)]
+
+
 def two_linears(width: int):
     return workload_from_dict({"name": "two", "input": [4, 1, 1], "layers": [
         {"name": "fc1", "type": "linear", "in_channels": 4, "out_channels": width},

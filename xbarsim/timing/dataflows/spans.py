@@ -52,6 +52,8 @@ class Holdings:
     """``pieces`` from another axis, by size (they depend on nothing else; a layer's tiles
     that each read the whole input ask for the same sizes): cleared when the spans or the
     spills change."""
+    _layout: int | None = field(default=None, repr=False)
+    """``layout``'s number, until the spans change."""
 
     def add(self, tile: int, start: int, stop: int) -> None:
         """Record that ``tile`` made positions ``[start, stop)`` (once, however many work items
@@ -60,6 +62,7 @@ class Holdings:
             return
         self._seen.add((tile, start, stop))
         self._all_to_all.clear()
+        self._layout = None
         if self.tiles and self.tiles[-1] == tile and self.stops[-1] == start:
             self.stops[-1] = stop
             return
@@ -70,6 +73,7 @@ class Holdings:
     def sort(self) -> None:
         """Order the spans along the axis (parts of a layer may finish out of order)."""
         self._all_to_all.clear()
+        self._layout = None
         order = sorted(range(len(self.starts)), key=lambda i: (self.starts[i], self.tiles[i]))
         self.starts = [self.starts[i] for i in order]
         self.stops = [self.stops[i] for i in order]
@@ -116,18 +120,31 @@ class Holdings:
                 merged[tile] = merged.get(tile, 0) + share
         return list(merged.items())
 
+    def layout(self, known: dict[tuple[object, ...], int]) -> int:
+        """A number shared by every holdings of the same spans on the same tiles, on which
+        alone ``sources`` depends (``known``: the layouts numbered so far); kept until the
+        spans change. (DenseNet's concatenated outputs are mostly made alike.)"""
+        if self._layout is None:
+            key = (self.axis, self.length, *self.starts, None, *self.stops, None, *self.tiles)
+            self._layout = known.setdefault(key, len(known))
+        return self._layout
+
     def pieces(self, span: Span, size: int) -> list[tuple[int, int, int]]:
         """(tile, bytes, bytes of them in DRAM) of ``sources``: each holder's bytes spilled in
         the share it spilled of what it made. (The list is shared: read it, do not change
         it.)"""
         known = self._all_to_all.get(size) if span.axis != self.axis else None
         if known is None:
-            spilled = self.spilled  # tile -> (dram, made): its bytes in DRAM in that share
-            known = [(tile, b, b * s[0] // s[1] if (s := spilled.get(tile)) and s[1] else 0)
-                     for tile, b in self.sources(span, size)]
+            known = self.with_spills(self.sources(span, size))
             if span.axis != self.axis:
                 self._all_to_all[size] = known
         return known
+
+    def with_spills(self, sources: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
+        """``sources`` (tile, bytes) with the bytes of each in DRAM (``pieces``)."""
+        spilled = self.spilled  # tile -> (dram, made): its bytes in DRAM in that share
+        return [(tile, b, b * s[0] // s[1] if (s := spilled.get(tile)) and s[1] else 0)
+                for tile, b in sources]
 
     def spill(self, tile: int, dram: int, made: int) -> None:
         """Record that ``dram`` of the ``made`` bytes ``tile`` holds went to DRAM."""

@@ -51,6 +51,8 @@ class TileMemory:
         """Per layer, the running sums a part left unfinished: key -> (home, kept, spilled)."""
         self.accumulated: dict[str, int] = {}
         """Per layer, the adds its homes made as partial sums arrived."""
+        self._layouts: dict[tuple[object, ...], int] = {}
+        """The activations' layouts numbered so far (``Holdings.layout``)."""
 
     # -- moves ---------------------------------------------------------------------------
 
@@ -89,11 +91,22 @@ class TileMemory:
             return self.held[name].pieces(span, size)
         held = self.held
         if span.axis == CHANNELS:
-            parts = self._channel_parts(inputs, span, size)
-        else:
-            parts = [(source, span, part) for (source, _), part
-                     in zip(inputs, proportional_split(size, [c for _, c in inputs]))]
-        return [piece for source, sub, part in parts for piece in held[source].pieces(sub, part)]
+            return [piece for source, sub, part in self._channel_parts(inputs, span, size)
+                    for piece in held[source].pieces(sub, part)]
+        # every input gives the same vectors: inputs laid out alike, with the same bytes,
+        # have the same sources
+        pieces, alike = [], dict[tuple[int, int], list[tuple[int, int]]]()
+        for (source, _), part in zip(inputs, proportional_split(size, [c for _, c in inputs])):
+            inp = held[source]
+            if inp.axis != span.axis:
+                pieces += inp.pieces(span, part)
+                continue
+            key = (inp.layout(self._layouts), part)
+            found = alike.get(key)
+            if found is None:
+                found = alike[key] = inp.sources(span, part)
+            pieces += inp.with_spills(found)
+        return pieces
 
     @staticmethod
     def _channel_parts(inputs: list[tuple[str, int]], span: Span,
