@@ -270,6 +270,25 @@ def test_a_multicast_crosses_each_link_of_its_tree_once():
         assert counters.layer("x")["noc_byte_hops"] == byte_hops
 
 
+@settings(max_examples=300, deadline=None)
+@given(tiles=st.integers(2, 40), ports=st.integers(1, 4), data=st.data())
+def test_a_multicast_tree_is_the_union_of_its_xy_routes(tiles, ports, data) -> None:
+    """``_tree`` works the tree out from the extents of the routes along the source's row and
+    each destination column; it must be the set of links of every XY route from the source
+    (or from the I/O port nearest all destinations) to each destination, sorted, and the
+    longest of them."""
+    mesh = Mesh(Noc(bytes_per_cycle=4, hop_cycles=1, energy_pj_per_byte=0.0), tiles,
+                Counters(), io_ports=ports)
+    src = data.draw(st.sampled_from([IO, *range(tiles)]))
+    dsts = data.draw(st.lists(st.sampled_from([t for t in range(tiles) if t != src]),
+                              min_size=1, unique=True))
+    start = (mesh._port([mesh.position(d) for d in dsts]) if src == IO
+             else mesh.position(src))
+    routes = [mesh._xy_between(start, mesh.position(d)) for d in dsts]
+    assert mesh._tree(src, tuple(dsts)) == (tuple(sorted({link for r in routes for link in r})),
+                                            max(map(len, routes)))
+
+
 def test_multicasts_booked_together_are_booked_as_one_by_one():
     """``multicast_many`` books its trees in turn, as ``multicast`` would one after another:
     on the 3 x 3 mesh, tile 0 to tiles 2 and 6 (12 B), tile 1 to tile 7 (8 B, its south

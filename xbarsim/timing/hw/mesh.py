@@ -278,14 +278,31 @@ class Mesh:
         key = (src, dsts)
         tree = self._trees.get(key)
         if tree is None:
-            if src == IO:  # one port feeds the whole tree
-                port = self._port([self.position(d) for d in dsts])
-                routes = [tuple(self._xy_between(port, self.position(d))) for d in dsts]
-            else:
-                routes = [self.route(src, d) for d in dsts]
-            tree = self._trees[key] = (tuple(sorted(set().union(*routes))),
-                                       max(len(r) for r in routes))
+            ends = [self.position(d) for d in dsts]
+            # one port feeds a tree from DRAM
+            tree = self._trees[key] = self._xy_tree(
+                self._port(ends) if src == IO else self.position(src), ends)
         return tree
+
+    def _xy_tree(self, start: tuple[int, int],
+                 ends: list[tuple[int, int]]) -> tuple[tuple[int, ...], int]:
+        """``_tree`` from position ``start`` to positions ``ends``, without building each
+        route: an XY route runs along the start's row to the end's column, then along that
+        column, so the routes together cover the start's row out to the farthest end on each
+        side, and each end column from the start's row out to its farthest end on each side
+        (the links ``_xy_between`` numbers)."""
+        (sx, sy), width = start, self.width
+        column_rows: dict[int, list[int]] = {}
+        for x, y in ends:
+            column_rows.setdefault(x, []).append(y)
+        row = 4 * sy * width
+        links = [row + 4 * x for x in range(sx, max(column_rows))]  # east
+        links += [row + 4 * x + 1 for x in range(min(column_rows) + 1, sx + 1)]  # west
+        for x, rows in column_rows.items():
+            links += [4 * (y * width + x) + 2 for y in range(sy, max(rows))]  # south
+            links += [4 * (y * width + x) + 3 for y in range(min(rows) + 1, sy + 1)]  # north
+        longest = max(abs(x - sx) + abs(y - sy) for x, y in ends)
+        return tuple(sorted(links)), longest
 
 
 @jit
