@@ -279,7 +279,7 @@ class Mesh:
         tree = self._trees.get(key)
         if tree is None:
             ends = [self.position(d) for d in dsts]
-            # one port feeds a tree from DRAM
+            # from DRAM, the port nearest all the destinations feeds the whole tree
             tree = self._trees[key] = self._xy_tree(
                 self._port(ends) if src == IO else self.position(src), ends)
         return tree
