@@ -42,7 +42,7 @@ from xbarsim.mapping.replication import balance_copies, lanes
 from xbarsim.timing.dataflows.engine import Engine, Proc
 from xbarsim.timing.estimators import adc_conversion_ns
 from xbarsim.timing.hw.chip import Chip
-from xbarsim.timing.hw.clock import Clock, transfer_cycles
+from xbarsim.timing.hw.clock import Clock, transfer_cycles, until
 from xbarsim.timing.hw.mesh import IO, Trees
 from xbarsim.timing.hw.windows import Windows
 from xbarsim.util import ceil_div, nbytes
@@ -417,8 +417,7 @@ class PipelineDataflow(Engine):
                 free = max(start + cycles, last + math.ceil(cycles / rows))
                 self.began[name][b, j], self.ended[name][b, j] = start, free
                 self.compute_spans.append((start, free))
-                if free > self.env.now:
-                    yield self.env.timeout(free - int(self.env.now))
+                yield from until(self.env, free)
                 if view:  # its inputs' rows went straight to its readers
                     self.arrival[name][b, j] = last
                 else:

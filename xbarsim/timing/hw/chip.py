@@ -4,13 +4,13 @@ global buffer, a digital vector unit and the DRAM channel, all on one SimPy envi
 from __future__ import annotations
 
 import numpy as np
-import simpy
 
 from xbarsim.config.schema import Arch
 from xbarsim.programming.pulses import pulse_distribution
 from xbarsim.timing.hw.clock import Clock
 from xbarsim.timing.hw.crossbar import CrossbarUnit
 from xbarsim.timing.hw.digital import UnitBank
+from xbarsim.timing.hw.environment import Environment
 from xbarsim.timing.hw.memory import Dram, Port
 from xbarsim.timing.hw.mesh import Mesh
 from xbarsim.timing.hw.noc import Noc
@@ -29,7 +29,7 @@ class Chip:
 
     def __init__(self, arch: Arch, seed: int, per_row_events: bool) -> None:
         self.arch = arch
-        self.env = simpy.Environment()
+        self.env = Environment()
         self.clock = Clock(arch.clock_ghz)
         self.counters = Counters()
         self.activity = Activity(self.env)

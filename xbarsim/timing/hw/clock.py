@@ -33,7 +33,8 @@ def transfer_cycles(nbytes: float, bytes_per_cycle: float) -> int:
 
 
 def until(env: Any, cycle: int) -> Generator[Any, Any, None]:
-    """Wait until ``cycle`` (no event when it has come): the wait of an action booked by
-    time, which knows its end when it is requested."""
-    if cycle > env.now:
+    """Wait until ``cycle`` (no event when it has come, or when nothing can come before it:
+    ``environment.Environment.skip_to``): the wait of an action booked by time, which knows its
+    end when it is requested."""
+    if cycle > env.now and not env.skip_to(cycle):
         yield env.timeout(cycle - int(env.now))
