@@ -57,17 +57,37 @@ def test_row_max_matches_brute_force_max_of_cells():
 
 
 def test_compiled_bins_are_searchsorted_at_every_edge():
-    # _row_max_bins counts the CDF entries below each threshold, which is searchsorted with
-    # side="left": a threshold equal to an entry is not above it. Thresholds at every entry,
-    # one ulp either side, and below 0 / above 1; a row of no cells is 0 pulses.
+    # _row_max_bins counts the entries of a row's table below its draw, which is searchsorted
+    # with side="left": a draw equal to an entry is not above it. Draws at every entry of
+    # each table (the CDF, and its square for rows of two cells), one ulp either side, and
+    # below 0 / above 1; a row of no cells is 0 pulses.
     dist = measured_distribution(MeasuredAlgorithm.SDR, 2)
-    cdf = dist._uniform_cdf
-    thresholds = np.concatenate([cdf, np.nextafter(cdf, 0), np.nextafter(cdf, 2), [-1.0, 2.0]])
-    cells = np.arange(thresholds.size) % 5
+    tables = np.stack([dist._uniform_cdf, dist._uniform_cdf ** 2])
+    draws, which = [], []
+    for k, table in enumerate(tables):
+        for u in (table, np.nextafter(table, 0), np.nextafter(table, 2), [-1.0, 2.0]):
+            draws.append(np.asarray(u))
+            which.append(np.full(len(u), k))
+    u, rows = np.concatenate(draws), np.concatenate(which)
+    cells = np.arange(u.size) % 5
     expected = np.where(cells > 0, dist.values[np.minimum(
-        np.searchsorted(cdf, thresholds, side="left"), len(dist.values) - 1)], 0)
-    np.testing.assert_array_equal(
-        _row_max_bins(cdf, dist.values, thresholds, cells), expected)
+        [np.searchsorted(tables[k], x, side="left") for k, x in zip(rows, u)],
+        len(dist.values) - 1)], 0)
+    np.testing.assert_array_equal(_row_max_bins(tables, rows, dist.values, u, cells), expected)
+
+
+def test_row_max_is_the_inverse_cdf_of_the_slowest_cell_by_hand():
+    # Two bins, 1 or 3 pulses, each with probability 1/2: the slowest of n cells takes 1
+    # pulse with probability (1/2) ** n, so a draw u takes 1 pulse when u <= (1/2) ** n.
+    # The generator's first draws decide, row by row, for rows of 1, 2 and 3 cells.
+    dist = PulseDistribution(values=np.array([1, 3]), probs=np.array([[0.5, 0.5]]),
+                             failed=np.zeros((1, 2)))
+    cells = np.array([1, 2, 3, 0, 2])
+    u = np.random.default_rng(4).random(cells.size)
+    expected = [0 if n == 0 else 1 if x <= 0.5 ** n else 3 for n, x in zip(cells, u)]
+    for compiled in (False, True):
+        got = dist.sample_row_max(cells, np.random.default_rng(4), compiled=compiled)
+        assert got.tolist() == expected
 
 
 @given(st.lists(st.integers(0, 300), min_size=1, max_size=200), st.integers(0, 2**32),

@@ -81,19 +81,43 @@ class PulseDistribution:
 
     def sample_row_max(self, cells: np.ndarray, rng: np.random.Generator,
                        probs: np.ndarray | None = None, compiled: bool = False) -> np.ndarray:
-        """Slowest cell of each row of ``cells[i]`` iid cells: inverse CDF of CDF ** cells.
+        """Slowest cell of each row of ``cells[i]`` iid cells, by inverse CDF: P(max <= v) =
+        CDF[v] ** n, so the draw for a uniform u is the first bin with u <= CDF[v] ** n (u
+        against the CDF raised to each distinct row size, rather than a root of u per row).
         ``compiled``: find the bins with ``_row_max_bins`` (the same draws; worth it once the
         process runs compiled code anyway, ``windows.compiled_mode``)."""
-        cdf = self._uniform_cdf if probs is None else _cdf(probs)
         u = rng.random(cells.shape)
-        # max <= v  <=>  every cell <= v: P = cdf[v] ** n; invert with u ** (1/n)
-        with np.errstate(divide="ignore"):
-            threshold = u ** (1.0 / np.maximum(cells, 1))
+        sizes = np.maximum(cells, 1)
+        smallest = int(sizes.min()) if sizes.size else 1
+        if smallest == sizes.max(initial=1):  # the common case: every row of the same size
+            keys, which = [smallest], np.zeros(sizes.shape, dtype=np.int64)
+        else:
+            distinct, which = np.unique(sizes, return_inverse=True)
+            keys = distinct.tolist()
+        tables = np.stack([self._powered_cdf(n, probs) for n in keys])
         if compiled:
-            return _row_max_bins(cdf, self.values, threshold, np.ascontiguousarray(cells))
-        idx = np.searchsorted(cdf, threshold, side="left")
+            return _row_max_bins(tables, which, self.values, u, np.ascontiguousarray(cells))
+        idx = np.empty(u.shape, dtype=np.int64)
+        for k, table in enumerate(tables):
+            rows = which == k
+            idx[rows] = np.searchsorted(table, u[rows], side="left")
         out = self.values[np.minimum(idx, len(self.values) - 1)]
         return np.where(cells > 0, out, 0)
+
+    def _powered_cdf(self, n: int, probs: np.ndarray | None) -> np.ndarray:
+        """CDF ** n: the CDF of the slowest of ``n`` cells (of the uniform mixture: cached)."""
+        if probs is not None:
+            return _cdf(probs) ** n
+        table = self._powered_uniform.get(n)
+        if table is None:
+            table = self._powered_uniform[n] = self._uniform_cdf ** n
+        return table
+
+    @cached_property
+    def _powered_uniform(self) -> dict[int, np.ndarray]:
+        """``_powered_cdf`` of the uniform mixture, by ``n`` (every write of a block without
+        known levels uses one)."""
+        return {}
 
     def sample_max_by_levels(self, counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Slowest cell of each step with ``counts[step, level]`` cells per target level:
@@ -156,18 +180,20 @@ class PulseDistribution:
 
 
 @jit
-def _row_max_bins(cdf: np.ndarray, values: np.ndarray, threshold: np.ndarray,
+def _row_max_bins(tables: np.ndarray, which: np.ndarray, values: np.ndarray, u: np.ndarray,
                   cells: np.ndarray) -> np.ndarray:  # pragma: no cover (compiled)
-    """``sample_row_max``'s bins, compiled: ``values`` at the count of CDF entries below each
-    threshold (``searchsorted``, side left), the last value at most; 0 for a row of no cells.
-    The count runs over every bin (about 100), which vectorizes, where a binary search over
-    random thresholds mispredicts a branch at each step (2,048 rows: 40 us against 98 us)."""
-    out = np.zeros(threshold.size, dtype=np.int64)
+    """``sample_row_max``'s bins, compiled: ``values`` at the count of entries of row
+    ``tables[which[i]]`` below ``u[i]`` (``searchsorted``, side left), the last value at most;
+    0 for a row of no cells. The count runs over every bin (about 100), which vectorizes,
+    where a binary search over random draws mispredicts a branch at each step (2,048 rows:
+    40 us against 98 us)."""
+    out = np.zeros(u.size, dtype=np.int64)
     last = values.size - 1
-    for i in range(threshold.size):
-        x, below = threshold[i], 0
-        for j in range(cdf.size):  # indexed: iterating ``cdf`` itself does not vectorize
-            below += cdf[j] < x
+    bins = tables.shape[1]
+    for i in range(u.size):
+        x, below, k = u[i], 0, which[i]
+        for j in range(bins):  # indexed: iterating a row itself does not vectorize
+            below += tables[k, j] < x
         out[i] = values[min(below, last)] if cells[i] > 0 else 0
     return out
 
