@@ -6,7 +6,8 @@ running in between. ``Environment.skip_to`` moves the clock there at once instea
 certain: the process runs as the only callback of the event being processed (no other callback
 of it is left to run at this cycle), and every scheduled event comes after the cycle (one at
 the same cycle would run first: it was scheduled earlier). The run is the same, action for
-action and cycle for cycle, with fewer events (``tests/test_environment.py``).
+action and cycle for cycle, with fewer events (``tests/test_environment.py``). ``step`` is
+SimPy 4.1's own with the one flag added (its internals: hence ``simpy>=4.1,<5``).
 """
 
 from __future__ import annotations
