@@ -79,12 +79,14 @@ def test_compiled_bins_are_searchsorted_at_every_edge():
 def test_row_max_is_the_inverse_cdf_of_the_slowest_cell_by_hand():
     # Two bins, 1 or 3 pulses, each with probability 1/2: the slowest of n cells takes 1
     # pulse with probability (1/2) ** n, so a draw u takes 1 pulse when u <= (1/2) ** n.
-    # The generator's first draws decide, row by row, for rows of 1, 2 and 3 cells.
+    # The generator's draws decide, row by row, for rows of 1, 2, 3 and 0 cells; among the
+    # 400 rows some draws fall between (1/2) ** 3 and 1/2, where the row size decides.
     dist = PulseDistribution(values=np.array([1, 3]), probs=np.array([[0.5, 0.5]]),
                              failed=np.zeros((1, 2)))
-    cells = np.array([1, 2, 3, 0, 2])
+    cells = np.tile([1, 2, 3, 0], 100)
     u = np.random.default_rng(4).random(cells.size)
     expected = [0 if n == 0 else 1 if x <= 0.5 ** n else 3 for n, x in zip(cells, u)]
+    assert any(0.5 ** n < x <= 0.5 for n, x in zip(cells, u) if n > 1)
     for compiled in (False, True):
         got = dist.sample_row_max(cells, np.random.default_rng(4), compiled=compiled)
         assert got.tolist() == expected
