@@ -90,11 +90,11 @@ class PulseDistribution:
         sizes = np.maximum(cells, 1)
         smallest = int(sizes.min()) if sizes.size else 1
         if smallest == sizes.max(initial=1):  # the common case: every row of the same size
-            keys, which = [smallest], np.zeros(sizes.shape, dtype=np.int64)
+            tables = self._powered_cdf(smallest, probs)[None]
+            which = np.zeros(sizes.shape, dtype=np.int64)
         else:
             distinct, which = np.unique(sizes, return_inverse=True)
-            keys = distinct.tolist()
-        tables = np.stack([self._powered_cdf(n, probs) for n in keys])
+            tables = np.stack([self._powered_cdf(n, probs) for n in distinct.tolist()])
         if compiled:
             return _row_max_bins(tables, which, self.values, u, np.ascontiguousarray(cells))
         idx = np.empty(u.shape, dtype=np.int64)

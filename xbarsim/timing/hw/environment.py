@@ -6,17 +6,13 @@ running in between. ``Environment.skip_to`` moves the clock there at once instea
 certain: the process runs as the only callback of the event being processed (no other callback
 of it is left to run at this cycle), and every scheduled event comes after the cycle (one at
 the same cycle would run first: it was scheduled earlier). The run is the same, action for
-action and cycle for cycle, with fewer events (``tests/test_environment.py``). ``step`` is
-SimPy 4.1's own with the one flag added (its internals: hence ``simpy>=4.1,<5``).
+action and cycle for cycle, with fewer events (``tests/test_environment.py``). ``step`` reads
+SimPy's event queue (an internal: hence ``simpy>=4.1,<5``).
 """
 
 from __future__ import annotations
 
-from heapq import heappop
-
 import simpy
-from simpy.core import EmptySchedule, StopSimulation
-from simpy.events import EventPriority
 
 SKIP = True
 """Whether waits may be skipped (False: every wait is a timeout, as in SimPy; the equivalence
@@ -41,25 +37,10 @@ class Environment(simpy.Environment):
         return False
 
     def step(self) -> None:
-        """``simpy.Environment.step``, noting whether the event has a single callback."""
+        """``simpy.Environment.step``, noting whether the next event has a single callback."""
+        queue = self._queue
+        self._alone = bool(queue) and len(queue[0][3].callbacks) == 1
         try:
-            self._now, _, _, event = heappop(self._queue)
-        except IndexError:
-            raise EmptySchedule from None
-        callbacks, event.callbacks = event.callbacks, None  # type: ignore[assignment]
-        self._alone = len(callbacks) == 1
-        try:
-            for callback in callbacks:
-                callback(event)
-        except StopSimulation:
-            # as SimPy: the callbacks not yet run go back to the event, processed on resuming
-            event.callbacks = callbacks[callbacks.index(callback) + 1:]
-            self.schedule(event, EventPriority(-1))
-            raise
+            super().step()
         finally:
             self._alone = False
-        if not event._ok and not hasattr(event, "_defused"):
-            # a failed event nobody handled crashes the run, as in SimPy
-            exc = type(event._value)(*event._value.args)
-            exc.__cause__ = event._value
-            raise exc
