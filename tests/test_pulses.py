@@ -14,7 +14,9 @@ from xbarsim.config import load_arch
 from xbarsim.config.schema import MeasuredAlgorithm
 from xbarsim.errors import XbarsimError
 from xbarsim.programming.pulses import (
+    GUIDE,
     PulseDistribution,
+    _guide,
     _row_max_bins,
     measured_distribution,
     pulse_distribution,
@@ -56,24 +58,36 @@ def test_row_max_matches_brute_force_max_of_cells():
         assert np.quantile(fast, q) == pytest.approx(np.quantile(brute, q), rel=0.1)
 
 
-def test_compiled_bins_are_searchsorted_at_every_edge():
+@pytest.mark.parametrize("dist", [
+    measured_distribution(MeasuredAlgorithm.SDR, 2),
+    # 1 or 3 pulses, each with probability 1/2: the CDF and its square, 1/2 and 1/4, are
+    # interval edges themselves
+    PulseDistribution(values=np.array([1, 3]), probs=np.array([[0.5, 0.5]]),
+                      failed=np.zeros((1, 2)))])
+def test_compiled_bins_are_searchsorted_at_every_edge(dist):
     # _row_max_bins counts the entries of a row's table below its draw, which is searchsorted
-    # with side="left": a draw equal to an entry is not above it. Draws at every entry of
-    # each table (the CDF, and its square for rows of two cells), one ulp either side, and
-    # below 0 / above 1; a row of no cells is 0 pulses.
-    dist = measured_distribution(MeasuredAlgorithm.SDR, 2)
+    # with side="left": a draw equal to an entry is not above it. The count starts at the
+    # guide of the draw's interval [g / GUIDE, (g + 1) / GUIDE). Draws at every entry of each
+    # table (the CDF, and its square for rows of two cells) and at every interval's edge, one
+    # ulp either side, and below 0 / above 1; a row of no cells is 0 pulses.
     tables = np.stack([dist._uniform_cdf, dist._uniform_cdf ** 2])
+    guides = np.stack([_guide(t) for t in tables])
+    edges = np.arange(GUIDE + 1) / GUIDE
     draws, which = [], []
     for k, table in enumerate(tables):
-        for u in (table, np.nextafter(table, 0), np.nextafter(table, 2), [-1.0, 2.0]):
-            draws.append(np.asarray(u))
-            which.append(np.full(len(u), k))
+        for points in (table, edges):
+            for u in (points, np.nextafter(points, -1), np.nextafter(points, 2)):
+                draws.append(np.asarray(u))
+                which.append(np.full(len(u), k))
+        draws.append(np.array([-1.0, 2.0]))
+        which.append(np.full(2, k))
     u, rows = np.concatenate(draws), np.concatenate(which)
     cells = np.arange(u.size) % 5
     expected = np.where(cells > 0, dist.values[np.minimum(
         [np.searchsorted(tables[k], x, side="left") for k, x in zip(rows, u)],
         len(dist.values) - 1)], 0)
-    np.testing.assert_array_equal(_row_max_bins(tables, rows, dist.values, u, cells), expected)
+    np.testing.assert_array_equal(_row_max_bins(tables, guides, rows, dist.values, u, cells),
+                                  expected)
 
 
 def test_row_max_is_the_inverse_cdf_of_the_slowest_cell_by_hand():

@@ -12,6 +12,7 @@ Pulse counts come from ``programming.pulses``.
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -80,6 +81,7 @@ class WriteVerifyController:
         self.batch = simpy.Resource(env, capacity=1)
         """Held by ``program_blocks``: one batch of blocks at a time has the tile's controllers."""
         self._step_cells: dict[tuple[int, int], np.ndarray] = {}
+        self._batch_steps: dict[tuple[tuple[int, int], ...], tuple[np.ndarray, np.ndarray]] = {}
 
     def step_cells(self, rows_used: int, cols_used: int) -> np.ndarray:
         """Cells pulsed together in each write step of a block, in write order (read-only:
@@ -90,6 +92,21 @@ class WriteVerifyController:
                                                                                   cols_used)
             steps.flags.writeable = False
         return steps
+
+    def batch_steps(self, shapes: tuple[tuple[int, int], ...]) -> tuple[np.ndarray, np.ndarray]:
+        """The write steps of blocks of ``shapes`` (rows, cols) one after another: the cells of
+        each step, and where each block's steps begin (read-only, one pair per sequence of
+        shapes: the rounds of a layer mostly write the same)."""
+        batch = self._batch_steps.get(shapes)
+        if batch is None:
+            steps = [self.step_cells(rows, cols) for rows, cols in shapes]
+            cells = np.concatenate(steps) if steps else np.zeros(0, dtype=np.int64)
+            offsets = np.array(list(itertools.accumulate([s.size for s in steps[:-1]],
+                                                         initial=0)), dtype=np.int64)
+            for array in (cells, offsets):
+                array.flags.writeable = False
+            batch = self._batch_steps[shapes] = (cells, offsets)
+        return batch
 
     def _new_step_cells(self, rows_used: int, cols_used: int) -> np.ndarray:
         wv = self.cfg
@@ -203,16 +220,14 @@ class WriteVerifyController:
                                     else self.step_levels(b.levels, b.cols)) for b in blocks]
             return ([int(c.sum()) for c, _, _, _ in out], [p for _, p, _, _ in out],
                     [v for _, _, v, _ in out], [f for *_, f in out])
-        steps = [self.step_cells(b.rows, b.cols) for b in blocks]
-        offsets = np.cumsum([0] + [s.size for s in steps[:-1]])
-        cells = np.concatenate(steps) if steps else np.zeros(0, dtype=np.int64)
+        cells, offsets = self.batch_steps(tuple([(b.rows, b.cols) for b in blocks]))
         if self.cfg.policy is WritePolicy.SINGLE_PASS:
             per_step = np.full(cells.shape, self.pulse_cycles, dtype=np.int64)
-            return ([int(x) for x in np.add.reduceat(per_step, offsets)] if steps else [],
+            return ([int(x) for x in np.add.reduceat(per_step, offsets)] if blocks else [],
                     [b.rows * b.cols for b in blocks], [0] * len(blocks), [0] * len(blocks))
         slowest = self.pulses.sample_row_max(cells, self.rng, compiled=compiled_mode())
         per_step = self.verify_cycles + slowest * (self.pulse_cycles + self.verify_cycles)
-        verifies = np.add.reduceat(cells * (1 + slowest), offsets).tolist() if steps else []
+        verifies = np.add.reduceat(cells * (1 + slowest), offsets).tolist() if blocks else []
         pulses, failed = [0] * len(blocks), [0] * len(blocks)
         first: dict[str, int] = {}
         layer_cells: dict[str, int] = {}
@@ -222,5 +237,5 @@ class WriteVerifyController:
         for layer, n in layer_cells.items():
             pulses[first[layer]] = self.pulses.sample_total(n, self.rng)
             failed[first[layer]] = self.pulses.sample_failed(n, self.rng)
-        return (np.add.reduceat(per_step, offsets).tolist() if steps else [], pulses, verifies,
+        return (np.add.reduceat(per_step, offsets).tolist() if blocks else [], pulses, verifies,
                 failed)
