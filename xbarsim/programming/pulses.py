@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
@@ -80,21 +81,16 @@ class PulseDistribution:
         return np.asarray(w @ self.probs / w.sum())
 
     def sample_row_max(self, cells: np.ndarray, rng: np.random.Generator,
-                       probs: np.ndarray | None = None, compiled: bool = False) -> np.ndarray:
+                       probs: np.ndarray | None = None, compiled: bool = False,
+                       sizes: RowSizes | None = None) -> np.ndarray:
         """Slowest cell of each row of ``cells[i]`` iid cells, by inverse CDF: P(max <= v) =
         CDF[v] ** n, so the draw for a uniform u is the first bin with u <= CDF[v] ** n (u
         against the CDF raised to each distinct row size, rather than a root of u per row).
         ``compiled``: find the bins with ``_row_max_bins`` (the same draws; worth it once the
-        process runs compiled code anyway, ``windows.compiled_mode``)."""
+        process runs compiled code anyway, ``windows.compiled_mode``); ``sizes``:
+        ``row_sizes(cells)``, if the caller keeps it."""
         u = rng.random(cells.shape)
-        sizes = np.maximum(cells, 1)
-        smallest = int(sizes.min()) if sizes.size else 1
-        if smallest == sizes.max(initial=1):  # the common case: every row of the same size
-            distinct = [smallest]
-            which = np.zeros(sizes.shape, dtype=np.int64)
-        else:
-            unique, which = np.unique(sizes, return_inverse=True)
-            distinct = unique.tolist()
+        distinct, which = sizes if sizes is not None else row_sizes(cells)
         powered = [self._powered_cdf(n, probs) for n in distinct]
         tables = powered[0][0][None] if len(powered) == 1 else np.stack([t for t, _ in powered])
         if compiled:
@@ -185,6 +181,24 @@ class PulseDistribution:
         counts = rng.multinomial(cells, self._uniform_normalized if probs is None
                                  else probs / probs.sum())
         return int(counts @ self.values)
+
+
+class RowSizes(NamedTuple):
+    """The distinct sizes of rows of cells, ascending (an empty row counts as one cell), and
+    the index of each row's size among them."""
+
+    distinct: list[int]
+    which: np.ndarray
+
+
+def row_sizes(cells: np.ndarray) -> RowSizes:
+    """``RowSizes`` of rows of ``cells[i]`` cells."""
+    sizes = np.maximum(cells, 1)
+    smallest = int(sizes.min()) if sizes.size else 1
+    if smallest == sizes.max(initial=1):  # the common case: every row of the same size
+        return RowSizes([smallest], np.zeros(sizes.shape, dtype=np.int64))
+    unique, which = np.unique(sizes, return_inverse=True)
+    return RowSizes(unique.tolist(), which)
 
 
 GUIDE = 256

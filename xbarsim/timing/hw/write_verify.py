@@ -21,7 +21,7 @@ import numpy as np
 import simpy
 
 from xbarsim.config.schema import Arch, WriteCircuits, WritePolicy, WriteVerify
-from xbarsim.programming.pulses import PulseDistribution
+from xbarsim.programming.pulses import PulseDistribution, RowSizes, row_sizes
 from xbarsim.timing.hw.clock import Clock
 from xbarsim.timing.hw.stats import Counters
 from xbarsim.timing.hw.windows import compiled_mode
@@ -81,7 +81,8 @@ class WriteVerifyController:
         self.batch = simpy.Resource(env, capacity=1)
         """Held by ``program_blocks``: one batch of blocks at a time has the tile's controllers."""
         self._step_cells: dict[tuple[int, int], np.ndarray] = {}
-        self._batch_steps: dict[tuple[tuple[int, int], ...], tuple[np.ndarray, np.ndarray]] = {}
+        self._batch_steps: dict[tuple[tuple[int, int], ...],
+                                tuple[np.ndarray, np.ndarray, RowSizes]] = {}
 
     def step_cells(self, rows_used: int, cols_used: int) -> np.ndarray:
         """Cells pulsed together in each write step of a block, in write order (read-only:
@@ -93,19 +94,22 @@ class WriteVerifyController:
             steps.flags.writeable = False
         return steps
 
-    def batch_steps(self, shapes: tuple[tuple[int, int], ...]) -> tuple[np.ndarray, np.ndarray]:
+    def batch_steps(self, shapes: tuple[tuple[int, int], ...]
+                    ) -> tuple[np.ndarray, np.ndarray, RowSizes]:
         """The write steps of blocks of ``shapes`` (rows, cols) one after another: the cells of
-        each step, and where each block's steps begin (read-only, one pair per sequence of
-        shapes: the rounds of a layer mostly write the same)."""
+        each step, where each block's steps begin, and the steps' sizes for the draw
+        (read-only, kept per sequence of shapes: the rounds of a layer mostly write the
+        same)."""
         batch = self._batch_steps.get(shapes)
         if batch is None:
             steps = [self.step_cells(rows, cols) for rows, cols in shapes]
             cells = np.concatenate(steps) if steps else np.zeros(0, dtype=np.int64)
             offsets = np.array(list(itertools.accumulate([s.size for s in steps[:-1]],
                                                          initial=0)), dtype=np.int64)
-            for array in (cells, offsets):
+            sizes = row_sizes(cells)
+            for array in (cells, offsets, sizes.which):
                 array.flags.writeable = False
-            batch = self._batch_steps[shapes] = (cells, offsets)
+            batch = self._batch_steps[shapes] = (cells, offsets, sizes)
         return batch
 
     def _new_step_cells(self, rows_used: int, cols_used: int) -> np.ndarray:
@@ -220,12 +224,13 @@ class WriteVerifyController:
                                     else self.step_levels(b.levels, b.cols)) for b in blocks]
             return ([int(c.sum()) for c, _, _, _ in out], [p for _, p, _, _ in out],
                     [v for _, _, v, _ in out], [f for *_, f in out])
-        cells, offsets = self.batch_steps(tuple([(b.rows, b.cols) for b in blocks]))
+        cells, offsets, sizes = self.batch_steps(tuple([(b.rows, b.cols) for b in blocks]))
         if self.cfg.policy is WritePolicy.SINGLE_PASS:
             per_step = np.full(cells.shape, self.pulse_cycles, dtype=np.int64)
             return ([int(x) for x in np.add.reduceat(per_step, offsets)] if blocks else [],
                     [b.rows * b.cols for b in blocks], [0] * len(blocks), [0] * len(blocks))
-        slowest = self.pulses.sample_row_max(cells, self.rng, compiled=compiled_mode())
+        slowest = self.pulses.sample_row_max(cells, self.rng, compiled=compiled_mode(),
+                                             sizes=sizes)
         per_step = self.verify_cycles + slowest * (self.pulse_cycles + self.verify_cycles)
         verifies = np.add.reduceat(cells * (1 + slowest), offsets).tolist() if blocks else []
         pulses, failed = [0] * len(blocks), [0] * len(blocks)
