@@ -124,9 +124,10 @@ def test_holdings_of_the_same_spans_share_a_layout() -> None:
 def test_a_view_gives_each_input_its_own_pieces(layouts, inputs, length, bounds,
                                                 size) -> None:
     """A view's inputs laid out alike and given the same bytes share one ``sources`` call
-    (``Holdings.layout``); ``_pieces`` must still give what each input's own ``pieces``
-    gives, its own spills included: inputs (layout, channels, bytes in DRAM of 9 made per
-    tile) drawn from up to 3 layouts, each from sorted cut points on up to 4 tiles."""
+    (``Holdings.layout``); ``_holders`` must still add up what each input's own ``pieces``
+    gives, its own spills included, holder by holder in the order they first appear: inputs
+    (layout, channels, bytes in DRAM of 9 made per tile) drawn from up to 3 layouts, each
+    from sorted cut points on up to 4 tiles."""
     chip = Chip(with_crossbars(NO_GB, 8), seed=0, per_row_events=False)
     memory = DigitalDataflow(chip, concat_net(), Encoding.from_arch(NO_GB), 1, False).memory
     assert isinstance(memory, TileMemory)
@@ -142,9 +143,15 @@ def test_a_view_gives_each_input_its_own_pieces(layouts, inputs, length, bounds,
     start, stop = sorted(b % (length + 1) for b in bounds)
     span = Span(start, stop, length, VECTORS)
     parts = proportional_split(size, [c for _, c in memory.views["cat"]])
-    assert memory._pieces("cat", span, size) == [
-        piece for (name, _), part in zip(memory.views["cat"], parts)
-        for piece in memory.held[name].pieces(span, part)]
+    expected: dict[int, list[int]] = {}
+    for (name, _), part in zip(memory.views["cat"], parts):
+        for tile, b, sp in memory.held[name].pieces(span, part):
+            expected.setdefault(tile, [0, 0])
+            expected[tile][0] += b
+            expected[tile][1] += sp
+    got: dict[int, list[int]] = {}
+    memory._holders("cat", span, size, got)
+    assert list(got.items()) == list(expected.items())
 
 
 def two_linears(width: int):
@@ -494,10 +501,12 @@ def test_a_concat_is_a_view_of_its_inputs() -> None:
         ("b", Span(0, 4 * 16, 8 * 16, CHANNELS), 10)]
     memory.held["a"] = Holdings(VECTORS, 2, [0, 1], [1, 2], [1, 2])  # by vectors: tiles 1, 2
     memory.held["b"] = Holdings(CHANNELS, 8, [0, 4], [4, 8], [3, 4])  # by channels: 3, 4
-    assert memory._pieces("cat", Span(0, 1, 2, VECTORS), 20) == [(1, 10, 0), (3, 5, 0),
-                                                                 (4, 5, 0)]
-    assert memory._pieces("cat", Span(4, 12, 16, CHANNELS), 20) == [(1, 5, 0), (2, 5, 0),
-                                                                     (3, 10, 0)]
+    by_vectors: dict[int, list[int]] = {}
+    memory._holders("cat", Span(0, 1, 2, VECTORS), 20, by_vectors)
+    assert by_vectors == {1: [10, 0], 3: [5, 0], 4: [5, 0]}
+    by_channels: dict[int, list[int]] = {}
+    memory._holders("cat", Span(4, 12, 16, CHANNELS), 20, by_channels)
+    assert by_channels == {1: [5, 0], 2: [5, 0], 3: [10, 0]}
     assert chip.counters.total().get("noc_bytes", 0) == 0
     assert workload.readers("a", VIEWS) == ["b", "c"]  # its space lives until the concat's reader
 

@@ -53,6 +53,8 @@ class TileMemory:
         """Per layer, the adds its homes made as partial sums arrived."""
         self._layouts: dict[tuple[object, ...], int] = {}
         """The activations' layouts numbered so far (``Holdings.layout``)."""
+        self._splits: dict[tuple[str, int], list[int]] = {}
+        """``_view_split``'s splits so far."""
 
     # -- moves ---------------------------------------------------------------------------
 
@@ -81,32 +83,50 @@ class TileMemory:
             yield from until(self.env, arrival)
             yield from self.chip.tile_ports[dst].access(layer, local, "write")
 
-    def _pieces(self, name: str, span: Span, size: int) -> list[tuple[int, int, int]]:
-        """(source tile, bytes, bytes of them spilled) of ``size`` bytes of ``span`` of
-        activation ``name``. A concat's output is a view of its inputs (which are never views
+    def _holders(self, name: str, span: Span, size: int, into: dict[int, list[int]]) -> None:
+        """Add to ``into`` (holder tile, or ``IO``, -> [bytes, bytes of them spilled], in the
+        order the holders first appear) where ``size`` bytes of ``span`` of activation
+        ``name`` are. A concat's output is a view of its inputs (which are never views
         themselves: ``digital_layer``): on the vector axis every input gives the same vectors,
         the bytes split by channels; on the channel axis see ``_channel_parts``."""
         inputs = self.views.get(name)
-        if inputs is None:
-            return self.held[name].pieces(span, size)
         held = self.held
+        if inputs is None:
+            _add_pieces(into, held[name].pieces(span, size))
+            return
         if span.axis == CHANNELS:
-            return [piece for source, sub, part in self._channel_parts(inputs, span, size)
-                    for piece in held[source].pieces(sub, part)]
+            for source, sub, part in self._channel_parts(inputs, span, size):
+                _add_pieces(into, held[source].pieces(sub, part))
+            return
         # every input gives the same vectors: inputs laid out alike, with the same bytes,
-        # have the same sources
-        pieces, alike = [], dict[tuple[int, int], list[tuple[int, int]]]()
-        for (source, _), part in zip(inputs, proportional_split(size, [c for _, c in inputs])):
+        # have the same sources (each its own spills: ``Holdings.with_spills``)
+        alike = dict[tuple[int, int], list[tuple[int, int]]]()
+        for (source, _), part in zip(inputs, self._view_split(name, size)):
             inp = held[source]
             if inp.axis != span.axis:
-                pieces += inp.pieces(span, part)
+                _add_pieces(into, inp.pieces(span, part))
                 continue
             key = (inp.layout(self._layouts), part)
             found = alike.get(key)
             if found is None:
                 found = alike[key] = inp.sources(span, part)
-            pieces += inp.with_spills(found)
-        return pieces
+            spilled = inp.spilled  # tile -> (dram, made): its bytes in DRAM in that share
+            for tile, b in found:
+                entry = into.get(tile)
+                if entry is None:
+                    entry = into[tile] = [0, 0]
+                entry[0] += b
+                if (s := spilled.get(tile)) and s[1]:
+                    entry[1] += b * s[0] // s[1]
+
+    def _view_split(self, name: str, size: int) -> list[int]:
+        """``size`` bytes of concat ``name`` split over its inputs by channels (kept: a
+        layer's tiles mostly gather the same sizes)."""
+        key = (name, size)
+        split = self._splits.get(key)
+        if split is None:
+            split = self._splits[key] = proportional_split(size, [c for _, c in self.views[name]])
+        return split
 
     @staticmethod
     def _channel_parts(inputs: list[tuple[str, int]], span: Span,
@@ -138,17 +158,18 @@ class TileMemory:
         transfer over its XY route, all booked when the gather starts; the holders' buffer
         reads are counted but do not hold their ports [A] (a gather may draw on every tile);
         the tile writes what arrived."""
-        spilled, by_holder = 0, dict[int, int]()
+        holders: dict[int, list[int]] = {}
         for name, part in zip(sources, even_split(size, len(sources))):
-            for src, b, sp in self._pieces(name, span, part):
-                if src == IO:
-                    spilled += b
-                    continue
-                spilled += sp
-                if src != tile:
-                    by_holder[src] = by_holder.get(src, 0) + b - sp
-        local = [(src, tile, b) for src, b in by_holder.items()]
-        read = sum(by_holder.values())
+            self._holders(name, span, part, holders)
+        spilled, read, local = 0, 0, []
+        for src, (b, sp) in holders.items():
+            if src == IO:
+                spilled += b
+                continue
+            spilled += sp
+            if src != tile:
+                read += b - sp
+                local.append((src, tile, b - sp))
         self.chip.counters.add(layer, "tile_buffer_read_bytes", read)
         mesh, moved = self.chip.mesh, spilled + read
         arrival = mesh.book_many(layer, local, int(self.env.now))
@@ -182,10 +203,7 @@ class TileMemory:
         inputs = self.e.workload.layer(layer).inputs
         by_source: dict[int, list[int]] = {}  # a holder sends all it holds in one multicast
         for name, part in zip(inputs, even_split(size, len(inputs))):
-            for src, b, sp in self._pieces(name, Span.whole(self._placement(name).axis), part):
-                held = by_source.setdefault(src, [0, 0])
-                held[0] += b
-                held[1] += sp
+            self._holders(name, Span.whole(self._placement(name).axis), part, by_source)
         yield self.e.all_of(self._multicast(layer, src, tiles, b, sp)
                             for src, (b, sp) in sorted(by_source.items()))
         yield from self._write_each(layer, tiles, size)
@@ -442,3 +460,13 @@ class TileMemory:
         """Nothing more: the multicast wrote the coefficients into every tile's buffer."""
         return
         yield
+
+
+def _add_pieces(into: dict[int, list[int]], pieces: list[tuple[int, int, int]]) -> None:
+    """Add ``pieces`` (holder, bytes, bytes of them spilled) to ``into`` (``_holders``)."""
+    for tile, b, sp in pieces:
+        entry = into.get(tile)
+        if entry is None:
+            entry = into[tile] = [0, 0]
+        entry[0] += b
+        entry[1] += sp
