@@ -90,6 +90,19 @@ class BlockRows:
     """Whether the block is the first of its IMA to read its input segment."""
 
 
+@dataclass(frozen=True)
+class BlockWork:
+    """A part's blocks' work for ``n`` vectors (int64 arrays, one entry per block; read, not
+    changed): as ``BlockBookings``, ``adds`` for a block that does not start its sum."""
+
+    in_bytes: np.ndarray
+    reads: np.ndarray
+    dac: np.ndarray
+    conversions: np.ndarray
+    sum_bytes: np.ndarray
+    adds: np.ndarray
+
+
 class RoundsDataflow(Engine):
     """Weights on the crossbars, written round by round (or once, when resident)."""
 
@@ -102,6 +115,10 @@ class RoundsDataflow(Engine):
         """Per part (by id): whether each block starts its column block's sum."""
         self._rows: dict[int, BlockRows] = {}
         """Per part (by id): its block records as lists (``_block_rows``)."""
+        self._work: dict[tuple[object, ...], BlockWork] = {}
+        """``_block_work`` by vectors and part shape."""
+        self._block_costs: dict[tuple[tuple[int, ...], ...], np.ndarray] = {}
+        """``book_blocks``'s cycles by sequence of block shapes."""
         self._blocks_seen: dict[str, dict[Key, int]] = {}
         """Per layer: blocks of each column block computed so far (parts begun)."""
         self._blocks_per_key: dict[str, dict[Key, int]] = {}
@@ -283,7 +300,8 @@ class RoundsDataflow(Engine):
         if self.chip.mesh.windows.compiled and part.size >= BOOKED_TOGETHER:
             assert isinstance(self.memory, TileMemory)
             blocks = self._block_bookings(layer, part, n)
-            ends = book_blocks(self.chip, layer.name, blocks, int(self.env.now)).tolist()
+            ends = book_blocks(self.chip, layer.name, blocks, int(self.env.now),
+                               self._block_costs).tolist()
             self.memory.sums_added(layer.name, int(blocks.adds.sum()))
         else:
             ends = []
@@ -331,22 +349,38 @@ class RoundsDataflow(Engine):
     def _block_bookings(self, layer: Layer, part: Part, n: int) -> BlockBookings:
         """What ``_book_block`` books for each block of a part with row blocks, as arrays
         (``book_blocks`` books them in one call)."""
-        b, enc, listed = part.blocks, self.enc, self._block_rows(part)
-        rows, cols = b["rows_used"].astype(np.int64), b["cols_used"].astype(np.int64)
-        reads = n * enc.t
+        listed = self._block_rows(part)
+        work = self._block_work(n, listed)
         homes = self._homes[layer.name]
         return BlockBookings(
             slots=part.slots.astype(np.int64),
             tiles=np.array(listed.tiles, dtype=np.int64),
             homes=np.array([homes[key][0] for key in zip(listed.groups, listed.col_blocks)],
                            dtype=np.int64),
-            in_bytes=np.array([nbytes(n * r, self.act_bits) if fills else 0
-                               for r, fills in zip(listed.rows, listed.fills)], dtype=np.int64),
-            reads=np.full(part.size, reads, dtype=np.int64),
-            dac=reads * rows, conversions=reads * cols,
-            sum_bytes=np.array([nbytes(n * c / enc.columns_per_weight, self.psum_bits)
-                                for c in listed.cols], dtype=np.int64),
-            adds=np.where(self._first_sums[id(part)], 0, n * cols // enc.columns_per_weight))
+            in_bytes=work.in_bytes, reads=work.reads, dac=work.dac,
+            conversions=work.conversions, sum_bytes=work.sum_bytes,
+            adds=np.where(self._first_sums[id(part)], 0, work.adds))
+
+    def _block_work(self, n: int, listed: BlockRows) -> BlockWork:
+        """The work of ``n`` vectors on each block of a part (``BlockWork``), kept per shape of
+        the part (a layer's rounds mostly repeat theirs)."""
+        key = (n, tuple(listed.rows), tuple(listed.cols), tuple(listed.fills))
+        work = self._work.get(key)
+        if work is None:
+            enc = self.enc
+            rows, cols = np.array(listed.rows, dtype=np.int64), np.array(listed.cols,
+                                                                         dtype=np.int64)
+            reads = n * enc.t
+            work = self._work[key] = BlockWork(
+                in_bytes=np.array([nbytes(n * r, self.act_bits) if fills else 0
+                                   for r, fills in zip(listed.rows, listed.fills)],
+                                  dtype=np.int64),
+                reads=np.full(len(rows), reads, dtype=np.int64),
+                dac=reads * rows, conversions=reads * cols,
+                sum_bytes=np.array([nbytes(n * c / enc.columns_per_weight, self.psum_bits)
+                                    for c in listed.cols], dtype=np.int64),
+                adds=n * cols // enc.columns_per_weight)
+        return work
 
     def _block_rows(self, part: Part) -> BlockRows:
         """The part's block records as Python lists, once per part (``_book_block`` reads them

@@ -47,27 +47,23 @@ class BlockBookings:
     """Outputs the home adds (0: the block starts its column block's sum)."""
 
 
-def book_blocks(chip: Chip, layer: str, blocks: BlockBookings, now: int) -> np.ndarray:
+def book_blocks(chip: Chip, layer: str, blocks: BlockBookings, now: int,
+                known: dict[tuple[tuple[int, ...], ...], np.ndarray] | None = None
+                ) -> np.ndarray:
     """Book every block of ``blocks`` requested at cycle ``now`` and count it; return, per
     block, the cycle its home is done with its partial sums or its stages end, whichever is
-    later. (The mesh's windows switch to the compiled search if they had not.)"""
-    port, bank, xbar, mesh = chip.tile_ports[0], chip.shift_add[0], chip.xbars[0], chip.mesh
-
-    def cycles(shape: tuple[int, int, int, int, int]) -> tuple[int, ...]:
-        in_bytes, reads, conversions, sum_bytes, adds = shape
-        return (transfer_cycles(in_bytes, port.bytes_per_cycle),
-                # a block's conversions spread evenly over its reads (CrossbarUnit.book)
-                xbar.read_time(reads, ceil_div(conversions, reads), True) if reads else 0,
-                math.ceil(conversions / bank.ops_per_cycle),
-                transfer_cycles(sum_bytes, port.bytes_per_cycle),
-                math.ceil(adds / bank.ops_per_cycle),
-                transfer_cycles(sum_bytes, mesh.bytes_per_cycle))
-
-    known: dict[tuple[int, int, int, int, int], tuple[int, ...]] = {}  # few distinct shapes
-    shapes = zip(blocks.in_bytes.tolist(), blocks.reads.tolist(), blocks.conversions.tolist(),
-                 blocks.sum_bytes.tolist(), blocks.adds.tolist())
-    costs = np.array([known[s] if s in known else known.setdefault(s, cycles(s))
-                      for s in shapes], dtype=np.int64).reshape(-1, len(_COSTS))
+    later. (The mesh's windows switch to the compiled search if they had not.) ``known``:
+    the cycles of the sequences of block shapes seen so far on this chip, kept by the caller
+    (a layer's rounds mostly repeat theirs)."""
+    shapes = tuple(zip(blocks.in_bytes.tolist(), blocks.reads.tolist(),
+                       blocks.conversions.tolist(), blocks.sum_bytes.tolist(),
+                       blocks.adds.tolist()))
+    costs = None if known is None else known.get(shapes)
+    if costs is None:
+        costs = _costs(chip, shapes)
+        if known is not None:
+            known[shapes] = costs
+    mesh = chip.mesh
     tiles, homes = blocks.tiles.tolist(), blocks.homes.tolist()
     routes = [mesh.route(t, h) if t != h and b > 0 else ()
               for t, h, b in zip(tiles, homes, blocks.sum_bytes.tolist())]
@@ -87,6 +83,7 @@ def book_blocks(chip: Chip, layer: str, blocks: BlockBookings, now: int) -> np.n
         chip.shift_add[t].free_at = sorted(bank_free[t].tolist())  # sorted: a valid heap
     for s, free_at in zip(slots, xbar_free.tolist()):
         chip.xbars[s].free_at = free_at
+    port, bank, xbar = chip.tile_ports[0], chip.shift_add[0], chip.xbars[0]
     n = dict(zip(_TOTALS, totals.tolist()))
     port.count_booked(layer, "read", n["read_bytes"], n["read_cycles"])
     port.count_booked(layer, "write", n["write_bytes"], n["write_cycles"])
@@ -94,6 +91,28 @@ def book_blocks(chip: Chip, layer: str, blocks: BlockBookings, now: int) -> np.n
     bank.count_booked(layer, n["ops"], n["op_cycles"])
     mesh.count_booked(layer, busy=n["link_cycles"], moved=n["moved"], byte_hops=n["byte_hops"])
     return ends
+
+
+def _costs(chip: Chip, shapes: tuple[tuple[int, ...], ...]) -> np.ndarray:
+    """The cycles of ``_COSTS`` of blocks of ``shapes`` (in bytes, reads, conversions, sum
+    bytes, adds), one row per block (read-only)."""
+    port, bank, xbar, mesh = chip.tile_ports[0], chip.shift_add[0], chip.xbars[0], chip.mesh
+
+    def cycles(shape: tuple[int, ...]) -> tuple[int, ...]:
+        in_bytes, reads, conversions, sum_bytes, adds = shape
+        return (transfer_cycles(in_bytes, port.bytes_per_cycle),
+                # a block's conversions spread evenly over its reads (CrossbarUnit.book)
+                xbar.read_time(reads, ceil_div(conversions, reads), True) if reads else 0,
+                math.ceil(conversions / bank.ops_per_cycle),
+                transfer_cycles(sum_bytes, port.bytes_per_cycle),
+                math.ceil(adds / bank.ops_per_cycle),
+                transfer_cycles(sum_bytes, mesh.bytes_per_cycle))
+
+    known: dict[tuple[int, ...], tuple[int, ...]] = {}  # few distinct shapes
+    costs = np.array([known[s] if s in known else known.setdefault(s, cycles(s))
+                      for s in shapes], dtype=np.int64).reshape(-1, len(_COSTS))
+    costs.flags.writeable = False
+    return costs
 
 
 _COSTS = ("in", "xbar", "shift", "sums", "adds", "link")
