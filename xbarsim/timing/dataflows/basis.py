@@ -50,6 +50,22 @@ class UnitShare:
 
 
 
+@dataclass(frozen=True)
+class TileReads:
+    """What the projections of a tile's units take (``BasisDataflow.tile_projections``)."""
+
+    cycles: int
+    """The busiest unit's crossbar reads, then the shift-and-add waves."""
+    reads: int
+    dac: int
+    adc: int
+    crossbar_busy: int
+    """Crossbar cycles, summed over the units."""
+    shift_busy: int
+    """Shift-and-add unit cycles, summed over the units."""
+    shift_ops: int
+
+
 class BasisDataflow(Engine):
     """Runs every MVM layer as basis projections plus coefficient combination."""
 
@@ -71,6 +87,8 @@ class BasisDataflow(Engine):
         self.tile_free_at = [0] * chip.tiles
         """Cycle each tile's crossbars are next free for a layer's projections (booked by time,
         in request order: layers running side by side take turns on a tile)."""
+        self._tile_reads: dict[tuple[tuple[int, int], ...], TileReads] = {}
+        """``tile_projections``'s work by the tile's shares (every crossbar and bank alike)."""
         self._streams: dict[str, simpy.Process] = {}
         """Per layer, the coefficient refill stream its tiles share (no global buffer)."""
         self.tile_units: dict[int, list[int]] = {}
@@ -219,15 +237,31 @@ class BasisDataflow(Engine):
                          shares: list[tuple[int, int]]) -> int:
         """Book the projections of every unit of a tile, at once, now; return the cycle they
         end. The tile's crossbars are one resource (layers running side by side take turns on
-        a tile). A unit's full steps take t reads of ``parallel_per_crossbar`` projections, a
-        last partial step t reads of the rest; each read's conversions are then merged on a
-        shift-and-add unit."""
-        t, par = self.enc.t, self.par
-        pieces = self._pieces
-        xbar = self.chip.xbars[slot]
+        a tile)."""
+        key = tuple(shares)
+        work = self._tile_reads.get(key)
+        if work is None:  # a layer's tiles mostly have the same shares
+            work = self._tile_reads[key] = self._reads_of(shares, slot, tile)
         counters = self.chip.counters
-        bank = self.chip.shift_add[tile]
-        longest, busy, units, largest, shift_busy, shift_ops = 0, 0, 0, 0, 0, 0
+        counters.add(layer, "xbar_reads", work.reads)
+        counters.add(layer, "dac_conversions", work.dac)
+        counters.add(layer, "adc_conversions", work.adc)
+        counters.add(layer, "shift_add_ops", work.shift_ops)
+        counters.add_busy("crossbar", work.crossbar_busy)
+        counters.add_busy("shift_add", work.shift_busy)
+        now = int(self.env.now)
+        self.tile_free_at[tile] = max(now, self.tile_free_at[tile]) + work.cycles
+        return self.tile_free_at[tile]
+
+    def _reads_of(self, shares: list[tuple[int, int]], slot: int, tile: int) -> TileReads:
+        """``TileReads`` of a tile's units with ``shares`` (units per projection count). A
+        unit's full steps take t reads of ``parallel_per_crossbar`` projections, a last partial
+        step t reads of the rest; each read's conversions are then merged on a shift-and-add
+        unit (the tile's bank serves its units ``shift_add.units`` at a time)."""
+        t, par = self.enc.t, self.par
+        xbar, bank = self.chip.xbars[slot], self.chip.shift_add[tile]
+        longest, units, largest = 0, 0, 0
+        reads_done, dac, adc, busy, shift_busy, shift_ops = 0, 0, 0, 0, 0, 0
         # units with the same share do the same work (shares differ by at most one): each
         # distinct share is worked out once and counted for all its units
         for p, units_with_p in shares:
@@ -235,7 +269,7 @@ class BasisDataflow(Engine):
                 continue
             full, rem = divmod(p, par)
             unit_cycles, unit_ops = 0, 0
-            for rows, cols in pieces:
+            for rows, cols in self._pieces:
                 reads = [(full * t, rows, cols)]
                 if rem:
                     reads.append((t, rows // par * rem, cols // par * rem))
@@ -243,9 +277,9 @@ class BasisDataflow(Engine):
                 for n, r, c in reads:
                     if n:
                         cycles += xbar.read_time(n, c, first=cycles == 0)
-                        counters.add(layer, "xbar_reads", n * units_with_p)
-                        counters.add(layer, "dac_conversions", n * r * units_with_p)
-                        counters.add(layer, "adc_conversions", n * c * units_with_p)
+                        reads_done += n * units_with_p
+                        dac += n * r * units_with_p
+                        adc += n * c * units_with_p
                         unit_ops += n * c
                 busy += cycles * units_with_p
                 unit_cycles = max(unit_cycles, cycles)
@@ -255,13 +289,8 @@ class BasisDataflow(Engine):
             shift_busy += math.ceil(unit_ops / bank.ops_per_cycle) * units_with_p
             shift_ops += unit_ops * units_with_p
         waves = ceil_div(units, self.chip.arch.tile.shift_add.units)
-        shift_cycles = waves * math.ceil(largest / bank.ops_per_cycle)
-        now = int(self.env.now)
-        self.tile_free_at[tile] = max(now, self.tile_free_at[tile]) + longest + shift_cycles
-        counters.add_busy("crossbar", busy)
-        counters.add_busy("shift_add", shift_busy)
-        counters.add(layer, "shift_add_ops", shift_ops)
-        return self.tile_free_at[tile]
+        return TileReads(longest + waves * math.ceil(largest / bank.ops_per_cycle), reads_done,
+                         dac, adc, busy, shift_busy, shift_ops)
 
     def receive_coefficients(self, layer: str, tile: int) -> Proc:
         """The layer's coefficients into the tile's buffer: a tile combines every output of
