@@ -235,7 +235,9 @@ class TileMemory:
 
     def book_keep(self, layer: str, tile: int, size: int, span: Span) -> int:
         """``keep``, booked now; returns the cycle the write ends."""
-        held = self.held.setdefault(layer, Holdings(span.axis, span.length))
+        held = self.held.get(layer)
+        if held is None:
+            held = self.held[layer] = Holdings(span.axis, span.length)
         held.add(tile, span.start, span.stop)
         return self.chip.tile_ports[tile].book(layer, size, "write")
 
