@@ -16,7 +16,7 @@ block's home tile: ``tile_memory.py``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import simpy
@@ -90,19 +90,6 @@ class BlockRows:
     """Whether the block is the first of its IMA to read its input segment."""
 
 
-@dataclass(frozen=True)
-class BlockWork:
-    """A part's blocks' work for ``n`` vectors (int64 arrays, one entry per block; read, not
-    changed): as ``BlockBookings``, ``adds`` for a block that does not start its sum."""
-
-    in_bytes: np.ndarray
-    reads: np.ndarray
-    dac: np.ndarray
-    conversions: np.ndarray
-    sum_bytes: np.ndarray
-    adds: np.ndarray
-
-
 class RoundsDataflow(Engine):
     """Weights on the crossbars, written round by round (or once, when resident)."""
 
@@ -115,7 +102,7 @@ class RoundsDataflow(Engine):
         """Per part (by id): whether each block starts its column block's sum."""
         self._rows: dict[int, BlockRows] = {}
         """Per part (by id): its block records as lists (``_block_rows``)."""
-        self._work: dict[tuple[object, ...], BlockWork] = {}
+        self._work: dict[tuple[object, ...], BlockBookings] = {}
         """``_block_work`` by vectors and part shape."""
         self._block_costs: dict[tuple[tuple[int, ...], ...], np.ndarray] = {}
         """``book_blocks``'s cycles by sequence of block shapes."""
@@ -352,26 +339,26 @@ class RoundsDataflow(Engine):
         listed = self._block_rows(part)
         work = self._block_work(n, listed)
         homes = self._homes[layer.name]
-        return BlockBookings(
-            slots=part.slots.astype(np.int64),
-            tiles=np.array(listed.tiles, dtype=np.int64),
+        return replace(
+            work, slots=part.slots.astype(np.int64), tiles=np.array(listed.tiles, dtype=np.int64),
             homes=np.array([homes[key][0] for key in zip(listed.groups, listed.col_blocks)],
                            dtype=np.int64),
-            in_bytes=work.in_bytes, reads=work.reads, dac=work.dac,
-            conversions=work.conversions, sum_bytes=work.sum_bytes,
             adds=np.where(self._first_sums[id(part)], 0, work.adds))
 
-    def _block_work(self, n: int, listed: BlockRows) -> BlockWork:
-        """The work of ``n`` vectors on each block of a part (``BlockWork``), kept per shape of
-        the part (a layer's rounds mostly repeat theirs)."""
+    def _block_work(self, n: int, listed: BlockRows) -> BlockBookings:
+        """The work of ``n`` vectors on each block of a part, kept per shape of the part (a
+        layer's rounds mostly repeat theirs): its placement (slots, tiles, homes) left empty
+        and its adds as if no block started its sum (``_block_bookings`` fills both in; the
+        arrays are read, not changed)."""
         key = (n, tuple(listed.rows), tuple(listed.cols), tuple(listed.fills))
         work = self._work.get(key)
         if work is None:
-            enc = self.enc
+            enc, none = self.enc, np.zeros(0, dtype=np.int64)
             rows, cols = np.array(listed.rows, dtype=np.int64), np.array(listed.cols,
                                                                          dtype=np.int64)
             reads = n * enc.t
-            work = self._work[key] = BlockWork(
+            work = self._work[key] = BlockBookings(
+                slots=none, tiles=none, homes=none,
                 in_bytes=np.array([nbytes(n * r, self.act_bits) if fills else 0
                                    for r, fills in zip(listed.rows, listed.fills)],
                                   dtype=np.int64),
