@@ -58,11 +58,11 @@ def book_blocks(chip: Chip, layer: str, blocks: BlockBookings, now: int,
     shapes = tuple(zip(blocks.in_bytes.tolist(), blocks.reads.tolist(),
                        blocks.conversions.tolist(), blocks.sum_bytes.tolist(),
                        blocks.adds.tolist()))
-    costs = None if known is None else known.get(shapes)
+    if known is None:
+        known = {}
+    costs = known.get(shapes)
     if costs is None:
-        costs = _costs(chip, shapes)
-        if known is not None:
-            known[shapes] = costs
+        costs = known[shapes] = _costs(chip, shapes)
     mesh = chip.mesh
     tiles, homes = blocks.tiles.tolist(), blocks.homes.tolist()
     routes = [mesh.route(t, h) if t != h and b > 0 else ()
