@@ -165,7 +165,7 @@ def test_an_output_one_byte_over_the_tile_share_spills_exactly_one_byte() -> Non
     """tiny's tile buffer is 16 KiB; activations may take half: 8,192 bytes. An 8,193-byte
     output (8,193 outputs of 8 bits, batch 1) kept by tile 0 spills 1 byte to DRAM; its tile
     then holds 8,192 live bytes until its consumer is done. A network output goes to DRAM
-    whole."""
+    whole. (tiny: 8 bytes a cycle on the ports, links and DRAM.)"""
     chip = Chip(with_crossbars(NO_GB, 4), seed=0, per_row_events=False)
     workload = two_linears(8193)
     engine = DigitalDataflow(chip, workload, Encoding.from_arch(NO_GB), 1, False)
@@ -181,6 +181,9 @@ def test_an_output_one_byte_over_the_tile_share_spills_exactly_one_byte() -> Non
     chip.env.process(store("fc1"))
     chip.env.run()
     assert chip.counters.layer("fc1")["dram_bytes"] == 1
+    # the spill booked at once, each step from the end of the one before: tile 0's read
+    # [0, 1), the I/O port's hop (tile 0 sits at its router) to 2, the DRAM channel [2, 3)
+    assert chip.env.now == 3
     assert memory.held["fc1"].spilled == {0: (1, 8193)}
     assert memory.live == [8192]
     chip.env.process(store("fc2"))
@@ -294,6 +297,37 @@ def test_gather_reads_spilled_bytes_from_dram() -> None:
     assert c["tile_buffer_write_bytes"] == 100
     assert len(chip.mesh.route(1, 0)) == 1 and not chip.mesh.route(IO, 0)
     assert c["noc_byte_hops"] == 75 * 1 + 25 * 1  # one link; the I/O port's hop
+
+
+def test_a_gather_is_booked_when_it_starts_step_after_step() -> None:
+    """The gather above, at cycle 0 on tiny (8 bytes a cycle on DRAM, links and ports; DRAM
+    latency 50 cycles, 1 cycle a hop). Tile 1's 75 bytes hold link 1 -> 0 for ceil(75/8) = 10
+    cycles and arrive at 10 + 1 hop = 11. The 25 spilled bytes hold the DRAM channel for
+    ceil(25/8) = 4 cycles and arrive after the latency, at 54; tile 0 is at the I/O port's
+    router (no link), one hop: 55. Tile 0 writes the 100 bytes from 55 for ceil(100/8) = 13
+    cycles: the gather ends at 68. All of it is booked at cycle 0, so an 8-byte write asked of
+    tile 0's port at cycle 1 queues behind the gather's write: [68, 69), not [1, 2)
+    (docs/design.md 6.1)."""
+    chip = Chip(with_crossbars(NO_GB, 8), seed=0, per_row_events=False)
+    engine = DigitalDataflow(chip, two_linears(4), Encoding.from_arch(NO_GB), 1, False)
+    memory = engine.memory
+    assert isinstance(memory, TileMemory)
+    memory.held["fc1"] = Holdings(VECTORS, 1, [0], [1], [1], {1: (10, 40)})
+    ends = {}
+
+    def gather():
+        yield from memory.fetch("fc2", 0, 100, Span.whole())
+        ends["gather"] = chip.env.now
+
+    def meanwhile():
+        yield chip.env.timeout(1)
+        yield from chip.tile_ports[0].access("fc2", 8, "write")
+        ends["write"] = chip.env.now
+
+    chip.env.process(gather())
+    chip.env.process(meanwhile())
+    chip.env.run()
+    assert ends == {"gather": 68, "write": 69}
 
 
 def test_aggregated_units_equal_units_one_by_one_without_a_global_buffer(

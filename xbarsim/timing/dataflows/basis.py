@@ -168,13 +168,19 @@ class BasisDataflow(Engine):
                 self.share_refills(name, {
                     tile: nbytes(p * spec.size, self.psum_bits)
                     for tile, p in zip(self.tile_units, tile_projections) if p})
-                starts = _starts(tile_projections)
-                yield self.all_of(
-                    self.run_tile(name, tile, self.units[units[0]][0], counts, w,
-                                  Span(start, start + w.projections, projections, VECTORS))
-                    for (tile, units), counts, w, start
-                    in zip(self.tile_units.items(), shares, work, starts)
-                    if w.projections)
+                tiles = [(tile, self.units[units[0]][0], counts, w,
+                          Span(start, start + w.projections, projections, VECTORS))
+                         for (tile, units), counts, w, start
+                         in zip(self.tile_units.items(), shares, work,
+                                _starts(tile_projections)) if w.projections]
+                if isinstance(self.memory, TileMemory):
+                    now = int(self.env.now)
+                    ends = [self.book_tile(name, *t) for t in tiles]
+                    if name in self._streams:  # the tiles' coefficient refills
+                        yield self._streams[name]
+                    yield from until(self.env, max(ends, default=now))
+                else:
+                    yield self.all_of(self.run_tile(name, *t) for t in tiles)
                 yield from self.gather(layer, tile_projections)
             yield from self.store_output(layer)
         self.finish(layer.name)
@@ -206,38 +212,53 @@ class BasisDataflow(Engine):
                  total: UnitShare, span: Span) -> Proc:
         """The units of one tile, digital combine, as one process (``shares``: units per
         projection count; ``total``: the tile's sums): their inputs arrive in one transfer;
-        their crossbars read in parallel (each its own share, so the tile's units take as
-        long as the busiest); the tile's shift-and-add bank serves them ``units`` at a time;
-        the port, combiner and drain take the sums (docs/design.md section 6.5); ``span``: its
-        projections among the layer's."""
+        then the stages run side by side (``_book_stages``), the drain and any coefficient
+        refills as processes (docs/design.md section 6.5); ``span``: its projections among the
+        layer's."""
         yield from self.send_to_tile(layer, tile, total.in_bytes, span)
         yield from self.receive_coefficients(layer, tile)
-        proj_bytes = nbytes(total.projections * self.spec.size, self.psum_bits)
-        port = self.chip.tile_ports[tile]
-        # the stages run side by side: the single bookings are made now, the others run as
-        # processes; the tile is done when the last stage is
-        end = max(
-            port.book(layer, nbytes(total.projections * self.spec.length, self.act_bits),
-                      "read"),
-            self.tile_projections(layer, tile, slot, shares),
-            port.book(layer, proj_bytes, "write"))
-        end = max(end, self.book_combine(layer, tile, total.macs, proj_bytes))
-        out_bytes = nbytes(total.outputs, self.act_bits)
-        kept = self.memory.book_keep(layer, tile, out_bytes, span)
-        procs = self.refill_coefficients(layer, tile, proj_bytes)
-        if kept is None:
-            procs.insert(0, self.drain(layer, tile, out_bytes, span))
-        else:
-            end = max(end, kept)
-        if procs:
-            yield self.all_of(procs)
+        end = self._book_stages(layer, tile, slot, shares, total, int(self.env.now))
+        yield self.all_of([
+            self.drain(layer, tile, nbytes(total.outputs, self.act_bits), span),
+            *self.refill_coefficients(layer, tile, self._projection_bytes(total))])
         yield from until(self.env, end)
 
+    def book_tile(self, layer: str, tile: int, slot: int, shares: list[tuple[int, int]],
+                  total: UnitShare, span: Span) -> int:
+        """``run_tile`` booked at once, requested now, when the memory books by time (the tile
+        buffers, ``TileMemory``): the gather, then from the cycle the inputs are in, the
+        stages and the write of the outputs the tile keeps. Return the cycle the last ends.
+        (The coefficients were multicast into the tile's buffer, its refills are the layer's
+        shared stream: ``share_refills``.)"""
+        assert isinstance(self.memory, TileMemory)
+        ready = self.memory.book_fetch(layer, tile, total.in_bytes, span)
+        return max(self._book_stages(layer, tile, slot, shares, total, ready),
+                   self.memory.book_keep(layer, tile, nbytes(total.outputs, self.act_bits),
+                                         span, at=ready))
+
+    def _projection_bytes(self, total: UnitShare) -> int:
+        """A tile's projections, ``psum_bits`` each."""
+        return nbytes(total.projections * self.spec.size, self.psum_bits)
+
+    def _book_stages(self, layer: str, tile: int, slot: int, shares: list[tuple[int, int]],
+                     total: UnitShare, at: int) -> int:
+        """Book a tile's stages side by side, requested at cycle ``at``: the buffer read of its
+        inputs, its units' projections, the projections' write and the combiner; return the
+        cycle the last ends."""
+        port = self.chip.tile_ports[tile]
+        proj_bytes = self._projection_bytes(total)
+        return max(
+            port.book(layer, nbytes(total.projections * self.spec.length, self.act_bits),
+                      "read", at=at),
+            self.tile_projections(layer, tile, slot, shares, at),
+            port.book(layer, proj_bytes, "write", at=at),
+            self.book_combine(layer, tile, total.macs, proj_bytes, at))
+
     def tile_projections(self, layer: str, tile: int, slot: int,
-                         shares: list[tuple[int, int]]) -> int:
-        """Book the projections of every unit of a tile, at once, now; return the cycle they
-        end. The tile's crossbars are one resource (layers running side by side take turns on
-        a tile)."""
+                         shares: list[tuple[int, int]], at: int) -> int:
+        """Book the projections of every unit of a tile, at once, requested at cycle ``at``;
+        return the cycle they end. The tile's crossbars are one resource (layers running side
+        by side take turns on a tile)."""
         key = tuple(shares)
         work = self._tile_reads.get(key)
         if work is None:  # a layer's tiles mostly have the same shares
@@ -249,8 +270,7 @@ class BasisDataflow(Engine):
         counters.add(layer, "shift_add_ops", work.shift_ops)
         counters.add_busy("crossbar", work.crossbar_busy)
         counters.add_busy("shift_add", work.shift_busy)
-        now = int(self.env.now)
-        self.tile_free_at[tile] = max(now, self.tile_free_at[tile]) + work.cycles
+        self.tile_free_at[tile] = max(at, self.tile_free_at[tile]) + work.cycles
         return self.tile_free_at[tile]
 
     def _reads_of(self, shares: list[tuple[int, int]], slot: int, tile: int) -> TileReads:
@@ -419,12 +439,13 @@ class BasisDataflow(Engine):
 
     def combine(self, layer: str, tile: int, macs: int, proj_bytes: int) -> Proc:
         """Coefficient combiner: read projections and coefficients, one MAC per nonzero."""
-        yield from until(self.env, self.book_combine(layer, tile, macs, proj_bytes))
+        yield from until(self.env, self.book_combine(layer, tile, macs, proj_bytes,
+                                                     int(self.env.now)))
 
-    def book_combine(self, layer: str, tile: int, macs: int, proj_bytes: int) -> int:
-        """``combine``, booked now: the projections' read, then the MACs on the combiner from
-        its end; returns the cycle the MACs end."""
-        read = self.chip.tile_ports[tile].book(layer, proj_bytes, "read")
+    def book_combine(self, layer: str, tile: int, macs: int, proj_bytes: int, at: int) -> int:
+        """``combine`` booked, requested at cycle ``at``: the projections' read, then the MACs
+        on the combiner from its end; return the cycle the MACs end."""
+        read = self.chip.tile_ports[tile].book(layer, proj_bytes, "read", at=at)
         self.chip.counters.add(layer, "coeff_buffer_bytes", nbytes(macs, self.spec.coeff_bits))
         return self.chip.combiners[tile].book(layer, macs, at=read)
 

@@ -16,6 +16,7 @@ import math
 
 from xbarsim.timing.dataflows.engine import Engine, Proc
 from xbarsim.timing.dataflows.spans import CHANNELS, VECTORS, Span
+from xbarsim.timing.dataflows.tile_memory import TileMemory
 from xbarsim.timing.hw.clock import until
 from xbarsim.util import even_split, nbytes
 from xbarsim.workload.layer import Layer
@@ -57,24 +58,43 @@ class DigitalDataflow(Engine):
                      for a, m in zip(starts, shares)]
             fetch = yield from self.memory.digital_operands(name, busy, weight_bytes, weights,
                                                             ins, by_vectors=by_vectors)
-            yield self.all_of(self.run_tile(name, t, weights[t], ins[t], shares[t], outs[t],
-                                            spans[t], fetch[i]) for i, t in enumerate(busy))
+            work = [(t, weights[t] + ins[t], shares[t], outs[t], spans[t], fetch[i])
+                    for i, t in enumerate(busy)]
+            if isinstance(self.memory, TileMemory):
+                now = int(self.env.now)
+                yield from until(self.env, max([self.book_tile(name, *w) for w in work],
+                                                default=now))
+            else:
+                yield self.all_of(self.run_tile(name, *w) for w in work)
             yield from self.store_output(layer)
         self.finish(name)
 
-    def run_tile(self, layer: str, tile: int, weight_bytes: int, in_bytes: int, macs: int,
-                 out_bytes: int, span: Span, fetch_bytes: int) -> Proc:
-        """One tile's share (``span`` of the layer's MACs): ``fetch_bytes`` of its weights and
-        inputs sent in, MACs on its lanes, outputs out."""
+    def run_tile(self, layer: str, tile: int, operand_bytes: int, macs: int, out_bytes: int,
+                 span: Span, fetch_bytes: int) -> Proc:
+        """One tile's share (``span`` of the layer's MACs) as a process: ``fetch_bytes`` of its
+        weights and inputs sent in; then the read of its ``operand_bytes`` and its MACs on the
+        lanes (``_book_stages``) beside the drain of its outputs."""
         if fetch_bytes:
             yield from self.send_to_tile(layer, tile, fetch_bytes, span)
-        # the stages run side by side: the read and the MACs are booked now, the outputs
-        # kept (booked too, in the tile buffers) or drained by a process
-        end = max(self.chip.tile_ports[tile].book(layer, weight_bytes + in_bytes, "read"),
-                  self.chip.combiners[tile].book(layer, macs))
-        kept = self.memory.book_keep(layer, tile, out_bytes, span)
-        if kept is None:
-            yield from self.drain(layer, tile, out_bytes, span)
-        else:
-            end = max(end, kept)
+        end = self._book_stages(layer, tile, operand_bytes, macs, int(self.env.now))
+        yield from self.drain(layer, tile, out_bytes, span)
         yield from until(self.env, end)
+
+    def book_tile(self, layer: str, tile: int, operand_bytes: int, macs: int, out_bytes: int,
+                  span: Span, fetch_bytes: int) -> int:
+        """``run_tile`` booked at once, requested now, when the memory books by time (the tile
+        buffers, ``TileMemory``): the gather, then from the cycle the operands are in,
+        the stages and the write of the outputs the tile keeps; return the cycle the last
+        ends."""
+        assert isinstance(self.memory, TileMemory)
+        ready = int(self.env.now)
+        if fetch_bytes:
+            ready = self.memory.book_fetch(layer, tile, fetch_bytes, span)
+        return max(self._book_stages(layer, tile, operand_bytes, macs, ready),
+                   self.memory.book_keep(layer, tile, out_bytes, span, at=ready))
+
+    def _book_stages(self, layer: str, tile: int, operand_bytes: int, macs: int, at: int) -> int:
+        """Book the read of a tile's operands and its MACs on the lanes side by side, requested
+        at cycle ``at``; return the cycle the later ends."""
+        return max(self.chip.tile_ports[tile].book(layer, operand_bytes, "read", at=at),
+                   self.chip.combiners[tile].book(layer, macs, at=at))

@@ -20,9 +20,6 @@ if TYPE_CHECKING:
 class GlobalBufferMemory:
     """Activations in the global buffer: sent to tiles and drained back over the star NoC."""
 
-    SUMS_BOOKED = False
-    """``partial_sums`` is a process (the star NoC's links are SimPy resources)."""
-
     def __init__(self, engine: Engine) -> None:
         self.e = engine
         self.chip = engine.chip
@@ -61,11 +58,6 @@ class GlobalBufferMemory:
         yield from port.access(layer, size, "read")
         yield from self.chip.noc.transfer(layer, tile, size)
         yield from self.gb().access(layer, size, "write")
-
-    def book_keep(self, layer: str, tile: int, size: int, span: Span) -> int | None:
-        """None: ``keep`` waits for the star NoC's links (SimPy resources), so it runs as a
-        process."""
-        return None
 
     def from_dram(self, layer: str, size: int) -> Proc:
         """Weights or coefficients of a layer from DRAM, staged in the global buffer."""

@@ -15,7 +15,7 @@ block's home tile: ``tile_memory.py``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -217,10 +217,10 @@ class RoundsDataflow(Engine):
         self.start.setdefault(layer.name, int(self.env.now))
         self.rounds_of[layer.name] += 1
         with self.chip.activity.busy("compute"):
-            yield self.all_of(self.distribute_inputs(layer, part))
+            yield from self.distribute_inputs(layer, part)
             resumed, pending = self._partial_sum_sets(part)
             yield from self.memory.resume_sums(layer.name, resumed)
-            if AGGREGATE and self.memory.SUMS_BOOKED and part.lmap.row_blocks > 1 \
+            if AGGREGATE and isinstance(self.memory, TileMemory) and part.lmap.row_blocks > 1 \
                     and not self.per_vector_events:
                 yield from self._booked_blocks(layer, part, on_block)
             else:
@@ -233,9 +233,10 @@ class RoundsDataflow(Engine):
         if part.last:
             self.finish(layer.name)
 
-    def distribute_inputs(self, layer: Layer, part: Part) -> Iterable[Proc]:
+    def distribute_inputs(self, layer: Layer, part: Part) -> Proc:
         """Each tile of the part gets, once per (group, row block) of its blocks, the input
-        channels those rows read (``span``: the rows among the layer's G * K)."""
+        channels those rows read (``span``: the rows among the layer's G * K); the tiles side
+        by side, booked at once when the memory books by time."""
         _, h, w = self.workload.input_shape_of(layer.name)
         spatial, window = (1, 1) if layer.type is LayerType.LINEAR else (
             h * w, layer.kernel[0] * layer.kernel[1])
@@ -249,8 +250,14 @@ class RoundsDataflow(Engine):
                 needed.setdefault(tile, []).append(
                     (Span(start, start + rows, m.G * m.K, CHANNELS),
                      self.batch * spatial * rows / window))
-        for tile, parts in sorted(needed.items()):
-            yield self.memory.fetch_parts(layer.name, tile, parts, self.act_bits)
+        if isinstance(self.memory, TileMemory):
+            now = int(self.env.now)
+            yield from until(self.env, max(
+                [self.memory.book_fetch_parts(layer.name, tile, parts, self.act_bits)
+                 for tile, parts in sorted(needed.items())], default=now))
+        else:
+            yield self.all_of(self.memory.fetch_parts(layer.name, tile, parts, self.act_bits)
+                              for tile, parts in sorted(needed.items()))
 
     def _block_then(self, layer: Layer, part: Part, k: int,
                     on_block: Callable[[int], None] | None) -> Proc:
@@ -277,7 +284,7 @@ class RoundsDataflow(Engine):
 
     def _booked_blocks(self, layer: Layer, part: Part,
                        on_block: Callable[[int], None] | None) -> Proc:
-        """All blocks of a part whose partial sums the memory books (``SUMS_BOOKED``), in one
+        """All blocks of a part whose partial sums the memory books (``TileMemory``), in one
         process: each block's stages booked now, in block order, as a process per block would
         book them as it starts (a part of ``BOOKED_TOGETHER`` blocks or more in one compiled
         call once the mesh books with compiled code); a tile's blocks finish with the last of

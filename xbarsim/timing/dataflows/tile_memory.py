@@ -28,11 +28,9 @@ class TileMemory:
     ``tile.buffer.activation_share`` of its buffer for all live activations together (the rest
     is its working space); the excess goes to DRAM and comes back when a consumer gathers it.
     All moves are XY-routed on the mesh (``hw/mesh.py``), DRAM entering at the nearest I/O
-    port."""
-
-    SUMS_BOOKED = True
-    """``partial_sums`` books every step by time and returns its end: a part's blocks need no
-    process each (``rounds.py``)."""
+    port. Every move is booked by time when it is requested, each step from the cycle the step
+    before it ends, and returns its end (``book_fetch``, ``book_keep``, ``partial_sums``): a
+    tile's work on a layer needs no process (docs/design.md 6.1)."""
 
     def __init__(self, engine: Engine) -> None:
         self.e = engine
@@ -58,30 +56,26 @@ class TileMemory:
 
     # -- moves ---------------------------------------------------------------------------
 
-    def _dram(self, layer: str, size: int, *, write: bool = False) -> Proc:
-        """``size`` bytes through the DRAM channel, booked by time as in the static pipeline
-        (docs/design.md section 2): a read waits for its bytes (the channel, then the access
-        latency), a write for the channel."""
-        free, arrival = self.chip.dram.book(layer, size, int(self.env.now))
-        yield from until(self.env, free if write else arrival)
+    def _dram(self, layer: str, size: int, at: int, *, write: bool = False) -> int:
+        """Book ``size`` bytes through the DRAM channel, requested at cycle ``at``, by time as in
+        the static pipeline (docs/design.md section 2); return the cycle a read has its bytes
+        (the channel, then the access latency) or a write has left the channel."""
+        free, arrival = self.chip.dram.book(layer, size, at)
+        return free if write else arrival
 
-    def _move(self, layer: str, src: int, dst: int, size: int, *, spilled: int = 0) -> Proc:
-        """``size`` bytes of ``src``'s buffer to ``dst``'s (``spilled`` of them from DRAM):
-        read at the source, over the mesh, written at the destination; nothing moves within a
-        tile. ``src`` may be ``IO`` (all from DRAM)."""
+    def _move(self, layer: str, src: int, dst: int, size: int, at: int) -> int:
+        """Book ``size`` bytes of ``src``'s buffer (``IO``: of DRAM) into ``dst``'s, requested at
+        cycle ``at``: read at the source, over the mesh, written at the destination, each step
+        from the end of the one before; nothing moves within a tile. Return the cycle the
+        destination has written them."""
+        ports, mesh = self.chip.tile_ports, self.chip.mesh
         if src == IO:
-            spilled = size
-        local = size - spilled
-        if spilled:
-            yield from self._dram(layer, spilled)
-            yield from until(self.env, self.chip.mesh.book(layer, IO, dst, spilled,
-                                                           int(self.env.now)))
-            yield from self.chip.tile_ports[dst].access(layer, spilled, "write")
-        if local and src != dst:
-            yield from self.chip.tile_ports[src].access(layer, local, "read")
-            arrival = self.chip.mesh.book(layer, src, dst, local, int(self.env.now))
-            yield from until(self.env, arrival)
-            yield from self.chip.tile_ports[dst].access(layer, local, "write")
+            at = mesh.book(layer, IO, dst, size, self._dram(layer, size, at))
+        elif src != dst:
+            at = mesh.book(layer, src, dst, size, ports[src].book(layer, size, "read", at=at))
+        else:
+            return at
+        return ports[dst].book(layer, size, "write", at=at)
 
     def _holders(self, name: str, span: Span, size: int, into: dict[int, list[int]]) -> None:
         """Add to ``into`` (holder tile, or ``IO``, -> [bytes, bytes of them spilled], in the
@@ -153,13 +147,14 @@ class TileMemory:
             name = self.views[name][0][0]
         return self.held[name]
 
-    def _gather(self, layer: str, sources: list[str], tile: int, size: int, span: Span) -> Proc:
-        """``size`` bytes of ``span``, split evenly over the activations ``sources``, from the
-        tiles (or DRAM) holding them into ``tile``'s buffer: the spilled bytes in one DRAM
-        transfer through the I/O port, each holder's bytes (of all the sources it holds) in one
-        transfer over its XY route, all booked when the gather starts; the holders' buffer
-        reads are counted but do not hold their ports [A] (a gather may draw on every tile);
-        the tile writes what arrived."""
+    def _gather(self, layer: str, sources: list[str], tile: int, size: int, span: Span,
+                at: int) -> int:
+        """Book ``size`` bytes of ``span``, split evenly over the activations ``sources``, from
+        the tiles (or DRAM) holding them into ``tile``'s buffer, requested at cycle ``at``: the
+        spilled bytes in one DRAM transfer through the I/O port, then the mesh; each holder's
+        bytes (of all the sources it holds) in one transfer over its XY route; the holders'
+        buffer reads are counted but do not hold their ports [A] (a gather may draw on every
+        tile); the tile writes what arrived once the last has. Return the cycle it has."""
         holders: dict[int, list[int]] = {}
         for name, part in zip(sources, even_split(size, len(sources))):
             self._holders(name, span, part, holders)
@@ -173,13 +168,12 @@ class TileMemory:
                 read += b - sp
                 local.append((src, tile, b - sp))
         self.chip.counters.add(layer, "tile_buffer_read_bytes", read)
-        mesh, moved = self.chip.mesh, spilled + read
-        arrival = mesh.book_many(layer, local, int(self.env.now))
+        mesh = self.chip.mesh
+        arrival = mesh.book_many(layer, local, at)
         if spilled:
-            yield from self._dram(layer, spilled)
-            arrival = max(arrival, mesh.book(layer, IO, tile, spilled, int(self.env.now)))
-        yield from until(self.env, arrival)
-        yield from self.chip.tile_ports[tile].access(layer, moved, "write")
+            arrival = max(arrival, mesh.book(layer, IO, tile, spilled,
+                                             self._dram(layer, spilled, at)))
+        return self.chip.tile_ports[tile].book(layer, spilled + read, "write", at=arrival)
 
     def load_input(self) -> Proc:
         """The input stays in DRAM: consumers read it through the I/O port."""
@@ -189,14 +183,23 @@ class TileMemory:
 
     def fetch(self, layer: str, tile: int, size: int, span: Span) -> Proc:
         """``tile`` gathers the ``size`` bytes of ``span`` of the layer's inputs."""
-        inputs = self.e.workload.layer(layer).inputs
-        yield from self._gather(layer, list(inputs), tile, size, span)
+        yield from until(self.env, self.book_fetch(layer, tile, size, span))
 
-    def fetch_parts(self, layer: str, tile: int, parts: list[tuple[Span, float]],
-                    bits: int) -> Proc:
-        """A tile's input ``parts`` (span, elements of ``bits``), each gathered on its own."""
+    def book_fetch(self, layer: str, tile: int, size: int, span: Span,
+                   at: int | None = None) -> int:
+        """``fetch`` booked, requested now (or at cycle ``at``); return the cycle it ends."""
+        inputs = self.e.workload.layer(layer).inputs
+        return self._gather(layer, list(inputs), tile, size, span,
+                            int(self.env.now) if at is None else at)
+
+    def book_fetch_parts(self, layer: str, tile: int, parts: list[tuple[Span, float]],
+                         bits: int) -> int:
+        """Book a tile's input ``parts`` (span, elements of ``bits``), requested now, each
+        gathered on its own after the one before; return the cycle the last ends."""
+        at = int(self.env.now)
         for span, elements in parts:
-            yield from self.fetch(layer, tile, nbytes(elements, bits), span)
+            at = self.book_fetch(layer, tile, nbytes(elements, bits), span, at)
+        return at
 
     def fetch_whole(self, layer: str, tiles: list[int], size: int) -> Proc:
         """Every tile of ``tiles`` gets all of the layer's inputs: each holder multicasts its
@@ -206,55 +209,64 @@ class TileMemory:
         by_source: dict[int, list[int]] = {}  # a holder sends all it holds in one multicast
         for name, part in zip(inputs, even_split(size, len(inputs))):
             self._holders(name, Span.whole(self._placement(name).axis), part, by_source)
-        yield self.e.all_of(self._multicast(layer, src, tiles, b, sp)
-                            for src, (b, sp) in sorted(by_source.items()))
-        yield from self._write_each(layer, tiles, size)
+        now = int(self.env.now)
+        arrival = max([self._multicast(layer, src, tiles, b, sp, now)
+                       for src, (b, sp) in sorted(by_source.items())], default=now)
+        yield from until(self.env, self._write_each(layer, tiles, size, arrival))
 
-    def _write_each(self, layer: str, tiles: list[int], size: int) -> Proc:
-        """Every tile of ``tiles`` writes ``size`` bytes into its buffer, side by side (each
-        port booked now; the wait ends with the last)."""
+    def _write_each(self, layer: str, tiles: list[int], size: int, at: int) -> int:
+        """Book every tile of ``tiles`` writing ``size`` bytes into its buffer, side by side, from
+        cycle ``at``; return the cycle the last is done."""
         ports = self.chip.tile_ports
-        yield from until(self.env, max((ports[t].book(layer, size, "write") for t in tiles),
-                                       default=int(self.env.now)))
+        return max((ports[t].book(layer, size, "write", at=at) for t in tiles), default=at)
 
-    def _multicast(self, layer: str, src: int, tiles: list[int], size: int, spilled: int) -> Proc:
-        """``size`` bytes held by ``src`` (``spilled`` of them in DRAM) to every tile."""
+    def _multicast(self, layer: str, src: int, tiles: list[int], size: int, spilled: int,
+                   at: int) -> int:
+        """Book ``size`` bytes held by ``src`` (``spilled`` of them in DRAM) to every tile,
+        requested at cycle ``at``: the spilled bytes first, then the rest; return the cycle
+        the farthest tile has them."""
         if src == IO:
             spilled = size
         mesh = self.chip.mesh
         if spilled:
-            yield from self._dram(layer, spilled)
-            yield from until(self.env, mesh.multicast(layer, IO, tiles, spilled, int(self.env.now)))
+            at = mesh.multicast(layer, IO, tiles, spilled, self._dram(layer, spilled, at))
         if size - spilled:
-            yield from self.chip.tile_ports[src].access(layer, size - spilled, "read")
-            yield from until(self.env, mesh.multicast(layer, src, tiles, size - spilled,
-                                                      int(self.env.now)))
+            at = mesh.multicast(layer, src, tiles, size - spilled, self.chip.tile_ports[src].book(
+                layer, size - spilled, "read", at=at))
+        return at
 
     def keep(self, layer: str, tile: int, size: int, span: Span) -> Proc:
         """``tile`` writes the ``size`` bytes of ``span`` of the layer's output it made into its
         own buffer, where they stay."""
         yield from until(self.env, self.book_keep(layer, tile, size, span))
 
-    def book_keep(self, layer: str, tile: int, size: int, span: Span) -> int:
-        """``keep``, booked now; returns the cycle the write ends."""
+    def book_keep(self, layer: str, tile: int, size: int, span: Span,
+                  at: int | None = None) -> int:
+        """``keep`` booked, requested now (or at cycle ``at``); return the cycle the write
+        ends."""
         held = self.held.get(layer)
         if held is None:
             held = self.held[layer] = Holdings(span.axis, span.length)
         held.add(tile, span.start, span.stop)
-        return self.chip.tile_ports[tile].book(layer, size, "write")
+        return self.chip.tile_ports[tile].book(layer, size, "write", at=at)
 
     def to_tile(self, layer: str, tile: int, size: int, *, resident: bool) -> Proc:
         """Bytes from DRAM through the I/O port over the mesh to a tile (no tile-buffer
         write); nothing is resident on chip outside the tiles."""
-        yield from self._dram(layer, size)
-        yield from until(self.env, self.chip.mesh.book(layer, IO, tile, size, int(self.env.now)))
+        yield from until(self.env, self._to_tile(layer, tile, size, int(self.env.now)))
+
+    def _to_tile(self, layer: str, tile: int, size: int, at: int) -> int:
+        """Book ``to_tile``, requested at cycle ``at``; return the cycle it ends."""
+        return self.chip.mesh.book(layer, IO, tile, size, self._dram(layer, size, at))
 
     def stream_from_dram(self, layer: str, tiles: list[int], size: int) -> Proc:
         """Bytes read once from DRAM and multicast from the I/O port to ``tiles`` (into their
         coefficient buffers: no tile-buffer write)."""
-        yield from self._dram(layer, size)
-        yield from until(self.env, self.chip.mesh.multicast(layer, IO, tiles, size,
-                                                            int(self.env.now)))
+        yield from until(self.env, self._stream(layer, tiles, size, int(self.env.now)))
+
+    def _stream(self, layer: str, tiles: list[int], size: int, at: int) -> int:
+        """Book ``stream_from_dram``, requested at cycle ``at``; return the cycle it ends."""
+        return self.chip.mesh.multicast(layer, IO, tiles, size, self._dram(layer, size, at))
 
     def digital_operands(self, layer: str, tiles: list[int], weight_bytes: int,
                          weights: list[int], ins: list[int], *,
@@ -266,18 +278,17 @@ class TileMemory:
         if by_vectors:
             yield from self.multicast_from_dram(layer, tiles, weight_bytes)
             return [ins[t] for t in tiles]
-        yield self.e.all_of(self._weights_to_tile(layer, t, weights[t]) for t in tiles)
+        now, ports = int(self.env.now), self.chip.tile_ports
+        yield from until(self.env, max(
+            ports[t].book(layer, weights[t], "write", at=self._to_tile(layer, t, weights[t], now))
+            for t in tiles))
         yield from self.fetch_whole(layer, tiles, ins[tiles[0]])  # each: the whole input
         return [0] * len(tiles)
 
-    def _weights_to_tile(self, layer: str, tile: int, size: int) -> Proc:
-        yield from self.to_tile(layer, tile, size, resident=False)
-        yield from self.chip.tile_ports[tile].access(layer, size, "write")
-
     def multicast_from_dram(self, layer: str, tiles: list[int], size: int) -> Proc:
         """``stream_from_dram``, then each tile's buffer writes the bytes."""
-        yield from self.stream_from_dram(layer, tiles, size)
-        yield from self._write_each(layer, tiles, size)
+        at = self._stream(layer, tiles, size, int(self.env.now))
+        yield from until(self.env, self._write_each(layer, tiles, size, at))
 
     # -- a finished layer ---------------------------------------------------------------
 
@@ -290,25 +301,26 @@ class TileMemory:
         held.sort()
         per_tile = held.tile_bytes(self.e.output_bytes(name))
         consumers = self.e.workload.consumers(name)
-        procs = []
+        end = int(self.env.now)
         for tile, made in sorted(per_tile.items()):
             if tile == IO:
                 continue
             kept = 0 if not consumers else min(made, max(0, self.capacity - self.live[tile]))
             if made - kept:
-                procs.append(self._to_dram(name, tile, made - kept))
+                end = max(end, self._to_dram(name, tile, made - kept))
             held.spill(tile, made - kept, made)
             self.live[tile] += kept
-        if procs:
-            yield self.e.all_of(procs)
+        yield from until(self.env, end)
         if consumers:
             self.env.process(self._free_after(self.e.workload.readers(name, VIEWS), {
                 t: m - d for t, (d, m) in held.spilled.items()}))
 
-    def _to_dram(self, layer: str, tile: int, size: int) -> Proc:
-        yield from self.chip.tile_ports[tile].access(layer, size, "read")
-        yield from until(self.env, self.chip.mesh.book(layer, tile, IO, size, int(self.env.now)))
-        yield from self._dram(layer, size, write=True)
+    def _to_dram(self, layer: str, tile: int, size: int) -> int:
+        """Book ``size`` bytes of ``tile``'s buffer to DRAM, requested now: the tile's read,
+        the mesh, the DRAM write, each from the end of the one before; return the cycle the
+        write has left the channel."""
+        at = self.chip.tile_ports[tile].book(layer, size, "read")
+        return self._dram(layer, size, self.chip.mesh.book(layer, tile, IO, size, at), write=True)
 
     def _free_after(self, consumers: list[str], kept: dict[int, int]) -> Proc:
         yield self.env.all_of([self.e.done[c] for c in consumers])
@@ -335,23 +347,31 @@ class TileMemory:
         weights = [sum(b - a for a, b in spans[t]) for t in tiles]
         shares = zip(tiles, proportional_split(ops, weights),
                      proportional_split(in_bytes, weights), proportional_split(out_bytes, weights))
-        yield self.e.all_of(self._digital_share(layer, tile, spans[tile], first, o, i, w)
-                            for tile, o, i, w in shares)
+        now = int(self.env.now)
+        yield from until(self.env, max(
+            [self._digital_share(layer, tile, spans[tile], first, o, i, w, now)
+             for tile, o, i, w in shares], default=now))
+        held = self.held.setdefault(layer.name, Holdings(first.axis, first.length))
+        for tile in tiles:
+            for a, b in spans[tile]:
+                held.add(tile, a, b)
         yield from self.store(layer)
 
     def _digital_share(self, layer: Layer, tile: int, spans: list[tuple[int, int]],
-                       first: Holdings, ops: int, in_bytes: int, out_bytes: int) -> Proc:
+                       first: Holdings, ops: int, in_bytes: int, out_bytes: int, at: int) -> int:
+        """Book one tile's share of a pool, add or concat, requested at cycle ``at``: its
+        gathers one after another, then the read of its inputs, its ops on the whole bank and
+        the write of its output, each from the end of the one before; return the cycle it
+        ends."""
         name = layer.name
         weights = [b - a for a, b in spans]
         for (a, b), part in zip(spans, proportional_split(in_bytes, weights)):
-            span = Span(a, b, first.length, first.axis)
-            yield from self._gather(name, list(layer.inputs), tile, part, span)
-        yield from self.chip.tile_ports[tile].access(name, in_bytes, "read")
-        yield from self.chip.shift_add[tile].run_all(name, ops)
-        yield from self.chip.tile_ports[tile].access(name, out_bytes, "write")
-        held = self.held.setdefault(name, Holdings(first.axis, first.length))
-        for a, b in spans:
-            held.add(tile, a, b)
+            at = self._gather(name, list(layer.inputs), tile, part,
+                              Span(a, b, first.length, first.axis), at)
+        port = self.chip.tile_ports[tile]
+        at = self.chip.shift_add[tile].book_all(name, ops, at=port.book(name, in_bytes, "read",
+                                                                         at=at))
+        return port.book(name, out_bytes, "write", at=at)
 
     def view(self, layer: Layer) -> None:
         """A flatten holds its input's spans (or is the view its input is): no data moves."""
@@ -400,8 +420,8 @@ class TileMemory:
             if size - kept:
                 spills[home] = spills.get(home, 0) + size - kept
         if spills:
-            yield self.e.all_of(self._to_dram(layer, home, size)
-                                for home, size in spills.items())
+            yield from until(self.env, max(self._to_dram(layer, home, size)
+                                           for home, size in spills.items()))
 
     def resume_sums(self, layer: str, sets: dict[Any, tuple[int, int]]) -> Proc:
         """Column blocks an earlier part left unfinished: their homes take back the running
@@ -414,7 +434,9 @@ class TileMemory:
             if spilled:
                 spills[home] = spills.get(home, 0) + spilled
         if spills:
-            yield self.e.all_of(self._move(layer, IO, home, size) for home, size in spills.items())
+            now = int(self.env.now)
+            yield from until(self.env, max(self._move(layer, IO, home, size, now)
+                                           for home, size in spills.items()))
 
     def reduce(self, layer: str, outputs: int, row_blocks: int,
                homes: dict[Any, tuple[int, Span]]) -> Proc:
@@ -448,13 +470,11 @@ class TileMemory:
         """Pieces of split vectors ``(tile, to tile, bytes)``: each over the mesh to the tile
         holding the rest of its vector, whose shift-and-add bank adds them (``adds`` outputs
         split in proportion to the bytes)."""
-        weights = [b for _, _, b in moves]
-        yield self.e.all_of(self._merge(layer, src, dst, size, a) for (src, dst, size), a
-                            in zip(moves, proportional_split(adds, weights)))
-
-    def _merge(self, layer: str, src: int, dst: int, size: int, adds: int) -> Proc:
-        yield from self._move(layer, src, dst, size)
-        yield from self.chip.shift_add[dst].run_all(layer, adds)
+        now, banks = int(self.env.now), self.chip.shift_add
+        adds_each = proportional_split(adds, [b for _, _, b in moves])
+        yield from until(self.env, max(
+            banks[dst].book_all(layer, a, at=self._move(layer, src, dst, size, now))
+            for (src, dst, size), a in zip(moves, adds_each)))
 
     def coefficients(self, layer: str, size: int, tiles: list[int]) -> Proc:
         """A layer's coefficients read once from DRAM and multicast to its tiles."""

@@ -26,7 +26,7 @@ class UnitBank:
         self.free_at = [0] * units
         """Cycle each unit is next free (a heap)."""
         self.whole_free_at = 0
-        """Cycle the bank used as one unit (``run_all``) is next free."""
+        """Cycle the bank used as one unit (``book_all``) is next free."""
         self.ops_per_cycle = ops_per_cycle
         self.counters = counters
         self.counter = counter
@@ -55,15 +55,17 @@ class UnitBank:
         self.counters.add_busy(self.kind, cycles)
         self.counters.add(layer, self.counter, ops)
 
-    def run_all(self, layer: str | None, ops: int) -> Generator[Any, Any, None]:
-        """Perform ``ops`` operations on the whole bank at once (a pool, add or reduction of
-        one tile): ``ceil(ops / (units * ops_per_cycle))`` cycles, one such job at a time. Like
-        the static pipeline's bookings (docs/design.md 6.2) it does not wait for the units the
-        crossbars' own shift-adds hold."""
+    def book_all(self, layer: str | None, ops: int, at: int | None = None) -> int:
+        """Book ``ops`` operations on the whole bank at once (a pool, add or reduction of one
+        tile), requested now (or at cycle ``at``, as ``Port.book``), and count them; return the
+        cycle they end: ``ceil(ops / (units * ops_per_cycle))`` cycles, one such job at a time.
+        Like the static pipeline's bookings (docs/design.md 6.2) it does not wait for the units
+        the crossbars' own shift-adds hold."""
+        now = int(self.env.now) if at is None else at
         if ops <= 0:
-            return
+            return now
         n = self.count
         cycles = math.ceil(ops / (n * self.ops_per_cycle))
-        self.whole_free_at = max(int(self.env.now), self.whole_free_at) + cycles
-        yield from until(self.env, self.whole_free_at)
+        self.whole_free_at = max(now, self.whole_free_at) + cycles
         self.count_booked(layer, ops, cycles * n)
+        return self.whole_free_at
