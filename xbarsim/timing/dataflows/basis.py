@@ -89,8 +89,9 @@ class BasisDataflow(Engine):
         in request order: layers running side by side take turns on a tile)."""
         self._tile_reads: dict[tuple[tuple[int, int], ...], TileReads] = {}
         """``tile_projections``'s work by the tile's shares (every crossbar and bank alike)."""
-        self._streams: dict[str, simpy.Process] = {}
-        """Per layer, the coefficient refill stream its tiles share (no global buffer)."""
+        self._streams: dict[str, int] = {}
+        """Per layer, the cycle the coefficient refill stream its tiles share ends (no global
+        buffer)."""
         self.tile_units: dict[int, list[int]] = {}
         """Projection units (ascending) of each tile that holds one, by their first crossbar."""
         for u, slots in enumerate(self.units):
@@ -176,9 +177,8 @@ class BasisDataflow(Engine):
                 if isinstance(self.memory, TileMemory):
                     now = int(self.env.now)
                     ends = [self.book_tile(name, *t) for t in tiles]
-                    if name in self._streams:  # the tiles' coefficient refills
-                        yield self._streams[name]
-                    yield from until(self.env, max(ends, default=now))
+                    # the tiles are done when their refills are too (``share_refills``)
+                    yield from until(self.env, max([self._streams.get(name, now), *ends]))
                 else:
                     yield self.all_of(self.run_tile(name, *t) for t in tiles)
                 yield from self.gather(layer, tile_projections)
@@ -336,12 +336,13 @@ class BasisDataflow(Engine):
     def share_refills(self, layer: str, held: dict[int, int]) -> None:
         """Without a global buffer, the tiles of a layer that refill (``held``: each tile's
         held bytes) share one stream: the most refills any of them needs, read once from DRAM
-        and multicast to all of them while they combine (docs/design.md 6.5)."""
+        and multicast to all of them while they combine (docs/design.md 6.5), booked when the
+        layer starts, before the tiles' own transfers."""
         if isinstance(self.memory, TileMemory):
             sizes = {t: self.coefficient_refills(layer, h) for t, h in held.items()}
             if any(sizes.values()):
-                self._streams[layer] = self.env.process(self.memory.stream_from_dram(
-                    layer, [t for t, size in sizes.items() if size], max(sizes.values())))
+                self._streams[layer] = self.memory.book_stream(
+                    layer, [t for t, size in sizes.items() if size], max(sizes.values()))
 
     def refill_coefficients(self, layer: str, tile: int, held_bytes: int,
                             units: int = 1) -> list[Proc | simpy.Event]:
@@ -354,7 +355,7 @@ class BasisDataflow(Engine):
         if not size:
             return []
         if layer in self._streams:
-            return [self._streams[layer]]
+            return [until(self.env, self._streams[layer])]
         return [self._refill(layer, tile, size)]
 
     def _refill(self, layer: str, tile: int, size: int) -> Proc:

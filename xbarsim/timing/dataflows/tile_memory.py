@@ -259,13 +259,11 @@ class TileMemory:
         """Book ``to_tile``, requested at cycle ``at``; return the cycle it ends."""
         return self.chip.mesh.book(layer, IO, tile, size, self._dram(layer, size, at))
 
-    def stream_from_dram(self, layer: str, tiles: list[int], size: int) -> Proc:
-        """Bytes read once from DRAM and multicast from the I/O port to ``tiles`` (into their
-        coefficient buffers: no tile-buffer write)."""
-        yield from until(self.env, self._stream(layer, tiles, size, int(self.env.now)))
-
-    def _stream(self, layer: str, tiles: list[int], size: int, at: int) -> int:
-        """Book ``stream_from_dram``, requested at cycle ``at``; return the cycle it ends."""
+    def book_stream(self, layer: str, tiles: list[int], size: int, at: int | None = None) -> int:
+        """Book bytes read once from DRAM and multicast from the I/O port to ``tiles`` (into
+        their coefficient buffers: no tile-buffer write), requested now (or at cycle ``at``);
+        return the cycle the farthest tile has them."""
+        at = int(self.env.now) if at is None else at
         return self.chip.mesh.multicast(layer, IO, tiles, size, self._dram(layer, size, at))
 
     def digital_operands(self, layer: str, tiles: list[int], weight_bytes: int,
@@ -286,8 +284,8 @@ class TileMemory:
         return [0] * len(tiles)
 
     def multicast_from_dram(self, layer: str, tiles: list[int], size: int) -> Proc:
-        """``stream_from_dram``, then each tile's buffer writes the bytes."""
-        at = self._stream(layer, tiles, size, int(self.env.now))
+        """``book_stream``, then each tile's buffer writes the bytes."""
+        at = self.book_stream(layer, tiles, size)
         yield from until(self.env, self._write_each(layer, tiles, size, at))
 
     # -- a finished layer ---------------------------------------------------------------
