@@ -22,7 +22,7 @@ import simpy
 
 from xbarsim.config.schema import Arch, WriteCircuits, WritePolicy, WriteVerify
 from xbarsim.programming.pulses import PulseDistribution, RowSizes, row_sizes
-from xbarsim.timing.hw.clock import Clock
+from xbarsim.timing.hw.clock import Clock, until
 from xbarsim.timing.hw.stats import Counters
 from xbarsim.timing.hw.windows import compiled_mode
 from xbarsim.util import ceil_div
@@ -78,8 +78,10 @@ class WriteVerifyController:
         self.rng = rng
         self.per_row_events = per_row_events
         self.count = controllers
-        self.batch = simpy.Resource(env, capacity=1)
-        """Held by ``program_blocks``: one batch of blocks at a time has the tile's controllers."""
+        self.batch_free_at = 0
+        """Cycle the tile's controllers are free of the batches ``program_blocks`` booked: one
+        batch at a time, in the order they are requested (its length is known when it is
+        requested, so it is booked by time: the schedule of a SimPy resource of one unit)."""
         self._step_cells: dict[tuple[int, int], np.ndarray] = {}
         self._batch_steps: dict[tuple[tuple[int, int], ...],
                                 tuple[np.ndarray, np.ndarray, RowSizes]] = {}
@@ -194,10 +196,9 @@ class WriteVerifyController:
             end = free[0] + c  # the controller free first
             finish.append(end)
             heapq.heapreplace(free, end)
-        with self.batch.request() as req:
-            yield req
-            start = int(self.env.now)
-            yield self.env.timeout(max(finish, default=0))
+        start = max(int(self.env.now), self.batch_free_at)
+        self.batch_free_at = start + max(finish, default=0)
+        yield from until(self.env, self.batch_free_at)
         self.counters.add_busy("write_controller", sum(cycles))
         counts: dict[str, list[int]] = {}  # per layer: cells, pulses, verifies, failed
         for b, p, v, f in zip(blocks, pulses, verifies, failed):
