@@ -405,27 +405,32 @@ class RoundsDataflow(Engine):
         seen = self._blocks_seen.setdefault(name, {})
         homes = self._homes.setdefault(name, {})
         rows = self._block_rows(part)
-        resumed: dict[Key, tuple[int, int]] = {}
+        resumed: dict[Key, int] = {}  # key -> home
         first = [False] * part.size
         sizes: dict[Key, int] = {}
-        outputs = m.G * m.O * self.enc.columns_per_weight  # the layer's output columns
+        cpw = self.enc.columns_per_weight
+        outputs, vectors = m.G * m.O * cpw, self.batch * m.P  # the layer's output columns
+        size_of: dict[int, int] = {}  # by the block's columns
         for k, (key, tile, cols) in enumerate(zip(zip(rows.groups, rows.col_blocks),
                                                   rows.tiles, rows.cols)):
-            if key not in seen:
+            count = seen.get(key)
+            if count is None:
                 first[k] = True
-                seen[key] = 0
-                start = key[0] * m.O * self.enc.columns_per_weight + key[1] * self.enc.cols
+                count = 0
+                start = key[0] * m.O * cpw + key[1] * self.enc.cols
                 homes.setdefault(key, (tile, Span(start, start + cols, outputs, CHANNELS)))
-            elif seen[key] and key not in resumed and key not in sizes:
-                resumed[key] = (homes[key][0], 0)
-            seen[key] += 1
-            sizes[key] = nbytes(self.batch * m.P * cols / self.enc.columns_per_weight,
-                                self.psum_bits)
+            elif count and key not in resumed and key not in sizes:
+                resumed[key] = homes[key][0]
+            seen[key] = count + 1
+            size = size_of.get(cols)
+            if size is None:
+                size = size_of[cols] = nbytes(vectors * cols / cpw, self.psum_bits)
+            sizes[key] = size
         self._first_sums[id(part)] = first
-        resumed = {key: (home, sizes[key]) for key, (home, _) in resumed.items()}
-        pending = {key: (homes[key][0], sizes[key]) for key in sizes
-                   if seen[key] < self._blocks_per_key[name][key]}
-        return resumed, pending
+        per_key = self._blocks_per_key[name]
+        pending = {key: (homes[key][0], size) for key, size in sizes.items()
+                   if seen[key] < per_key[key]}
+        return {key: (home, sizes[key]) for key, home in resumed.items()}, pending
 
     def reduce(self, layer: Layer, part: Part) -> Proc:
         """Sum the partial sums of a layer's row blocks into its output activations (each column

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 COUNTERS = (
@@ -67,22 +65,18 @@ class Activity:
 
     def _advance(self) -> None:
         now = int(self.env.now)
+        elapsed = now - self._last
+        if not elapsed:  # nothing to account (a round's parts start and end together)
+            return
         state = next((k for k in self.KINDS if self.active[k]), "stall")
-        self.cycles[state] += now - self._last
+        self.cycles[state] += elapsed
         if all(self.active.values()):
-            self.overlapped += now - self._last
+            self.overlapped += elapsed
         self._last = now
 
-    @contextmanager
-    def busy(self, kind: str) -> Iterator[None]:
+    def busy(self, kind: str) -> _Busy:
         """Mark ``kind`` active for the duration of a ``with`` block inside a process."""
-        self._advance()
-        self.active[kind] += 1
-        try:
-            yield
-        finally:
-            self._advance()
-            self.active[kind] -= 1
+        return _Busy(self, kind)
 
     def add_spans(self, kind: str, spans: list[tuple[int, int]]) -> None:
         """Mark ``kind`` active during each [start, end) of ``spans``, for an engine that times
@@ -103,3 +97,21 @@ class Activity:
             self.cycles["stall"] -= covered
         self._spans.clear()
         return dict(self.cycles)
+
+
+class _Busy:
+    """The ``with`` block of ``Activity.busy`` (a class, not ``contextlib.contextmanager``: a
+    reprogram run enters one per round and part, and a generator costs more)."""
+
+    __slots__ = ("activity", "kind")
+
+    def __init__(self, activity: Activity, kind: str) -> None:
+        self.activity, self.kind = activity, kind
+
+    def __enter__(self) -> None:
+        self.activity._advance()
+        self.activity.active[self.kind] += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self.activity._advance()
+        self.activity.active[self.kind] -= 1
