@@ -110,9 +110,10 @@ class Engine:
         event, if any, succeeding ``written[tile]`` when done); record each layer's span in
         ``program_spans``."""
         by_tile: dict[int, list[BlockWrite]] = {}
+        per_tile, writes = self.chip.crossbars_per_tile, self.slot_writes
         for slot, block in blocks:
-            by_tile.setdefault(self.chip.tile_of(slot), []).append(block)
-            self.slot_writes[slot] = self.slot_writes.get(slot, 0) + 1
+            by_tile.setdefault(slot // per_tile, []).append(block)  # ``Chip.tile_of``
+            writes[slot] = writes.get(slot, 0) + 1
         spans: dict[str, list[int]] = {}
 
         def tile_batch(tile: int, batch: list[BlockWrite]) -> Proc:
@@ -135,8 +136,9 @@ class Engine:
         ``spans[layer]`` to cover the batch's start and each layer's last block."""
         t0 = int(self.env.now)
         sizes: dict[str, int] = {}
+        bits = self.enc.cell_bits
         for b in blocks:
-            sizes[b.layer] = sizes.get(b.layer, 0) + nbytes(b.rows * b.cols, self.enc.cell_bits)
+            sizes[b.layer] = sizes.get(b.layer, 0) + nbytes(b.rows * b.cols, bits)
         for layer, size in sizes.items():
             yield from self.memory.to_tile(layer, tile, size, resident=False)
             yield from self.chip.tile_ports[tile].access(layer, size, "write")
