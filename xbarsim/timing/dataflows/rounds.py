@@ -102,6 +102,8 @@ class RoundsDataflow(Engine):
         """Per part (by id): whether each block starts its column block's sum."""
         self._rows: dict[int, BlockRows] = {}
         """Per part (by id): its block records as lists (``_block_rows``)."""
+        self._placements: dict[bytes, tuple[list[int], list[int], list[int]]] = {}
+        """``_placed`` by the bytes of the slots."""
         self._work: dict[tuple[object, ...], BlockBookings] = {}
         """``_block_work`` by vectors and part shape."""
         self._block_costs: dict[tuple[tuple[int, ...], ...], np.ndarray] = {}
@@ -383,13 +385,24 @@ class RoundsDataflow(Engine):
         if rows is None:
             b = part.blocks
             groups, row_blocks = b["group"].tolist(), b["row_block"].tolist()
+            slots, tiles, imas = self._placed(part.slots)
             rows = self._rows[id(part)] = BlockRows(
-                slots=part.slots.tolist(), tiles=(part.slots // self.chip.crossbars_per_tile
-                                                  ).tolist(),
-                rows=b["rows_used"].tolist(), cols=b["cols_used"].tolist(), groups=groups,
-                row_blocks=row_blocks, col_blocks=b["col_block"].tolist(),
-                fills=_first_readers(self.chip.ima_of(part.slots).tolist(), groups, row_blocks))
+                slots=slots, tiles=tiles, rows=b["rows_used"].tolist(),
+                cols=b["cols_used"].tolist(), groups=groups, row_blocks=row_blocks,
+                col_blocks=b["col_block"].tolist(),
+                fills=_first_readers(imas, groups, row_blocks))
         return rows
+
+    def _placed(self, slots: np.ndarray) -> tuple[list[int], list[int], list[int]]:
+        """``slots`` and the tile and IMA of each, as lists (kept: on a small chip every
+        round fills the same crossbars)."""
+        key = slots.tobytes()
+        placed = self._placements.get(key)
+        if placed is None:
+            placed = self._placements[key] = (
+                slots.tolist(), (slots // self.chip.crossbars_per_tile).tolist(),
+                self.chip.ima_of(slots).tolist())
+        return placed
 
     def _partial_sum_sets(self, part: Part) -> tuple[dict[Key, tuple[int, int]],
                                                       dict[Key, tuple[int, int]]]:
