@@ -259,12 +259,12 @@ class TileMemory:
         """Book ``to_tile``, requested at cycle ``at``; return the cycle it ends."""
         return self.chip.mesh.book(layer, IO, tile, size, self._dram(layer, size, at))
 
-    def book_stream(self, layer: str, tiles: list[int], size: int, at: int | None = None) -> int:
+    def book_stream(self, layer: str, tiles: list[int], size: int) -> int:
         """Book bytes read once from DRAM and multicast from the I/O port to ``tiles`` (into
-        their coefficient buffers: no tile-buffer write), requested now (or at cycle ``at``);
-        return the cycle the farthest tile has them."""
-        at = int(self.env.now) if at is None else at
-        return self.chip.mesh.multicast(layer, IO, tiles, size, self._dram(layer, size, at))
+        their coefficient buffers: no tile-buffer write), requested now; return the cycle the
+        farthest tile has them."""
+        return self.chip.mesh.multicast(layer, IO, tiles, size,
+                                        self._dram(layer, size, int(self.env.now)))
 
     def digital_operands(self, layer: str, tiles: list[int], weight_bytes: int,
                          weights: list[int], ins: list[int], *,
