@@ -42,10 +42,13 @@ class GlobalBufferMemory:
         yield from self.chip.noc.transfer(layer, tile, size)
         yield from self.chip.tile_ports[tile].access(layer, size, "write")
 
-    def fetch_parts(self, layer: str, tile: int, parts: list[tuple[Span, float]],
+    def fetch_parts(self, layer: str, needed: dict[int, list[tuple[Span, float]]],
                     bits: int) -> Proc:
-        """A tile's input ``parts`` (span, elements of ``bits``), in one transfer."""
-        yield from self.fetch(layer, tile, nbytes(sum(e for _, e in parts), bits), Span.whole())
+        """Each tile's input parts (``needed``: tile -> [(span, elements of ``bits``)]), in one
+        transfer per tile, the tiles side by side."""
+        yield self.e.all_of(
+            self.fetch(layer, tile, nbytes(sum(e for _, e in parts), bits), Span.whole())
+            for tile, parts in sorted(needed.items()))
 
     def fetch_whole(self, layer: str, tiles: list[int], size: int) -> Proc:
         """Every tile of ``tiles`` gets all ``size`` bytes of the layer's inputs."""

@@ -237,8 +237,8 @@ class RoundsDataflow(Engine):
 
     def distribute_inputs(self, layer: Layer, part: Part) -> Proc:
         """Each tile of the part gets, once per (group, row block) of its blocks, the input
-        channels those rows read (``span``: the rows among the layer's G * K); the tiles side
-        by side, booked at once when the memory books by time."""
+        channels those rows read (``span``: the rows among the layer's G * K), the tiles side
+        by side (``fetch_parts``)."""
         _, h, w = self.workload.input_shape_of(layer.name)
         spatial, window = (1, 1) if layer.type is LayerType.LINEAR else (
             h * w, layer.kernel[0] * layer.kernel[1])
@@ -252,14 +252,7 @@ class RoundsDataflow(Engine):
                 needed.setdefault(tile, []).append(
                     (Span(start, start + rows, m.G * m.K, CHANNELS),
                      self.batch * spatial * rows / window))
-        if isinstance(self.memory, TileMemory):
-            now = int(self.env.now)
-            yield from until(self.env, max(
-                [self.memory.book_fetch_parts(layer.name, tile, parts, self.act_bits)
-                 for tile, parts in sorted(needed.items())], default=now))
-        else:
-            yield self.all_of(self.memory.fetch_parts(layer.name, tile, parts, self.act_bits)
-                              for tile, parts in sorted(needed.items()))
+        yield from self.memory.fetch_parts(layer.name, needed, self.act_bits)
 
     def _block_then(self, layer: Layer, part: Part, k: int,
                     on_block: Callable[[int], None] | None) -> Proc:
@@ -422,7 +415,8 @@ class RoundsDataflow(Engine):
         first = [False] * part.size
         sizes: dict[Key, int] = {}
         cpw = self.enc.columns_per_weight
-        outputs, vectors = m.G * m.O * cpw, self.batch * m.P  # the layer's output columns
+        outputs = m.G * m.O * cpw  # the layer's output columns
+        vectors = self.batch * m.P
         size_of: dict[int, int] = {}  # by the block's columns
         for k, (key, tile, cols) in enumerate(zip(zip(rows.groups, rows.col_blocks),
                                                   rows.tiles, rows.cols)):

@@ -192,14 +192,18 @@ class TileMemory:
         return self._gather(layer, list(inputs), tile, size, span,
                             int(self.env.now) if at is None else at)
 
-    def book_fetch_parts(self, layer: str, tile: int, parts: list[tuple[Span, float]],
-                         bits: int) -> int:
-        """Book a tile's input ``parts`` (span, elements of ``bits``), requested now, each
-        gathered on its own after the one before; return the cycle the last ends."""
-        at = int(self.env.now)
-        for span, elements in parts:
-            at = self.book_fetch(layer, tile, nbytes(elements, bits), span, at)
-        return at
+    def fetch_parts(self, layer: str, needed: dict[int, list[tuple[Span, float]]],
+                    bits: int) -> Proc:
+        """Each tile's input parts (``needed``: tile -> [(span, elements of ``bits``)]), each
+        gathered on its own after the one before, the tiles side by side: all booked now."""
+        now = int(self.env.now)
+        ends = []
+        for tile, parts in sorted(needed.items()):
+            at = now
+            for span, elements in parts:
+                at = self.book_fetch(layer, tile, nbytes(elements, bits), span, at)
+            ends.append(at)
+        yield from until(self.env, max(ends, default=now))
 
     def fetch_whole(self, layer: str, tiles: list[int], size: int) -> Proc:
         """Every tile of ``tiles`` gets all of the layer's inputs: each holder multicasts its
